@@ -1,0 +1,669 @@
+package dev.ringtape.runtime.backend.cpu;
+
+import dev.ringtape.runtime.backend.Activation;
+import dev.ringtape.runtime.backend.Backend;
+import dev.ringtape.runtime.tensor.Mask;
+import dev.ringtape.runtime.tensor.Tensor;
+import java.util.Arrays;
+import org.bytedeco.openblas.global.openblas;
+
+/**
+ * The CPU backend: matrix products through OpenBLAS (bundled natives, no system install), everything else in plain
+ * loops over the backing arrays. Reductions accumulate in double.
+ */
+public final class CpuBackend implements Backend {
+    private static final double SQRT_2_OVER_PI = 0.7978845608028654;
+    private static final double INV_SQRT_2PI = 0.3989422804014327;
+    private static final double GELU_TANH_C = 0.044715;
+    private static final float SOFTPLUS_THRESHOLD = 20f;
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    @Override
+    public boolean available() {
+        return true;
+    }
+
+    @Override
+    public int priority() {
+        return 0;
+    }
+
+    /** Sets the number of OpenBLAS threads (the default is one per core). */
+    public static void blasThreads(int threads) {
+        openblas.blas_set_num_threads(threads);
+    }
+
+    @Override
+    public void gemm(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            Tensor a,
+            Tensor b,
+            float beta,
+            Tensor c) {
+        if (m == 0 || n == 0) {
+            return;
+        }
+        openblas.cblas_sgemm(
+                openblas.CblasRowMajor,
+                transA ? openblas.CblasTrans : openblas.CblasNoTrans,
+                transB ? openblas.CblasTrans : openblas.CblasNoTrans,
+                m,
+                n,
+                k,
+                alpha,
+                a.data(),
+                transA ? m : k,
+                b.data(),
+                transB ? k : n,
+                beta,
+                c.data(),
+                n);
+    }
+
+    @Override
+    public void addRowVector(Tensor x, Tensor v) {
+        float[] xd = x.data();
+        float[] vd = v.data();
+        int d = vd.length;
+        for (int base = 0; base < xd.length; base += d) {
+            for (int j = 0; j < d; j++) {
+                xd[base + j] += vd[j];
+            }
+        }
+    }
+
+    @Override
+    public void sumRowsInto(Tensor x, Tensor out) {
+        float[] xd = x.data();
+        float[] od = out.data();
+        int d = od.length;
+        double[] acc = new double[d];
+        for (int base = 0; base < xd.length; base += d) {
+            for (int j = 0; j < d; j++) {
+                acc[j] += xd[base + j];
+            }
+        }
+        for (int j = 0; j < d; j++) {
+            od[j] += (float) acc[j];
+        }
+    }
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor out) {
+        float[] ad = a.data();
+        float[] bd = b.data();
+        float[] od = out.data();
+        for (int i = 0; i < od.length; i++) {
+            od[i] = ad[i] + bd[i];
+        }
+    }
+
+    @Override
+    public void axpy(float alpha, Tensor src, Tensor dst) {
+        float[] s = src.data();
+        float[] d = dst.data();
+        if (alpha == 1f) {
+            for (int i = 0; i < d.length; i++) {
+                d[i] += s[i];
+            }
+        } else {
+            for (int i = 0; i < d.length; i++) {
+                d[i] += alpha * s[i];
+            }
+        }
+    }
+
+    @Override
+    public void activation(Activation act, float param, Tensor x, Tensor y, Mask mask) {
+        float[] xd = x.data();
+        float[] yd = y.data();
+        int n = xd.length;
+        switch (act) {
+            case RELU -> {
+                for (int i = 0; i < n; i++) {
+                    float v = xd[i];
+                    if (v > 0f) {
+                        yd[i] = v;
+                        mask.set(i);
+                    } else {
+                        yd[i] = 0f;
+                    }
+                }
+            }
+            case LEAKY_RELU -> {
+                for (int i = 0; i < n; i++) {
+                    float v = xd[i];
+                    if (v > 0f) {
+                        yd[i] = v;
+                        mask.set(i);
+                    } else {
+                        yd[i] = v * param;
+                    }
+                }
+            }
+            case SIGMOID -> {
+                for (int i = 0; i < n; i++) {
+                    yd[i] = (float) sigmoid(xd[i]);
+                }
+            }
+            case TANH -> {
+                for (int i = 0; i < n; i++) {
+                    yd[i] = (float) Math.tanh(xd[i]);
+                }
+            }
+            case GELU_ERF -> {
+                for (int i = 0; i < n; i++) {
+                    double v = xd[i];
+                    yd[i] = (float) (v * Special.normalCdf(v));
+                }
+            }
+            case GELU_TANH -> {
+                for (int i = 0; i < n; i++) {
+                    double v = xd[i];
+                    double t = Math.tanh(SQRT_2_OVER_PI * (v + GELU_TANH_C * v * v * v));
+                    yd[i] = (float) (0.5 * v * (1.0 + t));
+                }
+            }
+            case SILU -> {
+                for (int i = 0; i < n; i++) {
+                    double v = xd[i];
+                    yd[i] = (float) (v * sigmoid(v));
+                }
+            }
+            case ELU -> {
+                for (int i = 0; i < n; i++) {
+                    float v = xd[i];
+                    yd[i] = v > 0f ? v : (float) (param * Math.expm1(v));
+                }
+            }
+            case SOFTPLUS -> {
+                for (int i = 0; i < n; i++) {
+                    float v = xd[i];
+                    yd[i] = v > SOFTPLUS_THRESHOLD ? v : (float) Math.log1p(Math.exp(v));
+                }
+            }
+        }
+    }
+
+    @Override
+    public void activationBackward(Activation act, float param, Tensor saved, Mask mask, Tensor gy, Tensor gx) {
+        float[] g = gy.data();
+        float[] out = gx.data();
+        int n = g.length;
+        switch (act) {
+            case RELU -> {
+                long[] w = mask.words();
+                for (int i = 0; i < n; i++) {
+                    if ((w[i >>> 6] & (1L << i)) != 0) {
+                        out[i] += g[i];
+                    }
+                }
+            }
+            case LEAKY_RELU -> {
+                long[] w = mask.words();
+                for (int i = 0; i < n; i++) {
+                    out[i] += (w[i >>> 6] & (1L << i)) != 0 ? g[i] : param * g[i];
+                }
+            }
+            case SIGMOID -> {
+                float[] y = saved.data();
+                for (int i = 0; i < n; i++) {
+                    out[i] += g[i] * y[i] * (1f - y[i]);
+                }
+            }
+            case TANH -> {
+                float[] y = saved.data();
+                for (int i = 0; i < n; i++) {
+                    out[i] += g[i] * (1f - y[i] * y[i]);
+                }
+            }
+            case GELU_ERF -> {
+                float[] x = saved.data();
+                for (int i = 0; i < n; i++) {
+                    double v = x[i];
+                    double d = Special.normalCdf(v) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v);
+                    out[i] += (float) (g[i] * d);
+                }
+            }
+            case GELU_TANH -> {
+                float[] x = saved.data();
+                for (int i = 0; i < n; i++) {
+                    double v = x[i];
+                    double t = Math.tanh(SQRT_2_OVER_PI * (v + GELU_TANH_C * v * v * v));
+                    double d = 0.5 * (1.0 + t)
+                            + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_C * v * v);
+                    out[i] += (float) (g[i] * d);
+                }
+            }
+            case SILU -> {
+                float[] x = saved.data();
+                for (int i = 0; i < n; i++) {
+                    double v = x[i];
+                    double s = sigmoid(v);
+                    out[i] += (float) (g[i] * s * (1.0 + v * (1.0 - s)));
+                }
+            }
+            case ELU -> {
+                float[] x = saved.data();
+                for (int i = 0; i < n; i++) {
+                    float v = x[i];
+                    out[i] += v > 0f ? g[i] : (float) (g[i] * param * Math.exp(v));
+                }
+            }
+            case SOFTPLUS -> {
+                float[] x = saved.data();
+                for (int i = 0; i < n; i++) {
+                    float v = x[i];
+                    out[i] += v > SOFTPLUS_THRESHOLD ? g[i] : (float) (g[i] * sigmoid(v));
+                }
+            }
+        }
+    }
+
+    private static double sigmoid(double v) {
+        if (v >= 0) {
+            return 1.0 / (1.0 + Math.exp(-v));
+        }
+        double e = Math.exp(v);
+        return e / (1.0 + e);
+    }
+
+    @Override
+    public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor xhat, float[] rstd) {
+        float[] xd = x.data();
+        float[] yd = y.data();
+        float[] hd = xhat.data();
+        float[] w = weight.data();
+        float[] b = bias.data();
+        int d = w.length;
+        int rows = xd.length / d;
+        for (int r = 0; r < rows; r++) {
+            int base = r * d;
+            double mean = 0;
+            for (int j = 0; j < d; j++) {
+                mean += xd[base + j];
+            }
+            mean /= d;
+            double var = 0;
+            for (int j = 0; j < d; j++) {
+                double c = xd[base + j] - mean;
+                var += c * c;
+            }
+            var /= d;
+            double rs = 1.0 / Math.sqrt(var + eps);
+            rstd[r] = (float) rs;
+            for (int j = 0; j < d; j++) {
+                float h = (float) ((xd[base + j] - mean) * rs);
+                hd[base + j] = h;
+                yd[base + j] = h * w[j] + b[j];
+            }
+        }
+    }
+
+    @Override
+    public void layerNormBackward(
+            Tensor gy, Tensor xhat, float[] rstd, Tensor weight, Tensor gx, Tensor gWeight, Tensor gBias) {
+        float[] g = gy.data();
+        float[] h = xhat.data();
+        float[] w = weight.data();
+        int d = w.length;
+        int rows = g.length / d;
+        if (gWeight != null || gBias != null) {
+            double[] gw = new double[d];
+            double[] gb = new double[d];
+            for (int r = 0; r < rows; r++) {
+                int base = r * d;
+                for (int j = 0; j < d; j++) {
+                    gw[j] += g[base + j] * h[base + j];
+                    gb[j] += g[base + j];
+                }
+            }
+            if (gWeight != null) {
+                float[] o = gWeight.data();
+                for (int j = 0; j < d; j++) {
+                    o[j] += (float) gw[j];
+                }
+            }
+            if (gBias != null) {
+                float[] o = gBias.data();
+                for (int j = 0; j < d; j++) {
+                    o[j] += (float) gb[j];
+                }
+            }
+        }
+        if (gx != null) {
+            float[] o = gx.data();
+            for (int r = 0; r < rows; r++) {
+                int base = r * d;
+                // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = gy * w
+                double sum = 0;
+                double dot = 0;
+                for (int j = 0; j < d; j++) {
+                    double dh = (double) g[base + j] * w[j];
+                    sum += dh;
+                    dot += dh * h[base + j];
+                }
+                double meanDh = sum / d;
+                double meanDot = dot / d;
+                double rs = rstd[r];
+                for (int j = 0; j < d; j++) {
+                    double dh = (double) g[base + j] * w[j];
+                    o[base + j] += (float) (rs * (dh - meanDh - h[base + j] * meanDot));
+                }
+            }
+        }
+    }
+
+    @Override
+    public double softmaxCrossEntropy(Tensor logits, int[] classes, Tensor probs) {
+        float[] z = logits.data();
+        float[] p = probs.data();
+        int n = classes.length;
+        int c = z.length / n;
+        double total = 0;
+        for (int r = 0; r < n; r++) {
+            int base = r * c;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < c; j++) {
+                max = Math.max(max, z[base + j]);
+            }
+            double sum = 0;
+            for (int j = 0; j < c; j++) {
+                sum += Math.exp((double) z[base + j] - max);
+            }
+            double logSum = Math.log(sum);
+            for (int j = 0; j < c; j++) {
+                p[base + j] = (float) Math.exp((double) z[base + j] - max - logSum);
+            }
+            // -log softmax(z)[y] = logsumexp(z) - z[y], in log space so logits near 1e3 stay finite
+            total += logSum + max - z[base + classes[r]];
+        }
+        return total / n;
+    }
+
+    @Override
+    public void softmaxCrossEntropyBackward(Tensor probs, int[] classes, float scale, Tensor gx) {
+        float[] p = probs.data();
+        float[] o = gx.data();
+        int n = classes.length;
+        int c = p.length / n;
+        for (int r = 0; r < n; r++) {
+            int base = r * c;
+            for (int j = 0; j < c; j++) {
+                o[base + j] += scale * p[base + j];
+            }
+            o[base + classes[r]] -= scale;
+        }
+    }
+
+    @Override
+    public double bceWithLogits(Tensor logits, Tensor target) {
+        float[] x = logits.data();
+        float[] t = target.data();
+        double total = 0;
+        for (int i = 0; i < x.length; i++) {
+            double v = x[i];
+            total += Math.max(v, 0.0) - v * t[i] + Math.log1p(Math.exp(-Math.abs(v)));
+        }
+        return total / x.length;
+    }
+
+    @Override
+    public void bceWithLogitsBackward(Tensor logits, Tensor target, float scale, Tensor gx) {
+        float[] x = logits.data();
+        float[] t = target.data();
+        float[] o = gx.data();
+        for (int i = 0; i < x.length; i++) {
+            o[i] += (float) (scale * (sigmoid(x[i]) - t[i]));
+        }
+    }
+
+    @Override
+    public double mse(Tensor y, Tensor target) {
+        float[] a = y.data();
+        float[] t = target.data();
+        double total = 0;
+        for (int i = 0; i < a.length; i++) {
+            double d = (double) a[i] - t[i];
+            total += d * d;
+        }
+        return total / a.length;
+    }
+
+    @Override
+    public void mseBackward(Tensor y, Tensor target, float scale, Tensor gx) {
+        float[] a = y.data();
+        float[] t = target.data();
+        float[] o = gx.data();
+        for (int i = 0; i < a.length; i++) {
+            o[i] += scale * 2f * (a[i] - t[i]);
+        }
+    }
+
+    @Override
+    public void dropoutMask(long seed, float p, Mask mask) {
+        // Counter-based: element i's draw depends only on (seed, i), so a replay with the same seed is identical.
+        long threshold = (long) ((double) p * (1L << 53));
+        int n = mask.size();
+        for (int i = 0; i < n; i++) {
+            long r = mix64(seed + 0x9E3779B97F4A7C15L * (i + 1L)) >>> 11;
+            if (r >= threshold) {
+                mask.set(i);
+            }
+        }
+    }
+
+    private static long mix64(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    @Override
+    public void maskedScale(Tensor x, Mask mask, float scale, Tensor y, boolean accumulate) {
+        float[] xd = x.data();
+        float[] yd = y.data();
+        long[] w = mask.words();
+        for (int i = 0; i < xd.length; i++) {
+            float v = (w[i >>> 6] & (1L << i)) != 0 ? xd[i] * scale : 0f;
+            yd[i] = accumulate ? yd[i] + v : v;
+        }
+    }
+
+    @Override
+    public void im2col(Tensor x, int kernel, int stride, int padding, Tensor cols) {
+        int[] s = x.shape();
+        int batch = s[0];
+        int channels = s[1];
+        int h = s[2];
+        int w = s[3];
+        int oh = (h + 2 * padding - kernel) / stride + 1;
+        int ow = (w + 2 * padding - kernel) / stride + 1;
+        int ohw = oh * ow;
+        int rowStride = batch * ohw;
+        float[] xd = x.data();
+        float[] cd = cols.data();
+        for (int nIdx = 0; nIdx < batch; nIdx++) {
+            for (int c = 0; c < channels; c++) {
+                int plane = (nIdx * channels + c) * h * w;
+                for (int ki = 0; ki < kernel; ki++) {
+                    for (int kj = 0; kj < kernel; kj++) {
+                        int row = ((c * kernel + ki) * kernel + kj) * rowStride + nIdx * ohw;
+                        for (int i = 0; i < oh; i++) {
+                            int y = i * stride - padding + ki;
+                            int dst = row + i * ow;
+                            if (y < 0 || y >= h) {
+                                Arrays.fill(cd, dst, dst + ow, 0f);
+                                continue;
+                            }
+                            int src = plane + y * w;
+                            for (int j = 0; j < ow; j++) {
+                                int xx = j * stride - padding + kj;
+                                cd[dst + j] = xx >= 0 && xx < w ? xd[src + xx] : 0f;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public void col2imAdd(Tensor cols, int kernel, int stride, int padding, Tensor gx) {
+        int[] s = gx.shape();
+        int batch = s[0];
+        int channels = s[1];
+        int h = s[2];
+        int w = s[3];
+        int oh = (h + 2 * padding - kernel) / stride + 1;
+        int ow = (w + 2 * padding - kernel) / stride + 1;
+        int ohw = oh * ow;
+        int rowStride = batch * ohw;
+        float[] cd = cols.data();
+        float[] gd = gx.data();
+        for (int nIdx = 0; nIdx < batch; nIdx++) {
+            for (int c = 0; c < channels; c++) {
+                int plane = (nIdx * channels + c) * h * w;
+                for (int ki = 0; ki < kernel; ki++) {
+                    for (int kj = 0; kj < kernel; kj++) {
+                        int row = ((c * kernel + ki) * kernel + kj) * rowStride + nIdx * ohw;
+                        for (int i = 0; i < oh; i++) {
+                            int y = i * stride - padding + ki;
+                            if (y < 0 || y >= h) {
+                                continue;
+                            }
+                            int src = row + i * ow;
+                            int dst = plane + y * w;
+                            for (int j = 0; j < ow; j++) {
+                                int xx = j * stride - padding + kj;
+                                if (xx >= 0 && xx < w) {
+                                    gd[dst + xx] += cd[src + j];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public void maxPool2d(Tensor x, int kernel, int stride, Tensor y, int[] argmax) {
+        int[] s = x.shape();
+        int planes = s[0] * s[1];
+        int h = s[2];
+        int w = s[3];
+        int oh = y.dim(2);
+        int ow = y.dim(3);
+        float[] xd = x.data();
+        float[] yd = y.data();
+        int o = 0;
+        for (int p = 0; p < planes; p++) {
+            int plane = p * h * w;
+            for (int i = 0; i < oh; i++) {
+                for (int j = 0; j < ow; j++) {
+                    int best = plane + (i * stride) * w + j * stride;
+                    float bestValue = xd[best];
+                    for (int ki = 0; ki < kernel; ki++) {
+                        int rowBase = plane + (i * stride + ki) * w + j * stride;
+                        for (int kj = 0; kj < kernel; kj++) {
+                            float v = xd[rowBase + kj];
+                            // NaN propagates, as in PyTorch: a NaN in the window wins.
+                            if (v > bestValue || Float.isNaN(v)) {
+                                bestValue = v;
+                                best = rowBase + kj;
+                                if (Float.isNaN(v)) {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    yd[o] = bestValue;
+                    argmax[o] = best;
+                    o++;
+                }
+            }
+        }
+    }
+
+    @Override
+    public void maxPool2dBackward(Tensor gy, int[] argmax, Tensor gx) {
+        float[] g = gy.data();
+        float[] o = gx.data();
+        for (int i = 0; i < g.length; i++) {
+            o[argmax[i]] += g[i];
+        }
+    }
+
+    @Override
+    public void sgdStep(
+            Tensor param,
+            Tensor grad,
+            Tensor momentumBuffer,
+            boolean firstStep,
+            float lr,
+            float momentum,
+            float dampening,
+            float weightDecay,
+            boolean nesterov) {
+        float[] p = param.data();
+        float[] g = grad.data();
+        float[] buf = momentumBuffer == null ? null : momentumBuffer.data();
+        for (int i = 0; i < p.length; i++) {
+            float d = g[i];
+            if (weightDecay != 0f) {
+                d += weightDecay * p[i];
+            }
+            if (buf != null) {
+                buf[i] = firstStep ? d : momentum * buf[i] + (1f - dampening) * d;
+                d = nesterov ? d + momentum * buf[i] : buf[i];
+            }
+            p[i] -= lr * d;
+        }
+    }
+
+    @Override
+    public void adamStep(
+            Tensor param,
+            Tensor grad,
+            Tensor m,
+            Tensor v,
+            long t,
+            float lr,
+            float beta1,
+            float beta2,
+            float eps,
+            float weightDecay,
+            boolean decoupled) {
+        float[] p = param.data();
+        float[] g = grad.data();
+        float[] md = m.data();
+        float[] vd = v.data();
+        // torch.optim.Adam(W), single-tensor path: step_size = lr / bc1; denom = sqrt(v) / sqrt(bc2) + eps
+        double bc1 = 1.0 - Math.pow(beta1, t);
+        double bc2Sqrt = Math.sqrt(1.0 - Math.pow(beta2, t));
+        float stepSize = (float) (lr / bc1);
+        float decay = decoupled ? 1f - lr * weightDecay : 1f;
+        for (int i = 0; i < p.length; i++) {
+            float gi = g[i];
+            if (decoupled) {
+                p[i] *= decay;
+            } else if (weightDecay != 0f) {
+                gi += weightDecay * p[i];
+            }
+            md[i] = beta1 * md[i] + (1f - beta1) * gi;
+            vd[i] = beta2 * vd[i] + (1f - beta2) * gi * gi;
+            float denom = (float) (Math.sqrt(vd[i]) / bc2Sqrt) + eps;
+            p[i] -= stepSize * md[i] / denom;
+        }
+    }
+}

@@ -1,0 +1,55 @@
+package dev.ringtape.runtime.nn;
+
+import dev.ringtape.runtime.ops.Ops;
+import dev.ringtape.runtime.tensor.Tensor;
+
+/** The losses of the job schema, each averaged over the batch as PyTorch's {@code reduction="mean"}. */
+public enum Loss {
+    SOFTMAX_CROSS_ENTROPY("softmax_cross_entropy"),
+    MSE("mse"),
+    BCE_WITH_LOGITS("bce_with_logits");
+
+    private final String key;
+
+    Loss(String key) {
+        this.key = key;
+    }
+
+    public String key() {
+        return key;
+    }
+
+    public static Loss byKey(String key) {
+        for (Loss l : values()) {
+            if (l.key.equals(key)) {
+                return l;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The loss of {@code output} against {@code target}: class ids [N] for softmax cross-entropy, a tensor shaped like
+     * the output otherwise.
+     */
+    public Tensor apply(Tensor output, Tensor target) {
+        return switch (this) {
+            case SOFTMAX_CROSS_ENTROPY -> Ops.softmaxCrossEntropy(output, classIds(target));
+            case MSE -> Ops.mse(output, target);
+            case BCE_WITH_LOGITS -> Ops.bceWithLogits(output, target);
+        };
+    }
+
+    private static int[] classIds(Tensor target) {
+        float[] t = target.data();
+        int[] ids = new int[t.length];
+        for (int i = 0; i < t.length; i++) {
+            ids[i] = (int) t[i];
+            if (ids[i] != t[i]) {
+                throw new IllegalArgumentException(
+                        "softmax_cross_entropy: target " + i + " is " + t[i] + ", not a class id");
+            }
+        }
+        return ids;
+    }
+}

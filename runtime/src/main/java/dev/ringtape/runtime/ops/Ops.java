@@ -1,0 +1,298 @@
+package dev.ringtape.runtime.ops;
+
+import dev.ringtape.runtime.autograd.Saved;
+import dev.ringtape.runtime.autograd.Tape;
+import dev.ringtape.runtime.backend.Activation;
+import dev.ringtape.runtime.backend.Backend;
+import dev.ringtape.runtime.backend.Backends;
+import dev.ringtape.runtime.tensor.Mask;
+import dev.ringtape.runtime.tensor.Shapes;
+import dev.ringtape.runtime.tensor.Tensor;
+import java.util.Arrays;
+
+/**
+ * The differentiable ops. Each method computes its forward result through the {@link Backend} and, right beside it,
+ * records its backward rule on the open {@link Tape}. A rule saves only what it needs (ReLU a bit mask, max-pool the
+ * argmax indices) and computes gradients only for inputs that require them.
+ */
+public final class Ops {
+    private Ops() {}
+
+    private static Backend be() {
+        return Backends.current();
+    }
+
+    /** {@code y = x W^T + b} over the last axis of x; {@code bias} may be null. */
+    public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        int out = weight.dim(0);
+        int in = weight.dim(1);
+        if (x.dim(-1) != in) {
+            throw new IllegalArgumentException("linear: input has " + x.dim(-1) + " features, weight expects " + in);
+        }
+        int rows = x.size() / in;
+        int[] outShape = x.shape();
+        outShape[outShape.length - 1] = out;
+        Tensor y = Tensor.output(outShape);
+        be().gemm(false, true, rows, out, in, 1f, x, weight, 0f, y);
+        if (bias != null) {
+            be().addRowVector(y, bias);
+        }
+        Saved sx = Saved.of(x);
+        Saved sw = Saved.of(weight);
+        Tensor[] inputs = bias == null ? new Tensor[] {x, weight} : new Tensor[] {x, weight, bias};
+        Tape.recordOp("linear", y, inputs, (gy, g) -> {
+            if (g.needs(x)) {
+                be().gemm(false, false, rows, in, out, 1f, gy, sw.get(), 1f, g.of(x));
+            }
+            if (g.needs(weight)) {
+                be().gemm(true, false, out, in, rows, 1f, gy, sx.get(), 1f, g.of(weight));
+            }
+            if (bias != null && g.needs(bias)) {
+                be().sumRowsInto(gy, g.of(bias));
+            }
+        });
+        return y;
+    }
+
+    /** Elementwise {@code a + b} of equal shapes. */
+    public static Tensor add(Tensor a, Tensor b) {
+        if (!Arrays.equals(a.shape(), b.shape())) {
+            throw new IllegalArgumentException(
+                    "add: shapes " + Shapes.str(a.shape()) + " and " + Shapes.str(b.shape()) + " differ");
+        }
+        Tensor y = Tensor.output(a.shape());
+        be().add(a, b, y);
+        Tape.recordOp("add", y, new Tensor[] {a, b}, (gy, g) -> {
+            if (g.needs(a)) {
+                be().axpy(1f, gy, g.of(a));
+            }
+            if (g.needs(b)) {
+                be().axpy(1f, gy, g.of(b));
+            }
+        });
+        return y;
+    }
+
+    /** An elementwise activation; {@code param} is LeakyReLU's slope or ELU's alpha. */
+    public static Tensor activation(Activation act, float param, Tensor x) {
+        Tensor y = Tensor.output(x.shape());
+        Mask mask = act.saves() == Activation.Saves.MASK ? new Mask(x.size()) : null;
+        be().activation(act, param, x, y, mask);
+        Saved saved =
+                switch (act.saves()) {
+                    case MASK -> null;
+                    case OUTPUT -> Saved.of(y);
+                    case INPUT -> Saved.of(x);
+                };
+        Tape.recordOp(act.name().toLowerCase(java.util.Locale.ROOT), y, new Tensor[] {x}, (gy, g) -> {
+            be().activationBackward(act, param, saved == null ? null : saved.get(), mask, gy, g.of(x));
+        });
+        return y;
+    }
+
+    /** Layer normalization over the last axis (biased variance), with affine weight and bias. */
+    public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {
+        int d = weight.size();
+        if (x.dim(-1) != d) {
+            throw new IllegalArgumentException("layernorm: input has " + x.dim(-1) + " features, weight has " + d);
+        }
+        Tensor y = Tensor.output(x.shape());
+        Tensor xhat = Tensor.output(x.shape());
+        float[] rstd = new float[x.size() / d];
+        be().layerNorm(x, weight, bias, eps, y, xhat, rstd);
+        Saved sw = Saved.of(weight);
+        Tape.recordOp("layernorm", y, new Tensor[] {x, weight, bias}, (gy, g) -> be().layerNormBackward(
+                        gy,
+                        xhat,
+                        rstd,
+                        sw.get(),
+                        g.needs(x) ? g.of(x) : null,
+                        g.needs(weight) ? g.of(weight) : null,
+                        g.needs(bias) ? g.of(bias) : null));
+        return y;
+    }
+
+    /**
+     * Inverted dropout: keeps each element with probability {@code 1 - p} and scales it by {@code 1/(1-p)}. The mask
+     * is a function of {@code seed} alone, so replaying the forward pass with the same seed reproduces it.
+     */
+    public static Tensor dropout(Tensor x, float p, long seed) {
+        if (p <= 0f) {
+            return x;
+        }
+        Mask mask = new Mask(x.size());
+        be().dropoutMask(seed, p, mask);
+        float scale = p >= 1f ? 0f : 1f / (1f - p);
+        Tensor y = Tensor.output(x.shape());
+        be().maskedScale(x, mask, scale, y, false);
+        Tape.recordOp("dropout", y, new Tensor[] {x}, (gy, g) -> be().maskedScale(gy, mask, scale, g.of(x), true));
+        return y;
+    }
+
+    /** A view of x with another shape (same number of elements). */
+    public static Tensor reshape(Tensor x, int... shape) {
+        Tensor y = x.reshape(shape);
+        int[] inShape = x.shape();
+        Tape.recordOp("reshape", y, new Tensor[] {x}, (gy, g) -> be().axpy(1f, gy.reshape(inShape), g.of(x)));
+        return y;
+    }
+
+    /** 2-D cross-correlation over NCHW input with a square kernel, zero padding; {@code bias} may be null. */
+    public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
+        if (x.rank() != 4) {
+            throw new IllegalArgumentException("conv2d: input must be NCHW, got " + Shapes.str(x.shape()));
+        }
+        int n = x.dim(0);
+        int c = x.dim(1);
+        int h = x.dim(2);
+        int w = x.dim(3);
+        int o = weight.dim(0);
+        int k = weight.dim(2);
+        if (weight.dim(1) != c) {
+            throw new IllegalArgumentException("conv2d: input has " + c + " channels, weight expects " + weight.dim(1));
+        }
+        int oh = (h + 2 * padding - k) / stride + 1;
+        int ow = (w + 2 * padding - k) / stride + 1;
+        if (oh <= 0 || ow <= 0) {
+            throw new IllegalArgumentException("conv2d: kernel " + k + " does not fit input " + h + "x" + w);
+        }
+        int ohw = oh * ow;
+        int ckk = c * k * k;
+        Tensor cols = Tensor.output(ckk, n * ohw);
+        be().im2col(x, k, stride, padding, cols);
+        // [O, C*k*k] x [C*k*k, N*OH*OW] -> [O, N*OH*OW], then to NCHW
+        Tensor flat = Tensor.output(o, n * ohw);
+        be().gemm(false, false, o, n * ohw, ckk, 1f, weight.reshape(o, ckk), cols, 0f, flat);
+        Tensor y = Tensor.output(n, o, oh, ow);
+        float[] fd = flat.data();
+        float[] yd = y.data();
+        float[] bd = bias == null ? null : bias.data();
+        for (int oc = 0; oc < o; oc++) {
+            float b = bd == null ? 0f : bd[oc];
+            for (int s = 0; s < n; s++) {
+                int src = oc * n * ohw + s * ohw;
+                int dst = (s * o + oc) * ohw;
+                for (int i = 0; i < ohw; i++) {
+                    yd[dst + i] = fd[src + i] + b;
+                }
+            }
+        }
+        Saved sx = Saved.of(x);
+        Saved sw = Saved.of(weight);
+        Tensor[] inputs = bias == null ? new Tensor[] {x, weight} : new Tensor[] {x, weight, bias};
+        Tape.recordOp("conv2d", y, inputs, (gy, g) -> {
+            // gy NCHW -> [O, N*OH*OW]
+            Tensor gflat = Tensor.output(o, n * ohw);
+            float[] gd = gy.data();
+            float[] gf = gflat.data();
+            for (int s = 0; s < n; s++) {
+                for (int oc = 0; oc < o; oc++) {
+                    System.arraycopy(gd, (s * o + oc) * ohw, gf, oc * n * ohw + s * ohw, ohw);
+                }
+            }
+            if (bias != null && g.needs(bias)) {
+                float[] gb = g.of(bias).data();
+                for (int oc = 0; oc < o; oc++) {
+                    double acc = 0;
+                    for (int i = oc * n * ohw, end = i + n * ohw; i < end; i++) {
+                        acc += gf[i];
+                    }
+                    gb[oc] += (float) acc;
+                }
+            }
+            if (g.needs(weight)) {
+                // cols are recomputed rather than kept alive between forward and backward
+                Tensor colsAgain = Tensor.output(ckk, n * ohw);
+                be().im2col(sx.get(), k, stride, padding, colsAgain);
+                be().gemm(
+                                false,
+                                true,
+                                o,
+                                ckk,
+                                n * ohw,
+                                1f,
+                                gflat,
+                                colsAgain,
+                                1f,
+                                g.of(weight).reshape(o, ckk));
+            }
+            if (g.needs(x)) {
+                Tensor gcols = Tensor.output(ckk, n * ohw);
+                be().gemm(true, false, ckk, n * ohw, o, 1f, sw.get().reshape(o, ckk), gflat, 0f, gcols);
+                be().col2imAdd(gcols, k, stride, padding, g.of(x));
+            }
+        });
+        return y;
+    }
+
+    /** Max pooling over NCHW input, no padding. */
+    public static Tensor maxPool2d(Tensor x, int kernel, int stride) {
+        if (x.rank() != 4) {
+            throw new IllegalArgumentException("maxpool2d: input must be NCHW, got " + Shapes.str(x.shape()));
+        }
+        int oh = (x.dim(2) - kernel) / stride + 1;
+        int ow = (x.dim(3) - kernel) / stride + 1;
+        if (oh <= 0 || ow <= 0) {
+            throw new IllegalArgumentException(
+                    "maxpool2d: kernel " + kernel + " does not fit input " + x.dim(2) + "x" + x.dim(3));
+        }
+        Tensor y = Tensor.output(x.dim(0), x.dim(1), oh, ow);
+        int[] argmax = new int[y.size()];
+        be().maxPool2d(x, kernel, stride, y, argmax);
+        Tape.recordOp("maxpool2d", y, new Tensor[] {x}, (gy, g) -> be().maxPool2dBackward(gy, argmax, g.of(x)));
+        return y;
+    }
+
+    /** Mean softmax cross-entropy of logits [N, C] against class ids, fused in log space. */
+    public static Tensor softmaxCrossEntropy(Tensor logits, int[] classes) {
+        if (logits.rank() != 2 || logits.dim(0) != classes.length) {
+            throw new IllegalArgumentException("softmax_cross_entropy: logits " + Shapes.str(logits.shape())
+                    + " do not match " + classes.length + " targets");
+        }
+        int c = logits.dim(1);
+        for (int i = 0; i < classes.length; i++) {
+            if (classes[i] < 0 || classes[i] >= c) {
+                throw new IllegalArgumentException(
+                        "softmax_cross_entropy: target " + i + " is class " + classes[i] + ", outside [0, " + c + ")");
+            }
+        }
+        Tensor probs = Tensor.output(logits.shape());
+        Tensor loss = Tensor.output();
+        loss.data()[0] = (float) be().softmaxCrossEntropy(logits, classes, probs);
+        float inv = 1f / classes.length;
+        Tape.recordOp("softmax_cross_entropy", loss, new Tensor[] {logits}, (gy, g) -> be().softmaxCrossEntropyBackward(
+                        probs, classes, gy.item() * inv, g.of(logits)));
+        return loss;
+    }
+
+    /** Mean binary cross-entropy on logits, over every element, in log space. */
+    public static Tensor bceWithLogits(Tensor logits, Tensor target) {
+        requireSameShape("bce_with_logits", logits, target);
+        Tensor loss = Tensor.output();
+        loss.data()[0] = (float) be().bceWithLogits(logits, target);
+        float inv = 1f / logits.size();
+        Saved sl = Saved.of(logits);
+        Tape.recordOp("bce_with_logits", loss, new Tensor[] {logits}, (gy, g) -> be().bceWithLogitsBackward(
+                        sl.get(), target, gy.item() * inv, g.of(logits)));
+        return loss;
+    }
+
+    /** Mean squared error over every element. */
+    public static Tensor mse(Tensor y, Tensor target) {
+        requireSameShape("mse", y, target);
+        Tensor loss = Tensor.output();
+        loss.data()[0] = (float) be().mse(y, target);
+        float inv = 1f / y.size();
+        Saved sy = Saved.of(y);
+        Tape.recordOp(
+                "mse", loss, new Tensor[] {y}, (gy, g) -> be().mseBackward(sy.get(), target, gy.item() * inv, g.of(y)));
+        return loss;
+    }
+
+    private static void requireSameShape(String op, Tensor a, Tensor b) {
+        if (!Arrays.equals(a.shape(), b.shape())) {
+            throw new IllegalArgumentException(
+                    op + ": output " + Shapes.str(a.shape()) + " and target " + Shapes.str(b.shape()) + " differ");
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package dev.ringtape.runtime.tensor;
+
+import java.util.Arrays;
+
+/** Small helpers for shapes given as {@code int[]}. */
+public final class Shapes {
+    private Shapes() {}
+
+    /** The number of elements; throws on a negative or overflowing shape. */
+    public static int size(int[] shape) {
+        long n = 1;
+        for (int d : shape) {
+            if (d < 0) {
+                throw new IllegalArgumentException("negative dimension in shape " + Arrays.toString(shape));
+            }
+            n *= d;
+            if (n > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has more than 2^31 elements");
+            }
+        }
+        return (int) n;
+    }
+
+    /** The shape with {@code batch} prepended. */
+    public static int[] batched(int batch, int[] sampleShape) {
+        int[] s = new int[sampleShape.length + 1];
+        s[0] = batch;
+        System.arraycopy(sampleShape, 0, s, 1, sampleShape.length);
+        return s;
+    }
+
+    /** The shape without its first (batch) axis. */
+    public static int[] sample(int[] shape) {
+        return Arrays.copyOfRange(shape, 1, shape.length);
+    }
+
+    public static String str(int[] shape) {
+        return Arrays.toString(shape);
+    }
+}

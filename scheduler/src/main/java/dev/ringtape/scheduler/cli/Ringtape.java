@@ -1,0 +1,66 @@
+package dev.ringtape.scheduler.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ringtape.runtime.conformance.GradientCase;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+/** The {@code ringtape} command line (DESIGN.md, "Command line"). */
+public final class Ringtape {
+    private static final String USAGE = String.join(
+            "\n",
+            "usage: ringtape <command> [args]",
+            "  train JOB.yaml [--set key=value ...]   train the job",
+            "  gradients CASE.json ...                run golden-gradient cases, one JSON line each");
+
+    private Ringtape() {}
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    /** Runs a command, returning its exit status. */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("-h") || args[0].equals("--help")) {
+            err.println(USAGE);
+            return args.length == 0 ? 2 : 0;
+        }
+        String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        return switch (args[0]) {
+            case "gradients" -> gradients(rest, out, err);
+            case "train" -> Train.run(rest, out, err);
+            default -> {
+                err.println("ringtape: unknown command '" + args[0] + "'");
+                err.println(USAGE);
+                yield 2;
+            }
+        };
+    }
+
+    private static int gradients(String[] files, PrintStream out, PrintStream err) {
+        if (files.length == 0) {
+            err.println("ringtape gradients: name one or more CASE.json files");
+            return 2;
+        }
+        ObjectMapper json = new ObjectMapper();
+        int failed = 0;
+        for (String f : files) {
+            ObjectNode result = GradientCase.run(Path.of(f));
+            if (result.has("error")) {
+                failed++;
+            }
+            try {
+                out.println(json.writeValueAsString(result));
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        if (failed > 0) {
+            err.println("ringtape gradients: " + failed + " of " + files.length + " cases could not run");
+            return 1;
+        }
+        return 0;
+    }
+}
