@@ -289,6 +289,24 @@ public final class Ops {
         return loss;
     }
 
+    /**
+     * {@code sum_i x_i * w_i} as a scalar, accumulated in double: a random projection of an op's output to a scalar,
+     * for gradient checks. {@code weights} is a constant.
+     */
+    public static Tensor weightedSum(Tensor x, Tensor weights) {
+        requireSameShape("weighted_sum", x, weights);
+        float[] xd = x.data();
+        float[] wd = weights.data();
+        double acc = 0;
+        for (int i = 0; i < xd.length; i++) {
+            acc += (double) xd[i] * wd[i];
+        }
+        Tensor y = Tensor.output();
+        y.data()[0] = (float) acc;
+        Tape.recordOp("weighted_sum", y, new Tensor[] {x}, (gy, g) -> be().axpy(gy.item(), weights, g.of(x)));
+        return y;
+    }
+
     private static void requireSameShape(String op, Tensor a, Tensor b) {
         if (!Arrays.equals(a.shape(), b.shape())) {
             throw new IllegalArgumentException(

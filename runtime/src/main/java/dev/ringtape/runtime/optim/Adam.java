@@ -1,0 +1,73 @@
+package dev.ringtape.runtime.optim;
+
+import dev.ringtape.runtime.backend.Backends;
+import dev.ringtape.runtime.tensor.Tensor;
+import java.util.List;
+
+/**
+ * {@code torch.optim.Adam} (weight decay as L2 on the gradient) and, with {@code decoupled}, {@code
+ * torch.optim.AdamW} (weight decay applied to the weights, {@code p *= 1 - lr * wd}), bias-corrected.
+ */
+public final class Adam implements Optimizer {
+    private final List<Tensor> params;
+    private final Tensor[] m;
+    private final Tensor[] v;
+    private final float beta1;
+    private final float beta2;
+    private final float eps;
+    private final float weightDecay;
+    private final boolean decoupled;
+    private final long[] paramSteps;
+    private long steps;
+
+    public Adam(List<Tensor> params, float beta1, float beta2, float eps, float weightDecay, boolean decoupled) {
+        this.params = List.copyOf(params);
+        this.m = new Tensor[params.size()];
+        this.v = new Tensor[params.size()];
+        this.paramSteps = new long[params.size()];
+        for (int i = 0; i < params.size(); i++) {
+            m[i] = Tensor.zeros(params.get(i).shape());
+            v[i] = Tensor.zeros(params.get(i).shape());
+        }
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        this.weightDecay = weightDecay;
+        this.decoupled = decoupled;
+    }
+
+    /** Adam with PyTorch's defaults (betas 0.9, 0.999; eps 1e-8; no weight decay). */
+    public static Adam adam(List<Tensor> params) {
+        return new Adam(params, 0.9f, 0.999f, 1e-8f, 0f, false);
+    }
+
+    /** AdamW with PyTorch's defaults (betas 0.9, 0.999; eps 1e-8; weight decay 0.01). */
+    public static Adam adamW(List<Tensor> params) {
+        return new Adam(params, 0.9f, 0.999f, 1e-8f, 0.01f, true);
+    }
+
+    @Override
+    public void step(float lr) {
+        steps++;
+        for (int i = 0; i < params.size(); i++) {
+            Tensor p = params.get(i);
+            if (p.grad() == null) {
+                continue;
+            }
+            // like PyTorch, each parameter counts its own steps (a parameter without a gradient is not stepped)
+            long t = ++paramSteps[i];
+            Backends.current().adamStep(p, p.grad(), m[i], v[i], t, lr, beta1, beta2, eps, weightDecay, decoupled);
+            p.markModified();
+        }
+    }
+
+    @Override
+    public List<Tensor> parameters() {
+        return params;
+    }
+
+    @Override
+    public long steps() {
+        return steps;
+    }
+}

@@ -1,0 +1,55 @@
+package dev.ringtape.runtime.optim;
+
+import dev.ringtape.runtime.backend.Backends;
+import dev.ringtape.runtime.tensor.Tensor;
+import java.util.List;
+
+/** {@code torch.optim.SGD}: momentum with dampening, Nesterov, L2 weight decay added to the gradient. */
+public final class Sgd implements Optimizer {
+    private final List<Tensor> params;
+    private final Tensor[] buffers;
+    private final float momentum;
+    private final float dampening;
+    private final float weightDecay;
+    private final boolean nesterov;
+    private long steps;
+
+    public Sgd(List<Tensor> params, float momentum, float dampening, float weightDecay, boolean nesterov) {
+        if (nesterov && (momentum <= 0f || dampening != 0f)) {
+            throw new IllegalArgumentException("Nesterov momentum requires a momentum and zero dampening");
+        }
+        this.params = List.copyOf(params);
+        this.buffers = new Tensor[params.size()];
+        this.momentum = momentum;
+        this.dampening = dampening;
+        this.weightDecay = weightDecay;
+        this.nesterov = nesterov;
+    }
+
+    @Override
+    public void step(float lr) {
+        boolean first = steps == 0;
+        for (int i = 0; i < params.size(); i++) {
+            Tensor p = params.get(i);
+            if (p.grad() == null) {
+                continue;
+            }
+            if (momentum != 0f && buffers[i] == null) {
+                buffers[i] = Tensor.zeros(p.shape());
+            }
+            Backends.current().sgdStep(p, p.grad(), buffers[i], first, lr, momentum, dampening, weightDecay, nesterov);
+            p.markModified();
+        }
+        steps++;
+    }
+
+    @Override
+    public List<Tensor> parameters() {
+        return params;
+    }
+
+    @Override
+    public long steps() {
+        return steps;
+    }
+}
