@@ -94,16 +94,19 @@ public interface Backend {
     /** {@code gx[argmax[i]] += gy[i]}. */
     void maxPool2dBackward(Tensor gy, int[] argmax, Tensor gx);
 
-    /** One SGD step of PyTorch's {@code torch.optim.SGD} over a parameter, in place. */
+    /**
+     * One step of PyTorch's {@code torch.optim.SGD} over a parameter, in place. Hyperparameters are doubles, as in
+     * Python, and rounded to float where PyTorch's kernels round them, so the float32 results agree bit for bit.
+     */
     void sgdStep(
             Tensor param,
             Tensor grad,
             Tensor momentumBuffer,
             boolean firstStep,
-            float lr,
-            float momentum,
-            float dampening,
-            float weightDecay,
+            double lr,
+            double momentum,
+            double dampening,
+            double weightDecay,
             boolean nesterov);
 
     /**
@@ -116,10 +119,10 @@ public interface Backend {
             Tensor m,
             Tensor v,
             long t,
-            float lr,
-            float beta1,
-            float beta2,
-            float eps,
-            float weightDecay,
+            double lr,
+            double beta1,
+            double beta2,
+            double eps,
+            double weightDecay,
             boolean decoupled);
 }

@@ -12,15 +12,15 @@ public final class Adam implements Optimizer {
     private final List<Tensor> params;
     private final Tensor[] m;
     private final Tensor[] v;
-    private final float beta1;
-    private final float beta2;
-    private final float eps;
-    private final float weightDecay;
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final double weightDecay;
     private final boolean decoupled;
     private final long[] paramSteps;
     private long steps;
 
-    public Adam(List<Tensor> params, float beta1, float beta2, float eps, float weightDecay, boolean decoupled) {
+    public Adam(List<Tensor> params, double beta1, double beta2, double eps, double weightDecay, boolean decoupled) {
         this.params = List.copyOf(params);
         this.m = new Tensor[params.size()];
         this.v = new Tensor[params.size()];
@@ -38,16 +38,16 @@ public final class Adam implements Optimizer {
 
     /** Adam with PyTorch's defaults (betas 0.9, 0.999; eps 1e-8; no weight decay). */
     public static Adam adam(List<Tensor> params) {
-        return new Adam(params, 0.9f, 0.999f, 1e-8f, 0f, false);
+        return new Adam(params, 0.9, 0.999, 1e-8, 0, false);
     }
 
     /** AdamW with PyTorch's defaults (betas 0.9, 0.999; eps 1e-8; weight decay 0.01). */
     public static Adam adamW(List<Tensor> params) {
-        return new Adam(params, 0.9f, 0.999f, 1e-8f, 0.01f, true);
+        return new Adam(params, 0.9, 0.999, 1e-8, 0.01, true);
     }
 
     @Override
-    public void step(float lr) {
+    public void step(double lr) {
         steps++;
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);

@@ -9,7 +9,7 @@ import java.util.List;
  */
 public interface Optimizer {
     /** One step at learning rate {@code lr} (the schedule's value for this step). */
-    void step(float lr);
+    void step(double lr);
 
     /** The parameters this optimizer updates, in order. */
     List<Tensor> parameters();

@@ -8,14 +8,14 @@ import java.util.List;
 public final class Sgd implements Optimizer {
     private final List<Tensor> params;
     private final Tensor[] buffers;
-    private final float momentum;
-    private final float dampening;
-    private final float weightDecay;
+    private final double momentum;
+    private final double dampening;
+    private final double weightDecay;
     private final boolean nesterov;
     private long steps;
 
-    public Sgd(List<Tensor> params, float momentum, float dampening, float weightDecay, boolean nesterov) {
-        if (nesterov && (momentum <= 0f || dampening != 0f)) {
+    public Sgd(List<Tensor> params, double momentum, double dampening, double weightDecay, boolean nesterov) {
+        if (nesterov && (momentum <= 0 || dampening != 0)) {
             throw new IllegalArgumentException("Nesterov momentum requires a momentum and zero dampening");
         }
         this.params = List.copyOf(params);
@@ -27,14 +27,14 @@ public final class Sgd implements Optimizer {
     }
 
     @Override
-    public void step(float lr) {
+    public void step(double lr) {
         boolean first = steps == 0;
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
             if (p.grad() == null) {
                 continue;
             }
-            if (momentum != 0f && buffers[i] == null) {
+            if (momentum != 0 && buffers[i] == null) {
                 buffers[i] = Tensor.zeros(p.shape());
             }
             Backends.current().sgdStep(p, p.grad(), buffers[i], first, lr, momentum, dampening, weightDecay, nesterov);

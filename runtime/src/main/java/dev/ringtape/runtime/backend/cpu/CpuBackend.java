@@ -610,24 +610,29 @@ public final class CpuBackend implements Backend {
             Tensor grad,
             Tensor momentumBuffer,
             boolean firstStep,
-            float lr,
-            float momentum,
-            float dampening,
-            float weightDecay,
+            double lr,
+            double momentum,
+            double dampening,
+            double weightDecay,
             boolean nesterov) {
         float[] p = param.data();
         float[] g = grad.data();
         float[] buf = momentumBuffer == null ? null : momentumBuffer.data();
+        float wd = (float) weightDecay;
+        float mom = (float) momentum;
+        float keep = (float) (1.0 - dampening);
+        float negLr = (float) -lr;
+        // PyTorch's vectorized add(x, alpha=a) computes x + a*y as one fused multiply-add; so do we, for equal bits.
         for (int i = 0; i < p.length; i++) {
             float d = g[i];
-            if (weightDecay != 0f) {
-                d += weightDecay * p[i];
+            if (weightDecay != 0) {
+                d = Math.fma(wd, p[i], d);
             }
             if (buf != null) {
-                buf[i] = firstStep ? d : momentum * buf[i] + (1f - dampening) * d;
-                d = nesterov ? d + momentum * buf[i] : buf[i];
+                buf[i] = firstStep ? d : Math.fma(keep, d, buf[i] * mom);
+                d = nesterov ? Math.fma(mom, buf[i], d) : buf[i];
             }
-            p[i] -= lr * d;
+            p[i] = Math.fma(negLr, d, p[i]);
         }
     }
 
@@ -638,32 +643,39 @@ public final class CpuBackend implements Backend {
             Tensor m,
             Tensor v,
             long t,
-            float lr,
-            float beta1,
-            float beta2,
-            float eps,
-            float weightDecay,
+            double lr,
+            double beta1,
+            double beta2,
+            double eps,
+            double weightDecay,
             boolean decoupled) {
         float[] p = param.data();
         float[] g = grad.data();
         float[] md = m.data();
         float[] vd = v.data();
-        // torch.optim.Adam(W), single-tensor path: step_size = lr / bc1; denom = sqrt(v) / sqrt(bc2) + eps
-        double bc1 = 1.0 - Math.pow(beta1, t);
-        double bc2Sqrt = Math.sqrt(1.0 - Math.pow(beta2, t));
-        float stepSize = (float) (lr / bc1);
-        float decay = decoupled ? 1f - lr * weightDecay : 1f;
+        // torch.optim.Adam(W), single-tensor path, with its roundings of the Python-double hyperparameters and its
+        // operation order, so results are equal bit for bit: add(alpha=) is a fused multiply-add, addcmul is
+        // v + c * (g * g), addcdiv is p + (c * m) / denom; step_size = lr / bc1, denom = sqrt(v) / sqrt(bc2) + eps.
+        float b1 = (float) beta1;
+        float oneMinusB1 = (float) (1.0 - beta1);
+        float b2 = (float) beta2;
+        float oneMinusB2 = (float) (1.0 - beta2);
+        float bc2Sqrt = (float) Math.sqrt(1.0 - Math.pow(beta2, t));
+        float negStepSize = (float) -(lr / (1.0 - Math.pow(beta1, t)));
+        float epsF = (float) eps;
+        float decay = (float) (1.0 - lr * weightDecay);
+        float wd = (float) weightDecay;
         for (int i = 0; i < p.length; i++) {
             float gi = g[i];
             if (decoupled) {
-                p[i] *= decay;
-            } else if (weightDecay != 0f) {
-                gi += weightDecay * p[i];
+                p[i] = p[i] * decay;
+            } else if (weightDecay != 0) {
+                gi = Math.fma(wd, p[i], gi);
             }
-            md[i] = beta1 * md[i] + (1f - beta1) * gi;
-            vd[i] = beta2 * vd[i] + (1f - beta2) * gi * gi;
-            float denom = (float) (Math.sqrt(vd[i]) / bc2Sqrt) + eps;
-            p[i] -= stepSize * md[i] / denom;
+            md[i] = Math.fma(oneMinusB1, gi, md[i] * b1);
+            vd[i] = vd[i] * b2 + oneMinusB2 * (gi * gi);
+            float denom = (float) Math.sqrt(vd[i]) / bc2Sqrt + epsF;
+            p[i] = p[i] + negStepSize * md[i] / denom;
         }
     }
 }
