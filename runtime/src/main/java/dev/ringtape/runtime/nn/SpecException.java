@@ -23,36 +23,44 @@ public final class SpecException extends Exception {
         return path.isEmpty() ? m : m.substring(path.length() + 2);
     }
 
-    /** The closest of {@code candidates} to {@code given} by edit distance, or null when none is close. */
+    /**
+     * The closest of {@code candidates} to {@code given} by edit distance (a swap of neighbours counts as one edit;
+     * ties go to the candidate of nearer length), or null when none is close.
+     */
     public static String closest(String given, Iterable<String> candidates) {
         String best = null;
         int bestDistance = Integer.MAX_VALUE;
+        int bestLengthGap = Integer.MAX_VALUE;
         for (String c : candidates) {
             int d = distance(given, c);
-            if (d < bestDistance) {
+            int gap = Math.abs(c.length() - given.length());
+            if (d < bestDistance || (d == bestDistance && gap < bestLengthGap)) {
                 bestDistance = d;
+                bestLengthGap = gap;
                 best = c;
             }
         }
         return best != null && bestDistance <= Math.max(2, best.length() / 3) ? best : null;
     }
 
+    /** Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps. */
     private static int distance(String a, String b) {
-        int[] prev = new int[b.length() + 1];
-        int[] cur = new int[b.length() + 1];
+        int[][] d = new int[a.length() + 1][b.length() + 1];
+        for (int i = 0; i <= a.length(); i++) {
+            d[i][0] = i;
+        }
         for (int j = 0; j <= b.length(); j++) {
-            prev[j] = j;
+            d[0][j] = j;
         }
         for (int i = 1; i <= a.length(); i++) {
-            cur[0] = i;
             for (int j = 1; j <= b.length(); j++) {
-                int sub = prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
-                cur[j] = Math.min(sub, Math.min(prev[j] + 1, cur[j - 1] + 1));
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                d[i][j] = Math.min(d[i - 1][j - 1] + cost, Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1));
+                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
+                    d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+                }
             }
-            int[] t = prev;
-            prev = cur;
-            cur = t;
         }
-        return prev[b.length()];
+        return d[a.length()][b.length()];
     }
 }
