@@ -1,0 +1,26 @@
+package dev.ringtape.bench;
+
+import java.util.Arrays;
+
+/**
+ * Entry point of the benchmark programs: {@code java -jar bench/target/ringtape-bench.jar NAME [args]}. Each prints
+ * its figures next to a reference measured in the same run.
+ */
+public final class Bench {
+    private Bench() {}
+
+    public static void main(String[] args) {
+        if (args.length == 0) {
+            System.err.println("usage: ringtape-bench sgemm [--size N] [--reps R]");
+            System.exit(2);
+        }
+        String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        switch (args[0]) {
+            case "sgemm" -> SgemmBench.main(rest);
+            default -> {
+                System.err.println("unknown benchmark '" + args[0] + "'");
+                System.exit(2);
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+package dev.ringtape.runtime.data;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.zip.GZIPInputStream;
+
+/**
+ * Numeric CSV (optionally gzipped, by the {@code .gz} suffix), no header, one sample a line, the label in the first
+ * column, the last, or at a given index. A bad row fails with the file and line. NaN values are kept: the trainer's
+ * non-finite check reports them with their origin instead of this reader hiding them.
+ */
+public final class CsvReader {
+    private CsvReader() {}
+
+    /** Where the label is: {@code "first"}, {@code "last"} or a 0-based column index. */
+    public static Dataset read(Path file, String label) throws DataException {
+        FloatList x = new FloatList();
+        FloatList y = new FloatList();
+        int columns = -1;
+        int lineNo = 0;
+        try (InputStream raw = Files.newInputStream(file);
+                InputStream in = file.toString().endsWith(".gz") ? new GZIPInputStream(raw) : raw;
+                BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+            String line;
+            int labelAt = -1;
+            while ((line = r.readLine()) != null) {
+                lineNo++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                String[] cells = line.split(",", -1);
+                if (columns < 0) {
+                    columns = cells.length;
+                    labelAt = labelColumn(label, columns, file, lineNo);
+                } else if (cells.length != columns) {
+                    throw new DataException(
+                            file + ":" + lineNo + ": " + cells.length + " columns, the first row has " + columns);
+                }
+                for (int c = 0; c < cells.length; c++) {
+                    float v;
+                    try {
+                        v = Float.parseFloat(cells[c].trim());
+                    } catch (NumberFormatException e) {
+                        throw new DataException(file + ":" + lineNo + ": column " + (c + 1) + " is '" + cells[c].trim()
+                                + "', not a number");
+                    }
+                    if (c == labelAt) {
+                        y.add(v);
+                    } else {
+                        x.add(v);
+                    }
+                }
+            }
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new DataException(file + ": no such file");
+        } catch (IOException e) {
+            throw new DataException(file + ": cannot read: " + e.getMessage());
+        }
+        if (y.size() == 0) {
+            throw new DataException(file + ": no samples");
+        }
+        return new Dataset(x.toArray(), y.toArray(), new int[] {columns - 1});
+    }
+
+    private static int labelColumn(String label, int columns, Path file, int lineNo) throws DataException {
+        if (columns < 2) {
+            throw new DataException(file + ":" + lineNo + ": needs at least one feature column and a label");
+        }
+        return switch (label) {
+            case "first" -> 0;
+            case "last" -> columns - 1;
+            default -> {
+                try {
+                    int i = Integer.parseInt(label);
+                    if (i < 0 || i >= columns) {
+                        throw new DataException(
+                                file + ": label column " + i + " is outside the " + columns + " columns");
+                    }
+                    yield i;
+                } catch (NumberFormatException e) {
+                    throw new DataException("label must be first, last or a column index, got '" + label + "'");
+                }
+            }
+        };
+    }
+
+    /** A growable float array. */
+    private static final class FloatList {
+        private float[] a = new float[1024];
+        private int n;
+
+        void add(float v) {
+            if (n == a.length) {
+                a = java.util.Arrays.copyOf(a, n * 2);
+            }
+            a[n++] = v;
+        }
+
+        int size() {
+            return n;
+        }
+
+        float[] toArray() {
+            return java.util.Arrays.copyOf(a, n);
+        }
+    }
+}

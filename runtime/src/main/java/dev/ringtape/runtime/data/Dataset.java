@@ -1,0 +1,93 @@
+package dev.ringtape.runtime.data;
+
+import dev.ringtape.runtime.tensor.Shapes;
+import dev.ringtape.runtime.tensor.Tensor;
+import java.util.SplittableRandom;
+
+/** Samples in memory: features row-major ({@code n x prod(sampleShape)}) and one label value per sample. */
+public final class Dataset {
+    private final float[] features;
+    private final float[] labels;
+    private final int[] sampleShape;
+    private final int n;
+
+    public Dataset(float[] features, float[] labels, int[] sampleShape) {
+        this.sampleShape = sampleShape.clone();
+        int per = Shapes.size(sampleShape);
+        if (features.length != labels.length * per) {
+            throw new IllegalArgumentException(labels.length + " samples of " + Shapes.str(sampleShape) + " need "
+                    + labels.length * per + " feature values, got " + features.length);
+        }
+        this.features = features;
+        this.labels = labels;
+        this.n = labels.length;
+    }
+
+    public int size() {
+        return n;
+    }
+
+    public int[] sampleShape() {
+        return sampleShape.clone();
+    }
+
+    public int featuresPerSample() {
+        return features.length / Math.max(n, 1);
+    }
+
+    public float[] features() {
+        return features;
+    }
+
+    public float[] labels() {
+        return labels;
+    }
+
+    /** The samples at {@code indices[from .. from+count)} as an input batch and a label vector. */
+    public Tensor[] batch(int[] indices, int from, int count) {
+        int per = Shapes.size(sampleShape);
+        float[] x = new float[count * per];
+        float[] y = new float[count];
+        for (int i = 0; i < count; i++) {
+            int s = indices[from + i];
+            System.arraycopy(features, s * per, x, i * per, per);
+            y[i] = labels[s];
+        }
+        return new Tensor[] {Tensor.of(x, Shapes.batched(count, sampleShape)), Tensor.of(y, count)};
+    }
+
+    /** Splits off a seeded random {@code fraction} as the held-out part: {train, held-out}. */
+    public Dataset[] split(double fraction, long seed) {
+        int[] order = permutation(n, seed);
+        int held = (int) Math.round(n * fraction);
+        return new Dataset[] {subset(order, held, n - held), subset(order, 0, held)};
+    }
+
+    private Dataset subset(int[] order, int from, int count) {
+        int per = Shapes.size(sampleShape);
+        float[] x = new float[count * per];
+        float[] y = new float[count];
+        for (int i = 0; i < count; i++) {
+            int s = order[from + i];
+            System.arraycopy(features, s * per, x, i * per, per);
+            y[i] = labels[s];
+        }
+        return new Dataset(x, y, sampleShape);
+    }
+
+    /** A seeded Fisher-Yates permutation of {@code 0 .. n-1}. */
+    public static int[] permutation(int n, long seed) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) {
+            p[i] = i;
+        }
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = n - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1);
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+        return p;
+    }
+}

@@ -1,0 +1,294 @@
+package dev.ringtape.scheduler.job;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ringtape.runtime.nn.ModelBuilder;
+import dev.ringtape.runtime.nn.SpecException;
+import dev.ringtape.runtime.nn.SpecNode;
+import dev.ringtape.runtime.optim.Optimizers;
+import java.io.Serializable;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A validated job (DESIGN.md, "Job config"): every key checked on the driver, before any worker starts. Plain
+ * serializable values only, so executors can receive it.
+ */
+public record JobSpec(
+        String name,
+        long seed,
+        int workers,
+        String backend,
+        Spark spark,
+        Data data,
+        JsonNode model,
+        Train train,
+        Allreduce allreduce,
+        Checkpoint checkpoint,
+        Telemetry telemetry)
+        implements Serializable {
+
+    /** {@code spark:}: the embedded session's master and extra conf. */
+    public record Spark(String master, Map<String, String> conf) implements Serializable {}
+
+    /** A data source: {@code format} with its options. */
+    public record Source(String format, String path, String label, JsonNode options) implements Serializable {}
+
+    /** {@code data:}: the training source, a held-out split or a second source, and the normalization. */
+    public record Data(Source train, Source eval, double evalSplit, String normalize) implements Serializable {}
+
+    /** {@code train.loss_scale:}, with PyTorch GradScaler's defaults. */
+    public record LossScale(double init, double growthFactor, double backoffFactor, int growthInterval)
+            implements Serializable {}
+
+    /** {@code train:}; exactly one of {@code epochs} and {@code steps} is positive. */
+    public record Train(
+            int epochs,
+            long steps,
+            int globalBatch,
+            int microBatches,
+            JsonNode optimizer,
+            JsonNode lrSchedule,
+            double clipGradNorm,
+            String precision,
+            LossScale lossScale,
+            int recomputeSegments)
+            implements Serializable {}
+
+    /** {@code allreduce:}. */
+    public record Allreduce(String transport, double bucketMb, double timeoutS) implements Serializable {}
+
+    /** {@code checkpoint:}. */
+    public record Checkpoint(String dir, int everySteps, int keep) implements Serializable {}
+
+    /** {@code telemetry:}. */
+    public record Telemetry(String out, int everySteps, Map<String, Double> thresholds) implements Serializable {}
+
+    private static final Set<String> TOP = Set.of(
+            "name",
+            "seed",
+            "workers",
+            "backend",
+            "spark",
+            "data",
+            "model",
+            "train",
+            "allreduce",
+            "checkpoint",
+            "telemetry");
+    private static final Set<String> FORMATS = Set.of("csv", "idx", "parquet", "libsvm", "synthetic");
+
+    /** Validates {@code job}; the error names the file, line and key. */
+    public static JobSpec from(JobFile job) throws JobException {
+        try {
+            return parse(job);
+        } catch (SpecException e) {
+            throw job.error(e);
+        }
+    }
+
+    private static JobSpec parse(JobFile job) throws SpecException {
+        SpecNode root = new SpecNode(job.root(), "").allowOnly(TOP);
+        String stem = job.path().getFileName().toString().replaceFirst("\\.ya?ml$", "");
+        String name = root.string("name", stem);
+        if (!name.matches("[A-Za-z0-9._-]+")) {
+            throw new SpecException("name", "use letters, digits, '.', '_' and '-' only, got '" + name + "'");
+        }
+        long seed = root.integer("seed", 0, 42);
+        int workers = root.integer("workers", 1, 1);
+        String backend = oneOf(root, "backend", "auto", "cpu", "cuda", "auto");
+
+        Spark spark = new Spark("local[" + workers + "]", Map.of());
+        if (root.has("spark")) {
+            SpecNode s = root.object("spark").allowOnly(Set.of("master", "conf"));
+            Map<String, String> conf = new LinkedHashMap<>();
+            if (s.has("conf")) {
+                SpecNode c = s.object("conf");
+                for (var it = c.raw().fieldNames(); it.hasNext(); ) {
+                    String k = it.next();
+                    JsonNode v = c.raw().get(k);
+                    if (v.isContainerNode()) {
+                        throw new SpecException("spark.conf." + k, "expected a plain value");
+                    }
+                    conf.put(k, v.asText());
+                }
+            }
+            spark = new Spark(s.string("master", spark.master()), Map.copyOf(conf));
+        }
+
+        SpecNode d = root.object("data").allowOnly(Set.of("train", "eval", "normalize"));
+        Source train = source(d.object("train"));
+        Source eval = null;
+        double split = 0;
+        if (d.has("eval")) {
+            SpecNode e = d.object("eval");
+            if (e.has("split")) {
+                e.allowOnly(Set.of("split"));
+                split = e.number("split", 0, 0.99, 0.2);
+            } else {
+                eval = source(e);
+            }
+        }
+        String normalize = oneOf(d, "normalize", "standard", "standard", "minmax", "none");
+
+        JsonNode model = job.root().get("model");
+        if (model == null || model.isNull()) {
+            throw new SpecException(
+                    "model",
+                    "missing (required): the network to train, e.g. model: {input: [64],"
+                            + " layers: [...], loss: {type: softmax_cross_entropy}}");
+        }
+        ModelBuilder.build(model, seed); // validates every layer and shape now, on the driver
+
+        Train t = train(root.has("train") ? root.object("train") : new SpecNode(emptyObject(), "train"), workers);
+
+        SpecNode ar = root.has("allreduce") ? root.object("allreduce") : new SpecNode(emptyObject(), "allreduce");
+        ar.allowOnly(Set.of("transport", "bucket_mb", "timeout_s"));
+        Allreduce allreduce = new Allreduce(
+                oneOf(ar, "transport", "auto", "aeron-ipc", "aeron-udp", "auto"),
+                ar.number("bucket_mb", 0.001, 4096, 25),
+                ar.number("timeout_s", 0.1, 86400, 60));
+
+        SpecNode ck = root.has("checkpoint") ? root.object("checkpoint") : new SpecNode(emptyObject(), "checkpoint");
+        ck.allowOnly(Set.of("dir", "every_steps", "keep"));
+        Checkpoint checkpoint = new Checkpoint(
+                ck.string("dir", "checkpoints/" + name), ck.integer("every_steps", 0, 200), ck.integer("keep", 1, 3));
+
+        SpecNode tm = root.has("telemetry") ? root.object("telemetry") : new SpecNode(emptyObject(), "telemetry");
+        tm.allowOnly(Set.of("out", "every_steps", "thresholds"));
+        Map<String, Double> thresholds = new LinkedHashMap<>();
+        if (tm.has("thresholds")) {
+            SpecNode th = tm.object("thresholds");
+            for (var it = th.raw().fieldNames(); it.hasNext(); ) {
+                String k = it.next();
+                thresholds.put(k, th.number(k, -1e300, 1e300, 0));
+            }
+        }
+        Telemetry telemetry = new Telemetry(
+                tm.string("out", "telemetry/" + name + ".jsonl"),
+                tm.integer("every_steps", 1, 10),
+                Map.copyOf(thresholds));
+
+        return new JobSpec(
+                name,
+                seed,
+                workers,
+                backend,
+                spark,
+                new Data(train, eval, split, normalize),
+                model,
+                t,
+                allreduce,
+                checkpoint,
+                telemetry);
+    }
+
+    private static Train train(SpecNode t, int workers) throws SpecException {
+        t.allowOnly(Set.of(
+                "epochs",
+                "steps",
+                "global_batch",
+                "micro_batches",
+                "optimizer",
+                "lr_schedule",
+                "clip_grad_norm",
+                "precision",
+                "loss_scale",
+                "recompute"));
+        if (t.has("epochs") && t.has("steps")) {
+            throw new SpecException(t.path() + ".steps", "give epochs or steps, not both");
+        }
+        int epochs = t.has("steps") ? 0 : t.integer("epochs", 1, 10);
+        long steps = t.has("steps") ? t.integer("steps", 1) : 0;
+        int globalBatch = t.integer("global_batch", 1, 64);
+        int micro = t.integer("micro_batches", 1, 1);
+        if (globalBatch % (workers * micro) != 0) {
+            throw new SpecException(
+                    t.path() + ".global_batch",
+                    globalBatch + " samples cannot be split evenly over " + workers + " workers x " + micro
+                            + " micro-batches; use a multiple of " + workers * micro);
+        }
+        SpecNode opt =
+                t.has("optimizer") ? t.object("optimizer") : new SpecNode(emptyObject(), t.path() + ".optimizer");
+        Optimizers.Configured configured = Optimizers.create(opt, List.of());
+        SpecNode sched = t.has("lr_schedule") ? t.object("lr_schedule") : null;
+        Optimizers.schedule(sched, configured.lr(), 1);
+        double clip = t.has("clip_grad_norm") ? t.number("clip_grad_norm", 1e-12, 1e30, 0) : 0;
+        String precision = oneOf(t, "precision", "fp32", "fp32", "fp16", "bf16");
+        SpecNode ls =
+                t.has("loss_scale") ? t.object("loss_scale") : new SpecNode(emptyObject(), t.path() + ".loss_scale");
+        ls.allowOnly(Set.of("init", "growth_factor", "backoff_factor", "growth_interval"));
+        LossScale lossScale = new LossScale(
+                ls.number("init", 1e-30, 1e30, 65536),
+                ls.number("growth_factor", 1, 1e6, 2.0),
+                ls.number("backoff_factor", 1e-6, 1, 0.5),
+                ls.integer("growth_interval", 1, 2000));
+        int segments = 0;
+        if (t.has("recompute")) {
+            SpecNode rc = t.object("recompute").allowOnly(Set.of("segments"));
+            segments = rc.integer("segments", 0, 0);
+        }
+        return new Train(
+                epochs,
+                steps,
+                globalBatch,
+                micro,
+                opt.raw(),
+                sched == null ? null : sched.raw(),
+                clip,
+                precision,
+                lossScale,
+                segments);
+    }
+
+    private static Source source(SpecNode s) throws SpecException {
+        String format = s.string("format");
+        if (!FORMATS.contains(format)) {
+            String near = SpecException.closest(format, FORMATS);
+            throw new SpecException(
+                    s.path() + ".format",
+                    "unknown format '" + format + "'" + (near == null ? "" : " (did you mean '" + near + "'?)")
+                            + "; expected csv, idx, parquet, libsvm or synthetic");
+        }
+        switch (format) {
+            case "csv" -> s.allowOnly(Set.of("format", "path", "label"));
+            case "idx" -> s.allowOnly(Set.of("format", "path", "labels"));
+            case "synthetic" -> s.allowOnly(Set.of("format", "kind", "samples", "features", "classes", "seed"));
+            default -> s.allowOnly(Set.of("format", "path", "label"));
+        }
+        String path = format.equals("synthetic") ? null : s.string("path");
+        String label = "last";
+        if (s.has("label")) {
+            JsonNode l = s.raw().get("label");
+            if (l.isIntegralNumber() && l.asInt() >= 0) {
+                label = Integer.toString(l.asInt());
+            } else if (l.isTextual()
+                    && (l.asText().equals("first") || l.asText().equals("last"))) {
+                label = l.asText();
+            } else {
+                throw new SpecException(
+                        s.path() + ".label", "expected first, last or a column index, got " + SpecNode.describe(l));
+            }
+        }
+        return new Source(format, path, label, s.raw());
+    }
+
+    private static String oneOf(SpecNode n, String key, String dflt, String... allowed) throws SpecException {
+        String v = n.string(key, dflt);
+        for (String a : allowed) {
+            if (a.equals(v)) {
+                return v;
+            }
+        }
+        String near = SpecException.closest(v, List.of(allowed));
+        throw new SpecException(
+                n.path().isEmpty() ? key : n.path() + "." + key,
+                "'" + v + "' is not one of " + String.join(", ", allowed)
+                        + (near == null ? "" : " (did you mean '" + near + "'?)"));
+    }
+
+    private static JsonNode emptyObject() {
+        return com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+    }
+}
