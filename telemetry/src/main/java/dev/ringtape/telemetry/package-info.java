@@ -1,6 +1,5 @@
 /**
- * Telemetry: the record schema, per-layer statistics, diagnosis rules, sinks and readers.
- *
- * <p>Skeleton only: the records and rules arrive with the telemetry issue.
+ * Telemetry: the record schema ({@link dev.ringtape.telemetry.Records}) and sinks ({@link
+ * dev.ringtape.telemetry.TelemetrySink}). Per-layer statistics and diagnosis rules arrive with the telemetry issue.
  */
 package dev.ringtape.telemetry;

@@ -19,6 +19,11 @@ public final class Saved {
         return new Saved(tensor);
     }
 
+    /** The storage this save keeps alive, for memory accounting. */
+    Object storage() {
+        return tensor.data();
+    }
+
     public Tensor get() {
         if (tensor.version() != version) {
             throw new SavedTensorModifiedException(tensor, version);

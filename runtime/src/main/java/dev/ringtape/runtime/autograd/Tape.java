@@ -1,10 +1,12 @@
 package dev.ringtape.runtime.autograd;
 
+import dev.ringtape.runtime.precision.Precision;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A define-by-run reverse-mode tape. Ops executed on this thread while a tape is open record themselves, with their
@@ -20,14 +22,15 @@ import java.util.List;
  * <p>{@link #backward(Tensor)} walks the records in reverse, visiting only those whose output received a gradient
  * (pruned to what reaches the loss) and asking each rule only for the inputs that require one. Gradients of leaves
  * accumulate into {@link Tensor#grad()} with {@code +=}, so fan-out and repeated backward passes over micro-batches
- * sum correctly without any special case.
+ * sum correctly without any special case. Under a 16-bit {@link Autocast} every gradient passed on is rounded to
+ * that format, and each leaf's gradient of one pass is rounded before it joins the fp32 accumulator.
  */
 public final class Tape implements AutoCloseable {
     private static final ThreadLocal<Tape> CURRENT = new ThreadLocal<>();
+    private static final ThreadLocal<String> LAYER = ThreadLocal.withInitial(() -> "");
 
     private final Tape previous;
     private final ArrayList<Node> nodes = new ArrayList<>();
-    private String layer = "";
     private boolean consumed;
     private boolean closed;
 
@@ -47,9 +50,7 @@ public final class Tape implements AutoCloseable {
         return CURRENT.get();
     }
 
-    /**
-     * Runs {@code body} with no tape open on this thread (like {@code torch.no_grad()}), restoring the tape after.
-     */
+    /** Runs {@code body} with no tape open on this thread (like {@code torch.no_grad()}), restoring the tape after. */
     public static <T> T paused(java.util.function.Supplier<T> body) {
         Tape tape = CURRENT.get();
         CURRENT.remove();
@@ -63,10 +64,27 @@ public final class Tape implements AutoCloseable {
     }
 
     /**
-     * Records one op if a tape is open and some input requires a gradient; marks the output as requiring one then.
-     * Called by ops right after their forward computation.
+     * Called by every op right after its forward result is computed: rounds it to the autocast format (unless it is
+     * a loss, kept in fp32) and, under a {@link NonFiniteProbe}, checks it.
      */
-    public static void recordOp(String op, Tensor output, Tensor[] inputs, Backward rule) {
+    public static Tensor forwardResult(String op, Tensor output, boolean keepFp32) {
+        Precision p = Autocast.current();
+        if (!keepFp32 && p != Precision.FP32) {
+            p.round(output.data());
+        }
+        NonFiniteProbe probe = NonFiniteProbe.current();
+        if (probe != null) {
+            probe.check(op, LAYER.get(), "forward", output);
+        }
+        return output;
+    }
+
+    /**
+     * Records one op if a tape is open and some input requires a gradient, marking the output as requiring one.
+     * {@code saved} lists what the rule keeps alive (saved tensors, masks, index arrays), for {@link
+     * ActivationMemory}.
+     */
+    public static void recordOp(String op, Tensor output, Tensor[] inputs, Backward rule, Object... saved) {
         Tape tape = CURRENT.get();
         if (tape == null) {
             return;
@@ -79,44 +97,55 @@ public final class Tape implements AutoCloseable {
             return;
         }
         output.requiresGrad(true);
-        tape.nodes.add(new Node(op, tape.layer, output, inputs, rule));
+        ActivationMemory.current().retain(saved);
+        tape.nodes.add(new Node(op, LAYER.get(), output, inputs, rule, saved));
     }
 
-    /** Names the layer whose ops follow, for error messages and telemetry; returns the previous name. */
-    public String enterLayer(String name) {
-        String before = layer;
-        layer = name;
+    /**
+     * Names the layer whose ops follow on this thread (taped or not), for error messages, non-finite origins and
+     * telemetry; returns the previous name.
+     */
+    public static String enterLayer(String name) {
+        String before = LAYER.get();
+        LAYER.set(name);
         return before;
     }
 
     /** Restores the layer name returned by {@link #enterLayer}. */
-    public void exitLayer(String before) {
-        layer = before;
+    public static void exitLayer(String before) {
+        LAYER.set(before);
     }
 
-    /** The layer whose ops are being recorded ("" outside any layer). */
-    public String layer() {
-        return layer;
+    /** The layer whose ops run now ("" outside any layer). */
+    public static String layer() {
+        return LAYER.get();
     }
 
     /** The ops recorded so far, in order: for tests and diagnostics. */
     public List<String> ops() {
         List<String> out = new ArrayList<>(nodes.size());
         for (Node n : nodes) {
-            out.add(n.op());
+            if (n != null) {
+                out.add(n.op());
+            }
         }
         return out;
     }
 
     /** Backward from a scalar: the seed gradient is 1. */
     public void backward(Tensor loss) {
+        backward(loss, 1f);
+    }
+
+    /** Backward from a scalar with seed gradient {@code seed} (the loss scale, under mixed precision). */
+    public void backward(Tensor loss, float seed) {
         if (loss.size() != 1) {
             throw new IllegalArgumentException("backward(loss) needs a scalar, got shape "
                     + Arrays.toString(loss.shape()) + "; pass a seed gradient for a non-scalar output");
         }
-        Tensor seed = Tensor.zeros(loss.shape());
-        seed.data()[0] = 1f;
-        backward(loss, seed);
+        Tensor s = Tensor.zeros(loss.shape());
+        s.data()[0] = seed;
+        backward(loss, s);
     }
 
     /** Backward from {@code root} with the given seed gradient (same shape). The tape can be walked once. */
@@ -130,26 +159,41 @@ public final class Tape implements AutoCloseable {
                     "the tensor passed to backward does not require grad: no parameter or input reaches it");
         }
         consumed = true;
-        Grads grads = new Grads();
+        Precision precision = Autocast.current();
+        Grads grads = new Grads(precision);
         if (root.isLeaf()) {
-            root.gradBuffer().addInPlace(seed);
-            return;
+            grads.of(root).addInPlace(seed);
+        } else {
+            grads.pending.put(root, seed);
         }
-        grads.pending.put(root, seed);
+        NonFiniteProbe probe = NonFiniteProbe.current();
+        ActivationMemory memory = ActivationMemory.current();
         for (int i = nodes.size() - 1; i >= 0; i--) {
             Node node = nodes.get(i);
             nodes.set(i, null);
             Tensor g = grads.pending.remove(node.output());
-            if (g == null) {
-                continue;
+            if (g != null) {
+                if (node.output() != root) {
+                    // the root is the fp32 loss (times the loss scale, which may exceed the 16-bit range)
+                    precision.round(g.data());
+                }
+                try {
+                    node.rule().apply(g, grads);
+                } catch (SavedTensorModifiedException e) {
+                    throw e.in(node.op(), node.layer());
+                }
+                if (probe != null) {
+                    for (Tensor in : node.inputs()) {
+                        if (in.requiresGrad()) {
+                            probe.check(node.op(), node.layer(), "backward", grads.of(in));
+                        }
+                    }
+                }
             }
-            try {
-                node.rule().apply(g, grads);
-            } catch (SavedTensorModifiedException e) {
-                throw e.in(node.op(), node.layer());
-            }
+            memory.release(node.saved());
         }
         nodes.clear();
+        grads.flushLeaves();
     }
 
     @Override
@@ -158,6 +202,12 @@ public final class Tape implements AutoCloseable {
             return;
         }
         closed = true;
+        ActivationMemory memory = ActivationMemory.current();
+        for (Node n : nodes) {
+            if (n != null) {
+                memory.release(n.saved());
+            }
+        }
         nodes.clear();
         if (CURRENT.get() != this) {
             throw new IllegalStateException("tapes must be closed in the reverse order they were opened");
@@ -175,13 +225,17 @@ public final class Tape implements AutoCloseable {
         void apply(Tensor gradOutput, Grads grads);
     }
 
-    private record Node(String op, String layer, Tensor output, Tensor[] inputs, Backward rule) {}
+    private record Node(String op, String layer, Tensor output, Tensor[] inputs, Backward rule, Object[] saved) {}
 
     /** Where a backward rule adds its input gradients. */
     public static final class Grads {
         private final IdentityHashMap<Tensor, Tensor> pending = new IdentityHashMap<>();
+        private final Precision precision;
+        private final IdentityHashMap<Tensor, Tensor> leafPass = new IdentityHashMap<>();
 
-        private Grads() {}
+        private Grads(Precision precision) {
+            this.precision = precision;
+        }
 
         /** Whether {@code input} wants a gradient (skip the work otherwise). */
         public boolean needs(Tensor input) {
@@ -189,12 +243,16 @@ public final class Tape implements AutoCloseable {
         }
 
         /**
-         * The buffer to add {@code input}'s gradient into: the leaf's {@code grad}, or the pending gradient of an
-         * intermediate tensor, allocated zero-filled on first use.
+         * The buffer to add {@code input}'s gradient into: the leaf's {@code grad} (under 16-bit autocast, this pass's
+         * own buffer, rounded and added to {@code grad} at the end), or the pending gradient of an intermediate tensor,
+         * allocated zero-filled on first use.
          */
         public Tensor of(Tensor input) {
             if (input.isLeaf()) {
-                return input.gradBuffer();
+                if (precision == Precision.FP32) {
+                    return input.gradBuffer();
+                }
+                return leafPass.computeIfAbsent(input, t -> Tensor.zeros(t.shape()));
             }
             Tensor g = pending.get(input);
             if (g == null) {
@@ -202,6 +260,14 @@ public final class Tape implements AutoCloseable {
                 pending.put(input, g);
             }
             return g;
+        }
+
+        private void flushLeaves() {
+            for (Map.Entry<Tensor, Tensor> e : leafPass.entrySet()) {
+                precision.round(e.getValue().data());
+                e.getKey().gradBuffer().addInPlace(e.getValue());
+            }
+            leafPass.clear();
         }
     }
 }

@@ -35,6 +35,15 @@ public final class Dataset {
         return features.length / Math.max(n, 1);
     }
 
+    /** The same samples seen with another per-sample shape of the same size (e.g. [784] as [1, 28, 28]). */
+    public Dataset reshaped(int[] shape) {
+        if (Shapes.size(shape) != Shapes.size(sampleShape)) {
+            throw new IllegalArgumentException(
+                    "samples of " + Shapes.str(sampleShape) + " cannot be seen as " + Shapes.str(shape));
+        }
+        return new Dataset(features, labels, shape);
+    }
+
     public float[] features() {
         return features;
     }

@@ -20,7 +20,7 @@ public final class Layers {
 
         @Override
         public Tensor forward(Tensor x, ForwardContext ctx) {
-            return Ops.linear(x, weight, bias);
+            return Ops.linear(x, Ops.cast(weight), Ops.cast(bias));
         }
 
         @Override
@@ -106,7 +106,7 @@ public final class Layers {
 
         @Override
         public Tensor forward(Tensor x, ForwardContext ctx) {
-            return Ops.conv2d(x, weight, bias, stride, padding);
+            return Ops.conv2d(x, Ops.cast(weight), Ops.cast(bias), stride, padding);
         }
 
         @Override
@@ -155,17 +155,13 @@ public final class Layers {
         }
     }
 
-    /** Runs {@code layer} with its name as the tape's current layer. */
+    /** Runs {@code layer} with its name as the current layer. */
     static Tensor named(Layer layer, Tensor x, ForwardContext ctx) {
-        Tape tape = Tape.current();
-        if (tape == null) {
-            return layer.forward(x, ctx);
-        }
-        String before = tape.enterLayer(layer.name());
+        String before = Tape.enterLayer(layer.name());
         try {
             return layer.forward(x, ctx);
         } finally {
-            tape.exitLayer(before);
+            Tape.exitLayer(before);
         }
     }
 }

@@ -1,5 +1,7 @@
 package dev.ringtape.runtime.nn;
 
+import dev.ringtape.runtime.autograd.Tape;
+import dev.ringtape.runtime.ops.Ops;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -13,6 +15,7 @@ public final class Sequential {
     private final List<Layer> layers;
     private final Loss loss;
     private final Map<String, Tensor> parameters;
+    private int recomputeSegments;
 
     public Sequential(int[] inputShape, List<Layer> layers, Loss loss) {
         this.inputShape = inputShape.clone();
@@ -36,8 +39,31 @@ public final class Sequential {
         return h;
     }
 
+    /**
+     * The forward pass. Under a 16-bit autocast the input is rounded first. With activation recompute on and a tape
+     * open, the layers run in segments of which only the boundaries stay alive; see {@link Recompute}.
+     */
     public Tensor forward(Tensor x, ForwardContext ctx) {
-        return run(layers, x, ctx);
+        Tensor h = Ops.cast(x);
+        if (recomputeSegments <= 0 || Tape.current() == null) {
+            return run(layers, h, ctx);
+        }
+        int n = layers.size();
+        int k = Math.min(recomputeSegments, n);
+        for (int s = 0; s < k; s++) {
+            List<Layer> segment = layers.subList(s * n / k, (s + 1) * n / k);
+            h = Recompute.segment(segment, h, ctx);
+        }
+        return h;
+    }
+
+    /** Keeps only {@code segments} segment boundaries alive between forward and backward (0 = off). */
+    public Sequential recompute(int segments) {
+        if (segments < 0) {
+            throw new IllegalArgumentException("recompute segments must be >= 0, got " + segments);
+        }
+        this.recomputeSegments = segments;
+        return this;
     }
 
     public int[] inputShape() {

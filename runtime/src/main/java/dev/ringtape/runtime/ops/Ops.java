@@ -37,20 +37,43 @@ public final class Ops {
         if (bias != null) {
             be().addRowVector(y, bias);
         }
+        Tape.forwardResult("linear", y, false);
         Saved sx = Saved.of(x);
         Saved sw = Saved.of(weight);
         Tensor[] inputs = bias == null ? new Tensor[] {x, weight} : new Tensor[] {x, weight, bias};
-        Tape.recordOp("linear", y, inputs, (gy, g) -> {
-            if (g.needs(x)) {
-                be().gemm(false, false, rows, in, out, 1f, gy, sw.get(), 1f, g.of(x));
-            }
-            if (g.needs(weight)) {
-                be().gemm(true, false, out, in, rows, 1f, gy, sx.get(), 1f, g.of(weight));
-            }
-            if (bias != null && g.needs(bias)) {
-                be().sumRowsInto(gy, g.of(bias));
-            }
-        });
+        Tape.recordOp(
+                "linear",
+                y,
+                inputs,
+                (gy, g) -> {
+                    if (g.needs(x)) {
+                        be().gemm(false, false, rows, in, out, 1f, gy, sw.get(), 1f, g.of(x));
+                    }
+                    if (g.needs(weight)) {
+                        be().gemm(true, false, out, in, rows, 1f, gy, sx.get(), 1f, g.of(weight));
+                    }
+                    if (bias != null && g.needs(bias)) {
+                        be().sumRowsInto(gy, g.of(bias));
+                    }
+                },
+                sx,
+                sw);
+        return y;
+    }
+
+    /**
+     * The tensor as the autocast format holds it: under fp16/bf16 a rounded copy whose gradient flows back to the
+     * fp32 master; under fp32 the tensor itself. Layers pass their weights through this.
+     */
+    public static Tensor cast(Tensor t) {
+        if (t == null
+                || dev.ringtape.runtime.autograd.Autocast.current() == dev.ringtape.runtime.precision.Precision.FP32) {
+            return t;
+        }
+        Tensor y = Tensor.output(t.shape());
+        System.arraycopy(t.data(), 0, y.data(), 0, t.size());
+        Tape.forwardResult("cast", y, false);
+        Tape.recordOp("cast", y, new Tensor[] {t}, (gy, g) -> be().axpy(1f, gy, g.of(t)));
         return y;
     }
 
@@ -62,6 +85,7 @@ public final class Ops {
         }
         Tensor y = Tensor.output(a.shape());
         be().add(a, b, y);
+        Tape.forwardResult("add", y, false);
         Tape.recordOp("add", y, new Tensor[] {a, b}, (gy, g) -> {
             if (g.needs(a)) {
                 be().axpy(1f, gy, g.of(a));
@@ -78,15 +102,20 @@ public final class Ops {
         Tensor y = Tensor.output(x.shape());
         Mask mask = act.saves() == Activation.Saves.MASK ? new Mask(x.size()) : null;
         be().activation(act, param, x, y, mask);
+        String op = act.name().toLowerCase(java.util.Locale.ROOT);
+        Tape.forwardResult(op, y, false);
         Saved saved =
                 switch (act.saves()) {
                     case MASK -> null;
                     case OUTPUT -> Saved.of(y);
                     case INPUT -> Saved.of(x);
                 };
-        Tape.recordOp(act.name().toLowerCase(java.util.Locale.ROOT), y, new Tensor[] {x}, (gy, g) -> {
-            be().activationBackward(act, param, saved == null ? null : saved.get(), mask, gy, g.of(x));
-        });
+        Tape.recordOp(
+                op,
+                y,
+                new Tensor[] {x},
+                (gy, g) -> be().activationBackward(act, param, saved == null ? null : saved.get(), mask, gy, g.of(x)),
+                saved == null ? mask : saved);
         return y;
     }
 
@@ -100,15 +129,23 @@ public final class Ops {
         Tensor xhat = Tensor.output(x.shape());
         float[] rstd = new float[x.size() / d];
         be().layerNorm(x, weight, bias, eps, y, xhat, rstd);
+        Tape.forwardResult("layernorm", y, false);
         Saved sw = Saved.of(weight);
-        Tape.recordOp("layernorm", y, new Tensor[] {x, weight, bias}, (gy, g) -> be().layerNormBackward(
-                        gy,
-                        xhat,
-                        rstd,
-                        sw.get(),
-                        g.needs(x) ? g.of(x) : null,
-                        g.needs(weight) ? g.of(weight) : null,
-                        g.needs(bias) ? g.of(bias) : null));
+        Tape.recordOp(
+                "layernorm",
+                y,
+                new Tensor[] {x, weight, bias},
+                (gy, g) -> be().layerNormBackward(
+                                gy,
+                                xhat,
+                                rstd,
+                                sw.get(),
+                                g.needs(x) ? g.of(x) : null,
+                                g.needs(weight) ? g.of(weight) : null,
+                                g.needs(bias) ? g.of(bias) : null),
+                xhat,
+                rstd,
+                sw);
         return y;
     }
 
@@ -125,7 +162,9 @@ public final class Ops {
         float scale = p >= 1f ? 0f : 1f / (1f - p);
         Tensor y = Tensor.output(x.shape());
         be().maskedScale(x, mask, scale, y, false);
-        Tape.recordOp("dropout", y, new Tensor[] {x}, (gy, g) -> be().maskedScale(gy, mask, scale, g.of(x), true));
+        Tape.forwardResult("dropout", y, false);
+        Tape.recordOp(
+                "dropout", y, new Tensor[] {x}, (gy, g) -> be().maskedScale(gy, mask, scale, g.of(x), true), mask);
         return y;
     }
 
@@ -177,51 +216,58 @@ public final class Ops {
                 }
             }
         }
+        Tape.forwardResult("conv2d", y, false);
         Saved sx = Saved.of(x);
         Saved sw = Saved.of(weight);
         Tensor[] inputs = bias == null ? new Tensor[] {x, weight} : new Tensor[] {x, weight, bias};
-        Tape.recordOp("conv2d", y, inputs, (gy, g) -> {
-            // gy NCHW -> [O, N*OH*OW]
-            Tensor gflat = Tensor.output(o, n * ohw);
-            float[] gd = gy.data();
-            float[] gf = gflat.data();
-            for (int s = 0; s < n; s++) {
-                for (int oc = 0; oc < o; oc++) {
-                    System.arraycopy(gd, (s * o + oc) * ohw, gf, oc * n * ohw + s * ohw, ohw);
-                }
-            }
-            if (bias != null && g.needs(bias)) {
-                float[] gb = g.of(bias).data();
-                for (int oc = 0; oc < o; oc++) {
-                    double acc = 0;
-                    for (int i = oc * n * ohw, end = i + n * ohw; i < end; i++) {
-                        acc += gf[i];
+        Tape.recordOp(
+                "conv2d",
+                y,
+                inputs,
+                (gy, g) -> {
+                    // gy NCHW -> [O, N*OH*OW]
+                    Tensor gflat = Tensor.output(o, n * ohw);
+                    float[] gd = gy.data();
+                    float[] gf = gflat.data();
+                    for (int s = 0; s < n; s++) {
+                        for (int oc = 0; oc < o; oc++) {
+                            System.arraycopy(gd, (s * o + oc) * ohw, gf, oc * n * ohw + s * ohw, ohw);
+                        }
                     }
-                    gb[oc] += (float) acc;
-                }
-            }
-            if (g.needs(weight)) {
-                // cols are recomputed rather than kept alive between forward and backward
-                Tensor colsAgain = Tensor.output(ckk, n * ohw);
-                be().im2col(sx.get(), k, stride, padding, colsAgain);
-                be().gemm(
-                                false,
-                                true,
-                                o,
-                                ckk,
-                                n * ohw,
-                                1f,
-                                gflat,
-                                colsAgain,
-                                1f,
-                                g.of(weight).reshape(o, ckk));
-            }
-            if (g.needs(x)) {
-                Tensor gcols = Tensor.output(ckk, n * ohw);
-                be().gemm(true, false, ckk, n * ohw, o, 1f, sw.get().reshape(o, ckk), gflat, 0f, gcols);
-                be().col2imAdd(gcols, k, stride, padding, g.of(x));
-            }
-        });
+                    if (bias != null && g.needs(bias)) {
+                        float[] gb = g.of(bias).data();
+                        for (int oc = 0; oc < o; oc++) {
+                            double acc = 0;
+                            for (int i = oc * n * ohw, end = i + n * ohw; i < end; i++) {
+                                acc += gf[i];
+                            }
+                            gb[oc] += (float) acc;
+                        }
+                    }
+                    if (g.needs(weight)) {
+                        // cols are recomputed rather than kept alive between forward and backward
+                        Tensor colsAgain = Tensor.output(ckk, n * ohw);
+                        be().im2col(sx.get(), k, stride, padding, colsAgain);
+                        be().gemm(
+                                        false,
+                                        true,
+                                        o,
+                                        ckk,
+                                        n * ohw,
+                                        1f,
+                                        gflat,
+                                        colsAgain,
+                                        1f,
+                                        g.of(weight).reshape(o, ckk));
+                    }
+                    if (g.needs(x)) {
+                        Tensor gcols = Tensor.output(ckk, n * ohw);
+                        be().gemm(true, false, ckk, n * ohw, o, 1f, sw.get().reshape(o, ckk), gflat, 0f, gcols);
+                        be().col2imAdd(gcols, k, stride, padding, g.of(x));
+                    }
+                },
+                sx,
+                sw);
         return y;
     }
 
@@ -239,7 +285,8 @@ public final class Ops {
         Tensor y = Tensor.output(x.dim(0), x.dim(1), oh, ow);
         int[] argmax = new int[y.size()];
         be().maxPool2d(x, kernel, stride, y, argmax);
-        Tape.recordOp("maxpool2d", y, new Tensor[] {x}, (gy, g) -> be().maxPool2dBackward(gy, argmax, g.of(x)));
+        Tape.forwardResult("maxpool2d", y, false);
+        Tape.recordOp("maxpool2d", y, new Tensor[] {x}, (gy, g) -> be().maxPool2dBackward(gy, argmax, g.of(x)), argmax);
         return y;
     }
 
@@ -259,9 +306,14 @@ public final class Ops {
         Tensor probs = Tensor.output(logits.shape());
         Tensor loss = Tensor.output();
         loss.data()[0] = (float) be().softmaxCrossEntropy(logits, classes, probs);
+        Tape.forwardResult("softmax_cross_entropy", loss, true);
         float inv = 1f / classes.length;
-        Tape.recordOp("softmax_cross_entropy", loss, new Tensor[] {logits}, (gy, g) -> be().softmaxCrossEntropyBackward(
-                        probs, classes, gy.item() * inv, g.of(logits)));
+        Tape.recordOp(
+                "softmax_cross_entropy",
+                loss,
+                new Tensor[] {logits},
+                (gy, g) -> be().softmaxCrossEntropyBackward(probs, classes, gy.item() * inv, g.of(logits)),
+                probs);
         return loss;
     }
 
@@ -270,10 +322,15 @@ public final class Ops {
         requireSameShape("bce_with_logits", logits, target);
         Tensor loss = Tensor.output();
         loss.data()[0] = (float) be().bceWithLogits(logits, target);
+        Tape.forwardResult("bce_with_logits", loss, true);
         float inv = 1f / logits.size();
         Saved sl = Saved.of(logits);
-        Tape.recordOp("bce_with_logits", loss, new Tensor[] {logits}, (gy, g) -> be().bceWithLogitsBackward(
-                        sl.get(), target, gy.item() * inv, g.of(logits)));
+        Tape.recordOp(
+                "bce_with_logits",
+                loss,
+                new Tensor[] {logits},
+                (gy, g) -> be().bceWithLogitsBackward(sl.get(), target, gy.item() * inv, g.of(logits)),
+                sl);
         return loss;
     }
 
@@ -282,10 +339,15 @@ public final class Ops {
         requireSameShape("mse", y, target);
         Tensor loss = Tensor.output();
         loss.data()[0] = (float) be().mse(y, target);
+        Tape.forwardResult("mse", loss, true);
         float inv = 1f / y.size();
         Saved sy = Saved.of(y);
         Tape.recordOp(
-                "mse", loss, new Tensor[] {y}, (gy, g) -> be().mseBackward(sy.get(), target, gy.item() * inv, g.of(y)));
+                "mse",
+                loss,
+                new Tensor[] {y},
+                (gy, g) -> be().mseBackward(sy.get(), target, gy.item() * inv, g.of(y)),
+                sy);
         return loss;
     }
 
@@ -303,6 +365,7 @@ public final class Ops {
         }
         Tensor y = Tensor.output();
         y.data()[0] = (float) acc;
+        Tape.forwardResult("weighted_sum", y, true);
         Tape.recordOp("weighted_sum", y, new Tensor[] {x}, (gy, g) -> be().axpy(gy.item(), weights, g.of(x)));
         return y;
     }

@@ -67,6 +67,18 @@ public final class Adam implements Optimizer {
     }
 
     @Override
+    public java.util.Map<String, Tensor> state() {
+        java.util.Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < params.size(); i++) {
+            out.put(params.get(i).name() + ".exp_avg", m[i]);
+            out.put(params.get(i).name() + ".exp_avg_sq", v[i]);
+            Tensor step = Tensor.scalar(paramSteps[i]);
+            out.put(params.get(i).name() + ".step", step);
+        }
+        return out;
+    }
+
+    @Override
     public long steps() {
         return steps;
     }

@@ -16,4 +16,7 @@ public interface Optimizer {
 
     /** Steps taken so far. */
     long steps();
+
+    /** The optimizer's buffers by name ({@code <param>.exp_avg}, {@code <param>.momentum_buffer}, ...). */
+    java.util.Map<String, Tensor> state();
 }

@@ -49,6 +49,17 @@ public final class Sgd implements Optimizer {
     }
 
     @Override
+    public java.util.Map<String, Tensor> state() {
+        java.util.Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < params.size(); i++) {
+            if (buffers[i] != null) {
+                out.put(params.get(i).name() + ".momentum_buffer", buffers[i]);
+            }
+        }
+        return out;
+    }
+
+    @Override
     public long steps() {
         return steps;
     }

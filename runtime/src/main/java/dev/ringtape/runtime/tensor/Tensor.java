@@ -63,6 +63,11 @@ public final class Tensor {
         return new Tensor(s, data, version, false);
     }
 
+    /** A leaf sharing this tensor's storage and version counter, cut off from the tape (requires no grad). */
+    public Tensor detach() {
+        return new Tensor(shape.clone(), data, version, true);
+    }
+
     /** A detached deep copy (a leaf that does not require grad). */
     public Tensor copy() {
         return new Tensor(shape.clone(), data.clone(), new int[1], true);

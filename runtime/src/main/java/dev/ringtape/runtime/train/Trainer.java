@@ -1,73 +1,128 @@
 package dev.ringtape.runtime.train;
 
-import dev.ringtape.runtime.autograd.Tape;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ringtape.runtime.data.BatchPlan;
 import dev.ringtape.runtime.data.Dataset;
 import dev.ringtape.runtime.nn.ForwardContext;
+import dev.ringtape.runtime.nn.Layer;
 import dev.ringtape.runtime.nn.Loss;
 import dev.ringtape.runtime.nn.Sequential;
-import dev.ringtape.runtime.optim.LrSchedule;
-import dev.ringtape.runtime.optim.Optimizer;
 import dev.ringtape.runtime.tensor.Tensor;
+import dev.ringtape.telemetry.Records;
+import dev.ringtape.telemetry.TelemetrySink;
 import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * The single-worker training loop: seeded shuffling per epoch, one optimizer step per batch, evaluation on the
- * held-out data at the end of each epoch, a progress line as it goes.
+ * A worker's training run: epochs of optimizer steps over its shard of each global batch ({@link BatchPlan}),
+ * evaluation on the held-out data after each epoch, a progress line as it goes, and the {@code run}, {@code step},
+ * {@code nonfinite} and {@code end} telemetry records.
  */
 public final class Trainer {
     private final Sequential model;
-    private final Optimizer optimizer;
-    private final LrSchedule schedule;
-    private final int batch;
-    private final long seed;
+    private final StepLoop loop;
+    private final BatchPlan plan;
+    private final GradientReducer reducer;
+    private final StateStore store;
+    private final TelemetrySink sink;
+    private final String job;
     private final PrintStream progress;
 
     public Trainer(
-            Sequential model, Optimizer optimizer, LrSchedule schedule, int batch, long seed, PrintStream progress) {
+            Sequential model,
+            StepLoop loop,
+            BatchPlan plan,
+            GradientReducer reducer,
+            StateStore store,
+            TelemetrySink sink,
+            String job,
+            PrintStream progress) {
         this.model = model;
-        this.optimizer = optimizer;
-        this.schedule = schedule;
-        this.batch = batch;
-        this.seed = seed;
+        this.loop = loop;
+        this.plan = plan;
+        this.reducer = reducer;
+        this.store = store;
+        this.sink = sink;
+        this.job = job;
         this.progress = progress;
     }
 
-    /** Steps per epoch over {@code n} samples (the last batch may be smaller). */
-    public static long stepsPerEpoch(int n, int batch) {
-        return (n + batch - 1) / batch;
-    }
+    /** What a run ends with: the last evaluation, steps taken and skipped, the first non-finite origin. */
+    public record Summary(Metrics eval, long steps, long skipped, StepLoop.NonFinite firstNonFinite) {}
 
-    /** Trains for {@code epochs}; returns the last evaluation. */
-    public Metrics fit(Dataset train, Dataset eval, int epochs) {
-        long total = stepsPerEpoch(train.size(), batch) * epochs;
+    /** Trains for {@code totalSteps} optimizer steps (whole epochs when it is a multiple of steps per epoch). */
+    public Summary fit(Dataset train, Dataset eval, long totalSteps, ObjectNode config) {
+        ObjectNode run = Records.of("run", job, 0);
+        run.put("world_size", reducer.worldSize());
+        run.put("rank", reducer.rank());
+        run.set("config", config);
+        ArrayNode layers = run.putArray("layers");
+        for (Layer l : model.layers()) {
+            ObjectNode row = layers.addObject();
+            row.put("name", l.name());
+            row.put("type", l.type());
+            row.put("params", l.parameters().stream().mapToInt(Tensor::size).sum());
+        }
+        sink.emit(run);
+
+        int perEpoch = plan.stepsPerEpoch();
+        int epochs = (int) ((totalSteps + perEpoch - 1) / perEpoch);
         long step = 0;
+        long skipped = 0;
+        StepLoop.NonFinite first = null;
         long start = System.nanoTime();
         Metrics last = null;
-        for (int epoch = 1; epoch <= epochs; epoch++) {
-            int[] order = Dataset.permutation(train.size(), seed * 1_000_003L + epoch);
+        int micro = plan.microBatchSize();
+        for (int epoch = 1; epoch <= epochs && step < totalSteps; epoch++) {
+            int[] order = plan.order(epoch);
             double lossSum = 0;
             int lossCount = 0;
-            for (int from = 0; from < order.length; from += batch) {
-                int count = Math.min(batch, order.length - from);
-                Tensor[] xy = train.batch(order, from, count);
-                model.zeroGrad();
-                float loss;
-                try (Tape tape = Tape.record()) {
-                    Tensor out = model.forward(xy[0], ForwardContext.training(seed ^ (step * 0x9E3779B97F4A7C15L)));
-                    Tensor l = model.loss().apply(out, xy[1]);
-                    loss = l.item();
-                    tape.backward(l);
+            for (int s = 0; s < perEpoch && step < totalSteps; s++) {
+                List<Tensor[]> batches = new ArrayList<>();
+                for (int m = 0; m < plan.microBatches(); m++) {
+                    batches.add(train.batch(order, plan.offset(s, reducer.rank(), m), micro));
                 }
-                optimizer.step(schedule.lr(step));
+                StepLoop.Result r = loop.step(step, batches);
+                long done = step;
+                int inEpoch = epoch;
+                store.afterStep(
+                        done,
+                        () -> new TrainingState(
+                                done,
+                                inEpoch,
+                                model.parameters(),
+                                loop.optimizer().state(),
+                                loop.scaler().scale(),
+                                loop.scaler().growthTracker()));
                 step++;
-                lossSum += loss;
-                lossCount++;
-                if (step % 50 == 0 || step == total) {
+                if (r.skipped()) {
+                    skipped++;
+                }
+                if (r.nonFinite() != null && first == null) {
+                    first = r.nonFinite();
+                    progress.println("non-finite: " + first.describe());
+                }
+                if (Double.isFinite(r.loss())) {
+                    lossSum += r.loss();
+                    lossCount++;
+                }
+                if (step % 50 == 0 || step == totalSteps) {
                     double secs = (System.nanoTime() - start) / 1e9;
-                    double rate = step * (double) batch / secs;
+                    double rate = step * (double) r.samples() / secs;
                     progress.printf(
-                            "step %d  epoch %d/%d  loss %.4f  %.0f samples/s  ETA %.0fs%n",
-                            step, epoch, epochs, lossSum / lossCount, rate, (total - step) * batch / rate);
+                            "step %d/%d  epoch %d/%d  loss %.4f  loss scale %s  %.0f samples/s  ETA %.0fs%n",
+                            step,
+                            totalSteps,
+                            epoch,
+                            epochs,
+                            lossCount == 0 ? Double.NaN : lossSum / lossCount,
+                            loop.scaler().enabled()
+                                    ? String.valueOf(loop.scaler().scale())
+                                    : "off",
+                            rate,
+                            (totalSteps - step) * secs / step);
                 }
             }
             last = evaluate(eval);
@@ -75,17 +130,31 @@ public final class Trainer {
                     "epoch %d/%d  train loss %.4f  eval loss %.4f%s%n",
                     epoch,
                     epochs,
-                    lossSum / lossCount,
+                    lossCount == 0 ? Double.NaN : lossSum / lossCount,
                     last.loss(),
                     Double.isNaN(last.accuracy())
                             ? ""
                             : String.format("  eval accuracy %.2f%%", 100 * last.accuracy()));
         }
-        return last;
+        ObjectNode end = Records.of("end", job, step);
+        ObjectNode ev = end.putObject("eval");
+        Records.putNumber(ev, "loss", last == null ? Double.NaN : last.loss());
+        Records.putNumber(ev, "accuracy", last == null ? Double.NaN : last.accuracy());
+        ev.put("samples", last == null ? 0 : last.samples());
+        end.put("steps", step);
+        end.put("skipped_steps", skipped);
+        end.put("seconds", (System.nanoTime() - start) / 1e9);
+        sink.emit(end);
+        return new Summary(last, step, skipped, first);
     }
 
-    /** Mean loss and, for classification, accuracy on {@code data} (no tape, dropout off). */
+    /** Mean loss and, for classification, accuracy on {@code data} (no tape, dropout off, fp32). */
     public Metrics evaluate(Dataset data) {
+        return evaluate(model, data);
+    }
+
+    /** Mean loss and, for classification, accuracy of {@code model} on {@code data}. */
+    public static Metrics evaluate(Sequential model, Dataset data) {
         if (data == null || data.size() == 0) {
             return new Metrics(Double.NaN, Double.NaN, 0);
         }

@@ -78,9 +78,9 @@ class TapeTest {
         Tensor w = randn(9, 1f, 3, 4).requiresGrad(true);
         Tensor x = randn(10, 1f, 2, 4).named("x");
         try (Tape tape = Tape.record()) {
-            String before = tape.enterLayer("layers.0");
+            String before = Tape.enterLayer("layers.0");
             Tensor y = Ops.linear(x, w, null);
-            tape.exitLayer(before);
+            Tape.exitLayer(before);
             Tensor loss = Ops.weightedSum(y, randn(11, 1f, 2, 3));
             x.fill(0f); // linear saved x to compute dL/dW
             SavedTensorModifiedException e =

@@ -1,129 +1,151 @@
 package dev.ringtape.scheduler.cli;
 
-import dev.ringtape.runtime.data.CsvReader;
 import dev.ringtape.runtime.data.DataException;
-import dev.ringtape.runtime.data.Dataset;
-import dev.ringtape.runtime.data.Normalizer;
-import dev.ringtape.runtime.nn.ModelBuilder;
-import dev.ringtape.runtime.nn.Sequential;
 import dev.ringtape.runtime.nn.SpecException;
-import dev.ringtape.runtime.nn.SpecNode;
-import dev.ringtape.runtime.optim.LrSchedule;
-import dev.ringtape.runtime.optim.Optimizers;
+import dev.ringtape.runtime.train.GradientReducer;
+import dev.ringtape.runtime.train.SharedMemoryReducer;
+import dev.ringtape.runtime.train.StateStore;
 import dev.ringtape.runtime.train.Trainer;
 import dev.ringtape.scheduler.job.JobException;
 import dev.ringtape.scheduler.job.JobFile;
 import dev.ringtape.scheduler.job.JobSpec;
+import dev.ringtape.scheduler.worker.Worker;
+import dev.ringtape.telemetry.JsonlFileSink;
+import dev.ringtape.telemetry.TelemetrySink;
+import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 
-/** {@code ringtape train JOB.yaml [--set k=v ...]}: for now, one worker in this process. */
+/**
+ * {@code ringtape train JOB.yaml [--set k=v ...]}: validates the job, then trains it in this process, its {@code
+ * workers} as threads that sum gradients through shared memory.
+ */
 final class Train {
     private Train() {}
 
-    static int run(String[] args, PrintStream out, PrintStream err) {
-        Path jobPath = null;
-        List<String> overrides = new ArrayList<>();
-        for (int i = 0; i < args.length; i++) {
-            if (args[i].equals("--set") && i + 1 < args.length) {
-                overrides.add(args[++i]);
-            } else if (args[i].startsWith("--set=")) {
-                overrides.add(args[i].substring("--set=".length()));
-            } else if (jobPath == null && !args[i].startsWith("-")) {
-                jobPath = Path.of(args[i]);
-            } else {
-                err.println("ringtape train: unexpected argument '" + args[i] + "'");
-                return 2;
+    /** The job file and its overrides, from {@code JOB.yaml [--set k=v ...]}. */
+    record Args(Path job, List<String> overrides) {
+        static Args parse(String command, String[] args, PrintStream err) {
+            Path job = null;
+            List<String> overrides = new ArrayList<>();
+            for (int i = 0; i < args.length; i++) {
+                if (args[i].equals("--set") && i + 1 < args.length) {
+                    overrides.add(args[++i]);
+                } else if (args[i].startsWith("--set=")) {
+                    overrides.add(args[i].substring("--set=".length()));
+                } else if (job == null && !args[i].startsWith("-")) {
+                    job = Path.of(args[i]);
+                } else {
+                    err.println("ringtape " + command + ": unexpected argument '" + args[i] + "'");
+                    return null;
+                }
             }
+            if (job == null) {
+                err.println("usage: ringtape " + command + " JOB.yaml [--set key.path=value ...]");
+                return null;
+            }
+            return new Args(job, overrides);
         }
-        if (jobPath == null) {
-            err.println("usage: ringtape train JOB.yaml [--set key.path=value ...]");
+
+        Path jobDir() {
+            return job.toAbsolutePath().getParent();
+        }
+    }
+
+    static int run(String[] argv, PrintStream out, PrintStream err) {
+        Args args = Args.parse("train", argv, err);
+        if (args == null) {
             return 2;
         }
+        JobFile file;
+        JobSpec job;
         try {
-            JobFile file = JobFile.load(jobPath, overrides);
-            JobSpec job = JobSpec.from(file);
-            return train(file, job, out);
-        } catch (JobException | DataException e) {
+            file = JobFile.load(args.job(), args.overrides());
+            job = JobSpec.from(file);
+        } catch (JobException e) {
             err.println("ringtape train: " + e.getMessage());
+            return 1;
+        }
+        try (TelemetrySink sink = new JsonlFileSink(Path.of(job.telemetry().out()))) {
+            Trainer.Summary summary = job.workers() == 1
+                    ? Worker.run(job, args.jobDir(), GradientReducer.local(), StateStore.NONE, sink, out)
+                    : threads(job, args.jobDir(), sink, out);
+            if (summary.eval() != null && !Double.isNaN(summary.eval().accuracy())) {
+                out.printf(
+                        "%s: held-out accuracy %.2f%% on %d samples; telemetry in %s%n",
+                        job.name(),
+                        100 * summary.eval().accuracy(),
+                        summary.eval().samples(),
+                        job.telemetry().out());
+            }
+            return summary.firstNonFinite() == null ? 0 : 3;
+        } catch (SpecException e) {
+            err.println("ringtape train: " + file.error(e).getMessage());
+            return 1;
+        } catch (DataException e) {
+            err.println("ringtape train: " + e.getMessage());
+            return 1;
+        } catch (IOException e) {
+            err.println("ringtape train: cannot write telemetry to "
+                    + job.telemetry().out() + ": " + e.getMessage());
             return 1;
         }
     }
 
-    private static int train(JobFile file, JobSpec job, PrintStream out) throws JobException, DataException {
-        Dataset all = read(file, job.data().train(), "data.train");
-        Dataset train = all;
-        Dataset eval = null;
-        if (job.data().eval() != null) {
-            eval = read(file, job.data().eval(), "data.eval");
-        } else if (job.data().evalSplit() > 0) {
-            Dataset[] parts = all.split(job.data().evalSplit(), job.seed());
-            train = parts[0];
-            eval = parts[1];
+    /** Runs the job's workers as threads; rank 0 prints progress. */
+    private static Trainer.Summary threads(JobSpec job, Path jobDir, TelemetrySink sink, PrintStream out)
+            throws SpecException, DataException {
+        SharedMemoryReducer reducer =
+                new SharedMemoryReducer(job.workers(), (long) (job.allreduce().timeoutS() * 1000));
+        List<Thread> threads = new ArrayList<>();
+        AtomicReference<Trainer.Summary> result = new AtomicReference<>();
+        AtomicReference<Exception> failure = new AtomicReference<>();
+        PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+        for (int r = 0; r < job.workers(); r++) {
+            int rank = r;
+            Thread t = new Thread(
+                    () -> {
+                        try {
+                            Trainer.Summary s = Worker.run(
+                                    job,
+                                    jobDir,
+                                    reducer.rank(rank),
+                                    StateStore.NONE,
+                                    rank == 0 ? sink : TelemetrySink.NONE,
+                                    rank == 0 ? out : quiet);
+                            if (rank == 0) {
+                                result.set(s);
+                            }
+                        } catch (SpecException | DataException | RuntimeException e) {
+                            failure.compareAndSet(null, e);
+                        }
+                    },
+                    "ringtape-worker-" + r);
+            threads.add(t);
+            t.start();
         }
-        Normalizer norm = Normalizer.fit(job.data().normalize(), train);
-        norm.apply(train);
-        if (eval != null) {
-            norm.apply(eval);
-        }
-        try {
-            Sequential model = ModelBuilder.build(job.model(), job.seed());
-            if (!java.util.Arrays.equals(model.inputShape(), train.sampleShape())
-                    && dev.ringtape.runtime.tensor.Shapes.size(model.inputShape()) != train.featuresPerSample()) {
-                throw new SpecException(
-                        "model.input",
-                        dev.ringtape.runtime.tensor.Shapes.str(model.inputShape()) + " does not match the "
-                                + train.featuresPerSample() + " features per sample of data.train");
-            }
-            Optimizers.Configured opt =
-                    Optimizers.create(new SpecNode(job.train().optimizer(), "train.optimizer"), model.parameterList());
-            int batch = job.train().globalBatch();
-            int epochs = job.train().epochs() > 0
-                    ? job.train().epochs()
-                    : (int) Math.max(1, job.train().steps() / Trainer.stepsPerEpoch(train.size(), batch));
-            long total = Trainer.stepsPerEpoch(train.size(), batch) * epochs;
-            LrSchedule schedule = Optimizers.schedule(
-                    job.train().lrSchedule() == null
-                            ? null
-                            : new SpecNode(job.train().lrSchedule(), "train.lr_schedule"),
-                    opt.lr(),
-                    total);
-            out.printf(
-                    "%s: %d training and %d held-out samples, %d parameters, %d epochs of %d steps (one worker, cpu)%n",
-                    job.name(),
-                    train.size(),
-                    eval == null ? 0 : eval.size(),
-                    model.parameterList().stream().mapToInt(t -> t.size()).sum(),
-                    epochs,
-                    Trainer.stepsPerEpoch(train.size(), batch));
-            Trainer trainer = new Trainer(model, opt.optimizer(), schedule, batch, job.seed(), out);
-            Trainer.Metrics m = trainer.fit(train, eval, epochs);
-            if (m != null && !Double.isNaN(m.accuracy())) {
-                out.printf(
-                        "%s: final held-out accuracy %.2f%% on %d samples%n",
-                        job.name(), 100 * m.accuracy(), m.samples());
-            }
-            return 0;
-        } catch (SpecException e) {
-            throw file.error(e);
-        }
-    }
-
-    private static Dataset read(JobFile file, JobSpec.Source source, String key) throws JobException, DataException {
-        if (!source.format().equals("csv")) {
-            throw new JobException(file.where(key + ".format") + ": " + key + ".format: '" + source.format()
-                    + "' is not readable by this build yet; use csv");
-        }
-        Path p = Path.of(source.path());
-        if (!p.isAbsolute() && !Files.exists(p) && file.path().toAbsolutePath().getParent() != null) {
-            Path besideJob = file.path().toAbsolutePath().getParent().resolve(p);
-            if (Files.exists(besideJob)) {
-                p = besideJob;
+        for (Thread t : threads) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while training", e);
             }
         }
-        return CsvReader.read(p, source.label());
+        Exception e = failure.get();
+        if (e instanceof SpecException s) {
+            throw s;
+        }
+        if (e instanceof DataException d) {
+            throw d;
+        }
+        if (e instanceof RuntimeException re) {
+            throw re;
+        }
+        return result.get();
     }
 }

@@ -1,5 +1,6 @@
 package dev.ringtape.scheduler.job;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ringtape.runtime.nn.ModelBuilder;
 import dev.ringtape.runtime.nn.SpecException;
@@ -32,8 +33,9 @@ public record JobSpec(
     /** {@code spark:}: the embedded session's master and extra conf. */
     public record Spark(String master, Map<String, String> conf) implements Serializable {}
 
-    /** A data source: {@code format} with its options. */
-    public record Source(String format, String path, String label, JsonNode options) implements Serializable {}
+    /** A data source: {@code format} with its options (the source's whole mapping, for format-specific keys). */
+    public record Source(String format, String path, String label, @JsonIgnore JsonNode options)
+            implements Serializable {}
 
     /** {@code data:}: the training source, a held-out split or a second source, and the normalization. */
     public record Data(Source train, Source eval, double evalSplit, String normalize) implements Serializable {}
@@ -64,6 +66,13 @@ public record JobSpec(
 
     /** {@code telemetry:}. */
     public record Telemetry(String out, int everySteps, Map<String, Double> thresholds) implements Serializable {}
+
+    /** The job as the {@code run} telemetry record reports it: snake_case keys, as in the YAML. */
+    public com.fasterxml.jackson.databind.node.ObjectNode toJson() {
+        return new com.fasterxml.jackson.databind.ObjectMapper()
+                .setPropertyNamingStrategy(com.fasterxml.jackson.databind.PropertyNamingStrategies.SNAKE_CASE)
+                .valueToTree(this);
+    }
 
     private static final Set<String> TOP = Set.of(
             "name",

@@ -1,0 +1,89 @@
+package dev.ringtape.runtime.data;
+
+import java.io.BufferedInputStream;
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.zip.GZIPInputStream;
+
+/**
+ * The IDX format of MNIST and Fashion-MNIST (gzipped or not, told by its magic bytes): an images file of N samples
+ * of any shape and a labels file of N values. Pixel values are read as they are stored (0-255 for unsigned bytes);
+ * normalization is the job's {@code data.normalize}.
+ */
+public final class IdxReader {
+    private IdxReader() {}
+
+    public static Dataset read(Path images, Path labels) throws DataException {
+        Array x = readArray(images);
+        Array y = readArray(labels);
+        if (y.dims.length != 1) {
+            throw new DataException(labels + ": a labels file has one dimension, this one has " + y.dims.length);
+        }
+        if (x.dims[0] != y.dims[0]) {
+            throw new DataException(
+                    images + " has " + x.dims[0] + " samples but " + labels + " has " + y.dims[0] + " labels");
+        }
+        int[] sample = x.dims.length == 1 ? new int[] {1} : Arrays.copyOfRange(x.dims, 1, x.dims.length);
+        return new Dataset(x.values, y.values, sample);
+    }
+
+    private record Array(int[] dims, float[] values) {}
+
+    private static Array readArray(Path file) throws DataException {
+        try (InputStream raw = new BufferedInputStream(Files.newInputStream(file))) {
+            raw.mark(2);
+            int b0 = raw.read();
+            int b1 = raw.read();
+            raw.reset();
+            InputStream in = b0 == 0x1f && b1 == 0x8b ? new GZIPInputStream(raw, 1 << 16) : raw;
+            DataInputStream d = new DataInputStream(new BufferedInputStream(in, 1 << 16));
+            int magic = d.readInt();
+            if ((magic >>> 16) != 0) {
+                throw new DataException(file + ": not an IDX file (magic 0x" + Integer.toHexString(magic) + ")");
+            }
+            int type = (magic >>> 8) & 0xff;
+            int ndims = magic & 0xff;
+            if (ndims < 1) {
+                throw new DataException(file + ": an IDX file needs at least one dimension");
+            }
+            int[] dims = new int[ndims];
+            long n = 1;
+            for (int i = 0; i < ndims; i++) {
+                dims[i] = d.readInt();
+                if (dims[i] < 0) {
+                    throw new DataException(file + ": dimension " + i + " is negative");
+                }
+                n *= dims[i];
+            }
+            if (n > Integer.MAX_VALUE) {
+                throw new DataException(file + ": " + n + " values are more than this reader holds");
+            }
+            float[] v = new float[(int) n];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = switch (type) {
+                    case 0x08 -> d.readUnsignedByte();
+                    case 0x09 -> d.readByte();
+                    case 0x0B -> d.readShort();
+                    case 0x0C -> d.readInt();
+                    case 0x0D -> d.readFloat();
+                    case 0x0E -> (float) d.readDouble();
+                    default -> throw new DataException(
+                            file + ": unknown IDX element type 0x" + Integer.toHexString(type));
+                };
+            }
+            return new Array(dims, v);
+        } catch (NoSuchFileException e) {
+            throw new DataException(file + ": no such file");
+        } catch (EOFException e) {
+            throw new DataException(file + ": truncated: the header promises more values than the file holds");
+        } catch (IOException e) {
+            throw new DataException(file + ": cannot read: " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,41 @@
+package dev.ringtape.runtime.train;
+
+/**
+ * The port through which workers sum their gradients: the trainer packs every parameter gradient into one float
+ * arena, in parameter order, and asks for the element-wise sum over all workers. Every rank must make the same
+ * sequence of calls on every path (even when it skips a step), since each call is a collective.
+ */
+public interface GradientReducer {
+    /** This worker's rank, 0-based. */
+    int rank();
+
+    /** The number of workers. */
+    int worldSize();
+
+    /** Replaces {@code arena[offset, offset + length)} by its sum over all workers. */
+    void sum(float[] arena, int offset, int length);
+
+    /** Replaces each value by its sum over all workers (a few scalars: one round trip, not a bucket). */
+    void sumScalars(double[] values);
+
+    /** One worker alone: sums are the identity. */
+    static GradientReducer local() {
+        return new GradientReducer() {
+            @Override
+            public int rank() {
+                return 0;
+            }
+
+            @Override
+            public int worldSize() {
+                return 1;
+            }
+
+            @Override
+            public void sum(float[] arena, int offset, int length) {}
+
+            @Override
+            public void sumScalars(double[] values) {}
+        };
+    }
+}

@@ -1,0 +1,281 @@
+package dev.ringtape.runtime.train;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ringtape.runtime.autograd.Autocast;
+import dev.ringtape.runtime.autograd.NonFiniteProbe;
+import dev.ringtape.runtime.autograd.Tape;
+import dev.ringtape.runtime.nn.ForwardContext;
+import dev.ringtape.runtime.nn.Sequential;
+import dev.ringtape.runtime.optim.LrSchedule;
+import dev.ringtape.runtime.optim.Optimizer;
+import dev.ringtape.runtime.precision.Precision;
+import dev.ringtape.runtime.tensor.Tensor;
+import dev.ringtape.telemetry.Records;
+import dev.ringtape.telemetry.TelemetrySink;
+import java.util.List;
+
+/**
+ * One optimizer step of one worker (DESIGN.md, "Data flow of one optimizer step"): k micro-batches forward and
+ * backward, accumulating into the gradients with no communication; one sum of the packed gradients and one of a few
+ * scalars over all workers; unscale; one all-reduced overflow flag, so every rank skips or steps alike; clipping by
+ * global norm; the optimizer on the fp32 master weights; the loss-scaler update. Weights never receive a non-finite
+ * update: a step with any NaN or Inf in its gradients is skipped, and (in fp32, or when the loss itself is not
+ * finite) the offending micro-batch is re-run with per-op checks to name the first op and layer that produced it.
+ */
+public final class StepLoop {
+    /** What a step needs besides the model and its ports. */
+    public record Options(String job, int microBatches, Precision precision, double clipGradNorm, long seed) {}
+
+    /** The outcome of one step, as the {@code step} telemetry record reports it. */
+    public record Result(
+            long step,
+            double loss,
+            double lr,
+            float lossScale,
+            boolean skipped,
+            double gradNorm,
+            boolean clipped,
+            int samples,
+            NonFinite nonFinite,
+            double forwardMs,
+            double backwardMs,
+            double allreduceMs,
+            double optimizerMs) {}
+
+    /** Where a non-finite value came from: the first op (or the all-reduce) that produced it. */
+    public record NonFinite(
+            long step, int rank, int microBatch, String phase, String op, String layer, boolean beforeAllreduce) {
+        /** One line for people. */
+        public String describe() {
+            String where = String.format("step %d, rank %d", step, rank);
+            return switch (phase) {
+                case "allreduce" -> "non-finite gradients at " + where + " appeared in the all-reduce; this rank's own"
+                        + " were finite";
+                case "accumulate" -> "non-finite gradients at " + where + ": every micro-batch was finite, their sum"
+                        + " overflowed";
+                default -> String.format(
+                        "first non-finite value at %s, micro-batch %d: the %s of %s in %s, before the all-reduce",
+                        where, microBatch, phase, op, layer.isEmpty() ? "the loss" : layer);
+            };
+        }
+    }
+
+    private final Sequential model;
+    private final Optimizer optimizer;
+    private final LrSchedule schedule;
+    private final LossScaler scaler;
+    private final GradientReducer reducer;
+    private final TelemetrySink sink;
+    private final Options options;
+    private final List<Tensor> params;
+    private final float[] arena;
+    private final int[] offsets;
+
+    public StepLoop(
+            Sequential model,
+            Optimizer optimizer,
+            LrSchedule schedule,
+            LossScaler scaler,
+            GradientReducer reducer,
+            TelemetrySink sink,
+            Options options) {
+        this.model = model;
+        this.optimizer = optimizer;
+        this.schedule = schedule;
+        this.scaler = scaler;
+        this.reducer = reducer;
+        this.sink = sink;
+        this.options = options;
+        this.params = model.parameterList();
+        this.offsets = new int[params.size() + 1];
+        for (int i = 0; i < params.size(); i++) {
+            offsets[i + 1] = offsets[i] + params.get(i).size();
+        }
+        this.arena = new float[offsets[params.size()]];
+    }
+
+    public LossScaler scaler() {
+        return scaler;
+    }
+
+    public Optimizer optimizer() {
+        return optimizer;
+    }
+
+    /** The seed of micro-batch {@code m} of {@code step} on {@code rank}: dropout masks derive from it. */
+    private long microSeed(long step, int m) {
+        long h = options.seed() * 0x9E3779B97F4A7C15L + step;
+        h = h * 0xBF58476D1CE4E5B9L + reducer.rank();
+        return h * 0x94D049BB133111EBL + m;
+    }
+
+    /** Runs step {@code step} over this rank's micro-batches ({@code [x, y]} pairs). */
+    @SuppressWarnings("try") // the Autocast scope is entered for its effect on the ops inside
+    public Result step(long step, List<Tensor[]> microBatches) {
+        int k = microBatches.size();
+        if (k != options.microBatches()) {
+            throw new IllegalArgumentException("expected " + options.microBatches() + " micro-batches, got " + k);
+        }
+        model.zeroGrad();
+        float scale = scaler.scale();
+        double localLoss = 0;
+        int samples = 0;
+        long forwardNs = 0;
+        long backwardNs = 0;
+        for (int m = 0; m < k; m++) {
+            Tensor[] xy = microBatches.get(m);
+            samples += xy[0].dim(0);
+            long t0 = System.nanoTime();
+            try (Autocast cast = Autocast.enable(options.precision());
+                    Tape tape = Tape.record()) {
+                Tensor loss =
+                        model.loss().apply(model.forward(xy[0], ForwardContext.training(microSeed(step, m))), xy[1]);
+                long t1 = System.nanoTime();
+                localLoss += loss.item();
+                tape.backward(loss, scale / k);
+                forwardNs += t1 - t0;
+                backwardNs += System.nanoTime() - t1;
+            }
+        }
+
+        long t2 = System.nanoTime();
+        pack();
+        boolean localBad = NonFiniteProbe.countNonFinite(arena) > 0 || !Double.isFinite(localLoss);
+        reducer.sum(arena, 0, arena.length);
+        double[] scalars = {localBad ? 1 : 0, localLoss, samples, Double.isFinite(localLoss) ? 0 : 1};
+        reducer.sumScalars(scalars);
+        long t3 = System.nanoTime();
+        boolean foundInf = scalars[0] > 0 || NonFiniteProbe.countNonFinite(arena) > 0;
+        int world = reducer.worldSize();
+        double meanLoss = scalars[1] / (k * world);
+
+        NonFinite origin = null;
+        double lr = schedule.lr(step);
+        double norm = Double.NaN;
+        boolean clipped = false;
+        if (foundInf) {
+            boolean lossNotFinite = scalars[3] > 0;
+            if (!scaler.enabled() || lossNotFinite) {
+                origin = localBad
+                        ? findOrigin(step, microBatches, scale)
+                        : new NonFinite(step, reducer.rank(), -1, "allreduce", "sum", "", false);
+            }
+            model.zeroGrad();
+        } else {
+            float inv = (float) (1.0 / ((double) scale * world));
+            double sq = 0;
+            for (int i = 0; i < arena.length; i++) {
+                arena[i] *= inv;
+                sq += (double) arena[i] * arena[i];
+            }
+            norm = Math.sqrt(sq);
+            if (options.clipGradNorm() > 0 && norm > options.clipGradNorm()) {
+                // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), applied when below 1
+                float coef = (float) (options.clipGradNorm() / (norm + 1e-6));
+                for (int i = 0; i < arena.length; i++) {
+                    arena[i] *= coef;
+                }
+                clipped = true;
+            }
+            unpack();
+        }
+        long t4 = System.nanoTime();
+        if (!foundInf) {
+            optimizer.step(lr);
+        }
+        scaler.update(foundInf);
+        long t5 = System.nanoTime();
+        Result r = new Result(
+                step,
+                meanLoss,
+                lr,
+                scale,
+                foundInf,
+                norm,
+                clipped,
+                (int) scalars[2],
+                origin,
+                forwardNs / 1e6,
+                backwardNs / 1e6,
+                (t3 - t2) / 1e6,
+                (t5 - t4) / 1e6);
+        report(r);
+        return r;
+    }
+
+    /** Re-runs this rank's micro-batches with per-op checks; the first op that produced a non-finite value. */
+    @SuppressWarnings("try") // the Autocast scope is entered for its effect on the ops inside
+    private NonFinite findOrigin(long step, List<Tensor[]> microBatches, float scale) {
+        int k = microBatches.size();
+        try {
+            for (int m = 0; m < k; m++) {
+                model.zeroGrad();
+                Tensor[] xy = microBatches.get(m);
+                try (NonFiniteProbe probe = NonFiniteProbe.open();
+                        Autocast cast = Autocast.enable(options.precision());
+                        Tape tape = Tape.record()) {
+                    Tensor loss = model.loss()
+                            .apply(model.forward(xy[0], ForwardContext.training(microSeed(step, m))), xy[1]);
+                    if (probe.origin() == null && loss.requiresGrad()) {
+                        tape.backward(loss, scale / k);
+                    }
+                    NonFiniteProbe.Origin o = probe.origin();
+                    if (o != null) {
+                        return new NonFinite(step, reducer.rank(), m, o.phase(), o.op(), o.layer(), true);
+                    }
+                }
+            }
+            // the sum of finite micro-batch gradients overflowed
+            return new NonFinite(step, reducer.rank(), k - 1, "accumulate", "add", "", true);
+        } finally {
+            model.zeroGrad();
+        }
+    }
+
+    private void pack() {
+        for (int i = 0; i < params.size(); i++) {
+            Tensor g = params.get(i).grad();
+            if (g == null) {
+                java.util.Arrays.fill(arena, offsets[i], offsets[i + 1], 0f);
+            } else {
+                System.arraycopy(g.data(), 0, arena, offsets[i], g.size());
+            }
+        }
+    }
+
+    private void unpack() {
+        for (int i = 0; i < params.size(); i++) {
+            Tensor g = params.get(i).gradBuffer();
+            System.arraycopy(arena, offsets[i], g.data(), 0, g.size());
+            g.markModified();
+        }
+    }
+
+    private void report(Result r) {
+        ObjectNode o = Records.of("step", options.job(), r.step());
+        Records.putNumber(o, "loss", r.loss());
+        o.put("lr", r.lr());
+        o.put("loss_scale", r.lossScale());
+        o.put("skipped", r.skipped());
+        Records.putNumber(o, "grad_norm", r.gradNorm());
+        o.put("clipped", r.clipped());
+        o.put("samples", r.samples());
+        ObjectNode ms = o.putObject("phase_ms");
+        ms.put("forward", r.forwardMs());
+        ms.put("backward", r.backwardMs());
+        ms.put("allreduce", r.allreduceMs());
+        ms.put("optimizer", r.optimizerMs());
+        sink.emit(o);
+        NonFinite n = r.nonFinite();
+        if (n != null) {
+            ObjectNode nf = Records.of("nonfinite", options.job(), r.step());
+            nf.put("rank", n.rank());
+            nf.put("micro_batch", n.microBatch());
+            nf.put("phase", n.phase());
+            nf.put("op", n.op());
+            nf.put("layer", n.layer());
+            nf.put("before_allreduce", n.beforeAllreduce());
+            sink.emit(nf);
+        }
+    }
+}

@@ -1,0 +1,391 @@
+package dev.ringtape.runtime.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ringtape.runtime.autograd.ActivationMemory;
+import dev.ringtape.runtime.data.BatchPlan;
+import dev.ringtape.runtime.data.Dataset;
+import dev.ringtape.runtime.data.Synthetic;
+import dev.ringtape.runtime.nn.ModelBuilder;
+import dev.ringtape.runtime.nn.Sequential;
+import dev.ringtape.runtime.optim.Adam;
+import dev.ringtape.runtime.optim.LrSchedule;
+import dev.ringtape.runtime.optim.Sgd;
+import dev.ringtape.runtime.precision.Precision;
+import dev.ringtape.runtime.tensor.Tensor;
+import dev.ringtape.telemetry.TelemetrySink;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+/** The step loop against its oracles: equivalences that hold exactly or to float rounding. */
+class StepLoopTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    static final String MLP =
+            """
+            {"input": [16], "layers": [
+              {"type": "linear", "out": 48}, {"type": "tanh"}, {"type": "linear", "out": 48}, {"type": "relu"},
+              {"type": "linear", "out": 5}], "loss": {"type": "softmax_cross_entropy"}}""";
+
+    static Sequential model(String json, long seed) throws Exception {
+        return ModelBuilder.build(JSON.readTree(json), seed);
+    }
+
+    /** A loop that leaves the averaged gradients in place (lr 0 SGD). */
+    static StepLoop gradientsOnly(Sequential m, int k, Precision p, LossScaler scaler, GradientReducer reducer) {
+        return new StepLoop(
+                m,
+                new Sgd(m.parameterList(), 0, 0, 0, false),
+                LrSchedule.constant(0),
+                scaler,
+                reducer,
+                TelemetrySink.NONE,
+                new StepLoop.Options("test", k, p, 0, 7));
+    }
+
+    /** The micro-batches of {@code rank} for step {@code s} of epoch 1. */
+    static List<Tensor[]> micro(Dataset d, BatchPlan plan, int s, int rank) {
+        int[] order = plan.order(1);
+        List<Tensor[]> out = new ArrayList<>();
+        for (int m = 0; m < plan.microBatches(); m++) {
+            out.add(d.batch(order, plan.offset(s, rank, m), plan.microBatchSize()));
+        }
+        return out;
+    }
+
+    static Map<String, float[]> grads(Sequential m) {
+        Map<String, float[]> out = new java.util.LinkedHashMap<>();
+        m.parameters().forEach((k, p) -> out.put(k, p.grad().data().clone()));
+        return out;
+    }
+
+    /** max |a - b| / max |b| over a tensor. */
+    static double relativeDifference(float[] a, float[] b) {
+        double diff = 0;
+        double scale = 0;
+        for (int i = 0; i < a.length; i++) {
+            diff = Math.max(diff, Math.abs(a[i] - b[i]));
+            scale = Math.max(scale, Math.abs(b[i]));
+        }
+        return diff / scale;
+    }
+
+    @Test
+    void shouldGiveTheSameGradientForFourMicroBatchesAsForOneBigBatch() throws Exception {
+        Dataset d = Synthetic.teacher(256, 16, 5, 3);
+        Sequential one = model(MLP, 1);
+        Sequential four = model(MLP, 1);
+        gradientsOnly(one, 1, Precision.FP32, LossScaler.disabled(), GradientReducer.local())
+                .step(0, micro(d, new BatchPlan(256, 64, 1, 1, 5), 0, 0));
+        gradientsOnly(four, 4, Precision.FP32, LossScaler.disabled(), GradientReducer.local())
+                .step(0, micro(d, new BatchPlan(256, 64, 1, 4, 5), 0, 0));
+        Map<String, float[]> a = grads(four);
+        grads(one).forEach((k, want) -> {
+            double rel = relativeDifference(a.get(k), want);
+            assertTrue(rel <= 1e-6, k + ": relative difference " + rel);
+        });
+    }
+
+    @Test
+    void shouldTrainFourWorkersExactlyLikeOneWorkerOnTheGlobalBatch() throws Exception {
+        Dataset d = Synthetic.teacher(512, 16, 5, 4);
+        int steps = 6;
+        Sequential single = model(MLP, 2);
+        StepLoop alone = new StepLoop(
+                single,
+                Adam.adam(single.parameterList()),
+                LrSchedule.constant(1e-2),
+                LossScaler.disabled(),
+                GradientReducer.local(),
+                TelemetrySink.NONE,
+                new StepLoop.Options("one", 1, Precision.FP32, 1.0, 7));
+        BatchPlan plan1 = new BatchPlan(512, 64, 1, 1, 9);
+        List<Double> losses = new ArrayList<>();
+        for (int s = 0; s < steps; s++) {
+            losses.add(alone.step(s, micro(d, plan1, s, 0)).loss());
+        }
+
+        int world = 4;
+        SharedMemoryReducer shared = new SharedMemoryReducer(world, 30_000);
+        BatchPlan plan4 = new BatchPlan(512, 64, world, 2, 9);
+        List<Sequential> replicas = new ArrayList<>();
+        List<Double> rank0Losses = new ArrayList<>();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        List<Thread> threads = new ArrayList<>();
+        for (int r = 0; r < world; r++) {
+            Sequential m = model(MLP, 2);
+            replicas.add(m);
+            int rank = r;
+            Thread t = new Thread(() -> {
+                try {
+                    StepLoop loop = new StepLoop(
+                            m,
+                            Adam.adam(m.parameterList()),
+                            LrSchedule.constant(1e-2),
+                            LossScaler.disabled(),
+                            shared.rank(rank),
+                            TelemetrySink.NONE,
+                            new StepLoop.Options("four", 2, Precision.FP32, 1.0, 7));
+                    for (int s = 0; s < steps; s++) {
+                        double loss = loop.step(s, micro(d, plan4, s, rank)).loss();
+                        if (rank == 0) {
+                            rank0Losses.add(loss);
+                        }
+                    }
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+            });
+            threads.add(t);
+            t.start();
+        }
+        for (Thread t : threads) {
+            t.join(60_000);
+        }
+        if (failure.get() != null) {
+            throw new AssertionError(failure.get());
+        }
+        for (int s = 0; s < steps; s++) {
+            assertEquals(losses.get(s), rank0Losses.get(s), 1e-5, "mean loss of step " + s);
+        }
+        for (Sequential replica : replicas) {
+            single.parameters().forEach((k, p) -> {
+                double rel = relativeDifference(replica.parameters().get(k).data(), p.data());
+                assertTrue(rel <= 1e-5, k + ": replicas drift from the single worker by " + rel);
+            });
+        }
+        // and the replicas agree with each other exactly: every rank applied the same reduced gradient
+        for (Sequential replica : replicas.subList(1, world)) {
+            replicas.get(0)
+                    .parameters()
+                    .forEach((k, p) -> assertArrayEquals(
+                            p.data(), replica.parameters().get(k).data(), k));
+        }
+    }
+
+    static final String DEEP_DROPOUT =
+            """
+            {"input": [16], "layers": [
+              {"type": "linear", "out": 32}, {"type": "relu"}, {"type": "dropout", "p": 0.3},
+              {"type": "linear", "out": 32}, {"type": "gelu"}, {"type": "dropout", "p": 0.2},
+              {"type": "residual", "layers": [{"type": "layernorm"}, {"type": "linear", "out": 32}, {"type": "tanh"}]},
+              {"type": "linear", "out": 32}, {"type": "sigmoid"}, {"type": "dropout", "p": 0.1},
+              {"type": "linear", "out": 5}], "loss": {"type": "softmax_cross_entropy"}}""";
+
+    @Test
+    void shouldGiveBitwiseEqualGradientsWithRecomputeAndDropout() throws Exception {
+        Dataset d = Synthetic.teacher(128, 16, 5, 5);
+        BatchPlan plan = new BatchPlan(128, 32, 1, 2, 3);
+        Sequential plain = model(DEEP_DROPOUT, 4);
+        gradientsOnly(plain, 2, Precision.FP32, LossScaler.disabled(), GradientReducer.local())
+                .step(3, micro(d, plan, 0, 0));
+        for (int segments : new int[] {1, 3, 5, 11}) {
+            Sequential re = model(DEEP_DROPOUT, 4).recompute(segments);
+            gradientsOnly(re, 2, Precision.FP32, LossScaler.disabled(), GradientReducer.local())
+                    .step(3, micro(d, plan, 0, 0));
+            grads(plain).forEach((k, want) -> {
+                float[] got = re.parameters().get(k).grad().data();
+                for (int i = 0; i < want.length; i++) {
+                    assertEquals(
+                            Float.floatToIntBits(want[i]),
+                            Float.floatToIntBits(got[i]),
+                            segments + " segments, " + k + "[" + i + "]");
+                }
+            });
+        }
+    }
+
+    @Test
+    void shouldHoldFewerActivationBytesWithRecompute() throws Exception {
+        StringBuilder layers = new StringBuilder();
+        for (int i = 0; i < 32; i++) {
+            layers.append("{\"type\": \"linear\", \"out\": 256}, {\"type\": \"tanh\"},");
+        }
+        String deep = "{\"input\": [256], \"layers\": [" + layers + "{\"type\": \"linear\", \"out\": 10}],"
+                + " \"loss\": {\"type\": \"softmax_cross_entropy\"}}";
+        Dataset d = Synthetic.teacher(128, 256, 10, 6);
+        BatchPlan plan = new BatchPlan(128, 128, 1, 1, 3);
+        long[] peaks = new long[2];
+        int[] segments = {0, 8};
+        for (int i = 0; i < 2; i++) {
+            Sequential m = model(deep, 1).recompute(segments[i]);
+            ActivationMemory.current().resetPeak();
+            long before = ActivationMemory.current().liveBytes();
+            gradientsOnly(m, 1, Precision.FP32, LossScaler.disabled(), GradientReducer.local())
+                    .step(0, micro(d, plan, 0, 0));
+            peaks[i] = ActivationMemory.current().peakBytes() - before;
+            assertEquals(before, ActivationMemory.current().liveBytes(), "everything saved is released after backward");
+        }
+        assertTrue(peaks[1] * 2 < peaks[0], "recompute peak " + peaks[1] + " vs " + peaks[0]);
+    }
+
+    @Test
+    void shouldFollowGradScalersRuleOnAScriptedOverflowPattern() {
+        LossScaler s = new LossScaler(true, 1024, 2.0, 0.5, 3);
+        boolean[] overflow = {false, false, false, true, false, true, true, false, false, false, false, false, false};
+        // by hand: grow after 3 clean steps in a row, halve on every overflow, an overflow resets the count
+        float[] expected = {1024, 1024, 2048, 1024, 1024, 512, 256, 256, 256, 512, 512, 512, 1024};
+        for (int i = 0; i < overflow.length; i++) {
+            s.update(overflow[i]);
+            assertEquals(expected[i], s.scale(), "after step " + i);
+        }
+        LossScaler defaults = LossScaler.defaults();
+        assertEquals(65536f, defaults.scale());
+        for (int i = 0; i < 1999; i++) {
+            defaults.update(false);
+        }
+        assertEquals(65536f, defaults.scale());
+        defaults.update(false);
+        assertEquals(131072f, defaults.scale(), "growth after 2000 clean steps");
+    }
+
+    static final String DEEP_SIGMOID =
+            """
+            {"input": [8], "layers": [
+              {"type": "linear", "out": 8, "init": {"normal": {"std": 0.1}}}, {"type": "sigmoid"},
+              {"type": "linear", "out": 8, "init": {"normal": {"std": 0.1}}}, {"type": "sigmoid"},
+              {"type": "linear", "out": 8, "init": {"normal": {"std": 0.1}}}, {"type": "sigmoid"},
+              {"type": "linear", "out": 8, "init": {"normal": {"std": 0.1}}}, {"type": "sigmoid"},
+              {"type": "linear", "out": 8, "init": {"normal": {"std": 0.1}}}, {"type": "sigmoid"},
+              {"type": "linear", "out": 8, "init": {"normal": {"std": 0.1}}}, {"type": "sigmoid"},
+              {"type": "linear", "out": 8, "init": {"normal": {"std": 0.1}}}, {"type": "sigmoid"},
+              {"type": "linear", "out": 3, "init": {"normal": {"std": 0.1}}}],
+             "loss": {"type": "softmax_cross_entropy"}}""";
+
+    static double zeroFraction(float[] g) {
+        int zeros = 0;
+        for (float v : g) {
+            zeros += v == 0f ? 1 : 0;
+        }
+        return (double) zeros / g.length;
+    }
+
+    @Test
+    void shouldLoseSmallGradientsInFp16WithoutScalingAndRecoverThemWithIt() throws Exception {
+        Dataset d = Synthetic.teacher(64, 8, 3, 7);
+        BatchPlan plan = new BatchPlan(64, 64, 1, 1, 3);
+        Sequential fp32 = model(DEEP_SIGMOID, 5);
+        gradientsOnly(fp32, 1, Precision.FP32, LossScaler.disabled(), GradientReducer.local())
+                .step(0, micro(d, plan, 0, 0));
+        float[] reference = fp32.parameters().get("layers.0.weight").grad().data();
+        double maxRef = 0;
+        for (float v : reference) {
+            maxRef = Math.max(maxRef, Math.abs(v));
+        }
+        assertTrue(
+                maxRef < 3e-8 && maxRef > 0,
+                "the first layer's gradients are below half of fp16's smallest subnormal: " + maxRef);
+        assertEquals(0.0, zeroFraction(reference));
+
+        Sequential unscaled = model(DEEP_SIGMOID, 5);
+        gradientsOnly(unscaled, 1, Precision.FP16, new LossScaler(true, 1, 2, 0.5, 1 << 30), GradientReducer.local())
+                .step(0, micro(d, plan, 0, 0));
+        double lost =
+                zeroFraction(unscaled.parameters().get("layers.0.weight").grad().data());
+        assertTrue(lost > 0.5, "without scaling, fp16 flushes most first-layer gradients to zero: " + lost);
+
+        Sequential scaled = model(DEEP_SIGMOID, 5);
+        StepLoop.Result r = gradientsOnly(scaled, 1, Precision.FP16, LossScaler.defaults(), GradientReducer.local())
+                .step(0, micro(d, plan, 0, 0));
+        assertFalse(r.skipped());
+        float[] recovered = scaled.parameters().get("layers.0.weight").grad().data();
+        assertEquals(0.0, zeroFraction(recovered), "with a scale of 65536 none underflows");
+        double rel = relativeDifference(recovered, reference);
+        assertTrue(rel < 2e-2, "and they match fp32 to 16-bit precision: " + rel);
+    }
+
+    @Test
+    void shouldSkipOverflowingStepsAndBackOffTheScaleInFp16() throws Exception {
+        Dataset d = Synthetic.teacher(64, 16, 5, 8);
+        BatchPlan plan = new BatchPlan(64, 64, 1, 1, 3);
+        Sequential m = model(MLP, 6);
+        Map<String, float[]> before = new java.util.LinkedHashMap<>();
+        m.parameters().forEach((k, p) -> before.put(k, p.data().clone()));
+        // a scale of 2^40 overflows fp16 at once: the step must be skipped and the weights untouched
+        StepLoop loop = new StepLoop(
+                m,
+                Adam.adam(m.parameterList()),
+                LrSchedule.constant(1e-2),
+                new LossScaler(true, 0x1p40, 2, 0.5, 2000),
+                GradientReducer.local(),
+                TelemetrySink.NONE,
+                new StepLoop.Options("t", 1, Precision.FP16, 0, 1));
+        StepLoop.Result r = loop.step(0, micro(d, plan, 0, 0));
+        assertTrue(r.skipped());
+        assertEquals(0x1p39f, loop.scaler().scale());
+        m.parameters().forEach((k, p) -> assertArrayEquals(before.get(k), p.data(), k));
+        int steps = 1;
+        while (loop.step(steps, micro(d, plan, 0, 0)).skipped()) {
+            steps++;
+        }
+        assertTrue(
+                loop.scaler().scale() <= 65504f * 64,
+                "backed off to a usable scale: " + loop.scaler().scale());
+    }
+
+    @Test
+    void shouldNameTheFirstOpThatProducedANaNAndLeaveTheWeightsAlone() throws Exception {
+        Dataset d = Synthetic.teacher(64, 16, 5, 9);
+        d.features()[16 * 5 + 3] = Float.NaN; // sample 5, feature 3
+        Sequential m = model(MLP, 7);
+        Map<String, float[]> before = new java.util.LinkedHashMap<>();
+        m.parameters().forEach((k, p) -> before.put(k, p.data().clone()));
+        StepLoop loop = new StepLoop(
+                m,
+                Adam.adam(m.parameterList()),
+                LrSchedule.constant(1e-2),
+                LossScaler.disabled(),
+                GradientReducer.local(),
+                TelemetrySink.NONE,
+                new StepLoop.Options("nan", 2, Precision.FP32, 0, 1));
+        int[] all = new int[64];
+        for (int i = 0; i < 64; i++) {
+            all[i] = i;
+        }
+        StepLoop.Result r = loop.step(12, List.of(d.batch(all, 0, 32), d.batch(all, 32, 32)));
+        assertTrue(r.skipped());
+        StepLoop.NonFinite n = r.nonFinite();
+        assertNotNull(n);
+        assertEquals("layers.0", n.layer());
+        assertEquals("forward", n.phase());
+        assertEquals("linear", n.op());
+        assertEquals(0, n.microBatch());
+        assertEquals(12, n.step());
+        assertTrue(n.beforeAllreduce());
+        assertTrue(n.describe().contains("the forward of linear in layers.0"), n.describe());
+        m.parameters().forEach((k, p) -> assertArrayEquals(before.get(k), p.data(), k));
+    }
+
+    @Test
+    void shouldClipByGlobalNormLikeTorch() throws Exception {
+        Dataset d = Synthetic.teacher(64, 16, 5, 10);
+        BatchPlan plan = new BatchPlan(64, 64, 1, 1, 3);
+        Sequential m = model(MLP, 8);
+        StepLoop loop = new StepLoop(
+                m,
+                new Sgd(m.parameterList(), 0, 0, 0, false),
+                LrSchedule.constant(0),
+                LossScaler.disabled(),
+                GradientReducer.local(),
+                TelemetrySink.NONE,
+                new StepLoop.Options("clip", 1, Precision.FP32, 0.01, 1));
+        StepLoop.Result r = loop.step(0, micro(d, plan, 0, 0));
+        assertTrue(r.clipped());
+        assertTrue(r.gradNorm() > 0.01);
+        double sq = 0;
+        for (Tensor p : m.parameterList()) {
+            for (float v : p.grad().data()) {
+                sq += (double) v * v;
+            }
+        }
+        assertEquals(0.01 / (1 + 1e-6 / r.gradNorm()), Math.sqrt(sq), 1e-7, "norm after clipping");
+    }
+}

@@ -1,0 +1,58 @@
+package dev.ringtape.scheduler.worker;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ringtape.runtime.data.CsvReader;
+import dev.ringtape.runtime.data.DataException;
+import dev.ringtape.runtime.data.Dataset;
+import dev.ringtape.runtime.data.IdxReader;
+import dev.ringtape.runtime.data.Synthetic;
+import dev.ringtape.scheduler.job.JobSpec;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Reads a job's data sources; relative paths are looked up from the working directory, then beside the job file. */
+public final class DataSources {
+    private DataSources() {}
+
+    public static Dataset read(JobSpec.Source source, Path jobDir, String key) throws DataException {
+        JsonNode o = source.options();
+        return switch (source.format()) {
+            case "csv" -> CsvReader.read(resolve(source.path(), jobDir), source.label());
+            case "idx" -> {
+                if (!o.hasNonNull("labels")) {
+                    throw new DataException(
+                            key + ".labels: an idx source needs the labels file beside its images" + " path");
+                }
+                yield IdxReader.read(
+                        resolve(source.path(), jobDir), resolve(o.get("labels").asText(), jobDir));
+            }
+            case "synthetic" -> {
+                String kind = o.path("kind").asText("teacher");
+                int samples = o.path("samples").asInt(2048);
+                int classes = o.path("classes").asInt(kind.equals("spirals") ? 3 : 10);
+                long seed = o.path("seed").asLong(1);
+                if (samples < 1 || classes < 2) {
+                    throw new DataException(key + ": synthetic data needs samples >= 1 and classes >= 2");
+                }
+                yield switch (kind) {
+                    case "teacher" -> Synthetic.teacher(
+                            samples, o.path("features").asInt(32), classes, seed);
+                    case "spirals" -> Synthetic.spirals(samples, classes, seed);
+                    default -> throw new DataException(
+                            key + ".kind: unknown synthetic kind '" + kind + "' (expected teacher or spirals)");
+                };
+            }
+            default -> throw new DataException(
+                    key + ".format: '" + source.format() + "' sources are not readable yet; use csv, idx or synthetic");
+        };
+    }
+
+    private static Path resolve(String path, Path jobDir) {
+        Path p = Path.of(path);
+        if (p.isAbsolute() || Files.exists(p) || jobDir == null) {
+            return p;
+        }
+        Path beside = jobDir.resolve(p);
+        return Files.exists(beside) ? beside : p;
+    }
+}

@@ -1,0 +1,126 @@
+package dev.ringtape.scheduler.worker;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ringtape.runtime.data.BatchPlan;
+import dev.ringtape.runtime.data.DataException;
+import dev.ringtape.runtime.data.Dataset;
+import dev.ringtape.runtime.data.Normalizer;
+import dev.ringtape.runtime.nn.ModelBuilder;
+import dev.ringtape.runtime.nn.Sequential;
+import dev.ringtape.runtime.nn.SpecException;
+import dev.ringtape.runtime.nn.SpecNode;
+import dev.ringtape.runtime.optim.LrSchedule;
+import dev.ringtape.runtime.optim.Optimizers;
+import dev.ringtape.runtime.precision.Precision;
+import dev.ringtape.runtime.tensor.Shapes;
+import dev.ringtape.runtime.train.GradientReducer;
+import dev.ringtape.runtime.train.LossScaler;
+import dev.ringtape.runtime.train.StateStore;
+import dev.ringtape.runtime.train.StepLoop;
+import dev.ringtape.runtime.train.Trainer;
+import dev.ringtape.scheduler.job.JobSpec;
+import dev.ringtape.telemetry.TelemetrySink;
+import java.io.PrintStream;
+import java.nio.file.Path;
+
+/** One worker of a job: wires the runtime's trainer to its ports (reducer, state store, telemetry sink). */
+public final class Worker {
+    private Worker() {}
+
+    /** The data a worker trains and evaluates on, normalized with the training split's statistics. */
+    public record Data(Dataset train, Dataset eval) {}
+
+    /** Reads, splits and normalizes the job's data, seen with the model's input shape. */
+    public static Data data(JobSpec job, Path jobDir, int[] inputShape) throws DataException {
+        Dataset all = DataSources.read(job.data().train(), jobDir, "data.train");
+        Dataset train = all;
+        Dataset eval = null;
+        if (job.data().eval() != null) {
+            eval = DataSources.read(job.data().eval(), jobDir, "data.eval");
+        } else if (job.data().evalSplit() > 0) {
+            Dataset[] parts = all.split(job.data().evalSplit(), job.seed());
+            train = parts[0];
+            eval = parts[1];
+        }
+        Normalizer norm = Normalizer.fit(job.data().normalize(), train);
+        norm.apply(train);
+        if (eval != null) {
+            norm.apply(eval);
+        }
+        return new Data(
+                shaped(train, inputShape, "data.train"), eval == null ? null : shaped(eval, inputShape, "data.eval"));
+    }
+
+    private static Dataset shaped(Dataset d, int[] inputShape, String key) throws DataException {
+        if (Shapes.size(d.sampleShape()) != Shapes.size(inputShape)) {
+            throw new DataException(key + ": samples have " + Shapes.size(d.sampleShape()) + " features "
+                    + Shapes.str(d.sampleShape()) + " but model.input is " + Shapes.str(inputShape));
+        }
+        return d.reshaped(inputShape);
+    }
+
+    /** Trains {@code job} as worker {@code reducer.rank()} of {@code reducer.worldSize()}. */
+    public static Trainer.Summary run(
+            JobSpec job,
+            Path jobDir,
+            GradientReducer reducer,
+            StateStore store,
+            TelemetrySink sink,
+            PrintStream progress)
+            throws SpecException, DataException {
+        Sequential model = ModelBuilder.build(job.model(), job.seed())
+                .recompute(job.train().recomputeSegments());
+        Data data = data(job, jobDir, model.inputShape());
+        JobSpec.Train t = job.train();
+        Optimizers.Configured opt =
+                Optimizers.create(new SpecNode(t.optimizer(), "train.optimizer"), model.parameterList());
+        BatchPlan plan;
+        try {
+            plan = new BatchPlan(
+                    data.train().size(), t.globalBatch(), reducer.worldSize(), t.microBatches(), job.seed());
+        } catch (IllegalArgumentException e) {
+            throw new SpecException("train.global_batch", e.getMessage());
+        }
+        long totalSteps = t.steps() > 0 ? t.steps() : (long) t.epochs() * plan.stepsPerEpoch();
+        LrSchedule schedule = Optimizers.schedule(
+                t.lrSchedule() == null ? null : new SpecNode(t.lrSchedule(), "train.lr_schedule"),
+                opt.lr(),
+                totalSteps);
+        Precision precision = Precision.of(t.precision());
+        LossScaler scaler = precision == Precision.FP16
+                ? new LossScaler(
+                        true,
+                        t.lossScale().init(),
+                        t.lossScale().growthFactor(),
+                        t.lossScale().backoffFactor(),
+                        t.lossScale().growthInterval())
+                : LossScaler.disabled();
+        StepLoop loop = new StepLoop(
+                model,
+                opt.optimizer(),
+                schedule,
+                scaler,
+                reducer,
+                sink,
+                new StepLoop.Options(job.name(), t.microBatches(), precision, t.clipGradNorm(), job.seed()));
+        if (reducer.rank() == 0) {
+            progress.printf(
+                    "%s: %d training and %d held-out samples, %d parameters, %d steps of %d samples"
+                            + " (%d worker%s x %d micro-batch%s, %s, cpu)%n",
+                    job.name(),
+                    data.train().size(),
+                    data.eval() == null ? 0 : data.eval().size(),
+                    model.parameterList().stream().mapToInt(x -> x.size()).sum(),
+                    totalSteps,
+                    t.globalBatch(),
+                    reducer.worldSize(),
+                    reducer.worldSize() == 1 ? "" : "s",
+                    t.microBatches(),
+                    t.microBatches() == 1 ? "" : "es",
+                    t.precision());
+        }
+        ObjectNode config = job.toJson();
+        return new Trainer(model, loop, plan, reducer, store, sink, job.name(), progress)
+                .fit(data.train(), data.eval(), totalSteps, config);
+    }
+}

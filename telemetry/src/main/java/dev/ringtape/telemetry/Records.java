@@ -1,0 +1,33 @@
+package dev.ringtape.telemetry;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Instant;
+
+/** Builds telemetry records: every record has {@code type}, {@code ts} (ISO-8601), {@code job} and {@code step}. */
+public final class Records {
+    /** The mapper every telemetry writer and reader shares. */
+    public static final ObjectMapper JSON = new ObjectMapper();
+
+    private Records() {}
+
+    /** A new record of {@code type} for {@code job} at {@code step}, stamped now. */
+    public static ObjectNode of(String type, String job, long step) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("type", type);
+        o.put("ts", Instant.now().toString());
+        o.put("job", job);
+        o.put("step", step);
+        return o;
+    }
+
+    /** Puts a double, writing null for NaN and infinities (JSON has no such numbers). */
+    public static ObjectNode putNumber(ObjectNode o, String key, double value) {
+        if (Double.isFinite(value)) {
+            o.put(key, value);
+        } else {
+            o.putNull(key);
+        }
+        return o;
+    }
+}

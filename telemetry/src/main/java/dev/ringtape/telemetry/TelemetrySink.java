@@ -1,0 +1,24 @@
+package dev.ringtape.telemetry;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+/**
+ * Where telemetry records go: a JSON Lines file, a stream to the driver, or nowhere. A record is one JSON object
+ * with at least {@code type}, {@code ts}, {@code job} and {@code step} (see {@link Records}).
+ */
+public interface TelemetrySink extends AutoCloseable {
+    /** A sink that drops everything. */
+    TelemetrySink NONE = new TelemetrySink() {
+        @Override
+        public void emit(ObjectNode record) {}
+
+        @Override
+        public void close() {}
+    };
+
+    /** Writes one record; a file sink flushes it before returning. */
+    void emit(ObjectNode record);
+
+    @Override
+    void close();
+}
