@@ -25,7 +25,8 @@ public final class SpecException extends Exception {
 
     /**
      * The closest of {@code candidates} to {@code given} by edit distance (a swap of neighbours counts as one edit;
-     * ties go to the candidate of nearer length), or null when none is close.
+     * ties go to the candidate of nearer length); failing that, one that contains {@code given} (as {@code
+     * softmax_cross_entropy} contains {@code cross_entropy}); or null.
      */
     public static String closest(String given, Iterable<String> candidates) {
         String best = null;
@@ -40,7 +41,17 @@ public final class SpecException extends Exception {
                 best = c;
             }
         }
-        return best != null && bestDistance <= Math.max(2, best.length() / 3) ? best : null;
+        if (best != null && bestDistance <= Math.max(2, best.length() / 3)) {
+            return best;
+        }
+        if (given.length() >= 3) {
+            for (String c : candidates) {
+                if (c.contains(given)) {
+                    return c;
+                }
+            }
+        }
+        return null;
     }
 
     /** Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps. */

@@ -57,8 +57,8 @@ public final class JobFile {
             root = read(p, "", lines, path);
         } catch (JsonProcessingException e) {
             JsonLocation at = e.getLocation();
-            throw new JobException(path + (at == null ? "" : ":" + at.getLineNr()) + ": not valid YAML: "
-                    + e.getOriginalMessage().replace('\n', ' '));
+            throw new JobException(
+                    path + (at == null ? "" : ":" + at.getLineNr()) + ": not valid YAML: " + yamlProblem(e));
         } catch (IOException e) {
             throw new JobException(path + ": cannot read: " + e.getMessage());
         }
@@ -70,6 +70,18 @@ public final class JobFile {
             job.override(o);
         }
         return job;
+    }
+
+    /** SnakeYAML's message without its source excerpts and position lines (the line is reported separately). */
+    private static String yamlProblem(JsonProcessingException e) {
+        StringBuilder out = new StringBuilder();
+        for (String line : e.getOriginalMessage().split("\n")) {
+            if (line.isBlank() || Character.isWhitespace(line.charAt(0)) || line.contains("in 'reader'")) {
+                continue;
+            }
+            out.append(out.length() == 0 ? "" : "; ").append(line.strip());
+        }
+        return out.toString();
     }
 
     private static JsonNode read(JsonParser p, String at, Map<String, Integer> lines, Path path)
