@@ -12,8 +12,9 @@ public final class Ringtape {
     private static final String USAGE = String.join(
             "\n",
             "usage: ringtape <command> [args]",
-            "  train JOB.yaml [--set key=value ...]   train the job",
-            "  gradients CASE.json ...                run golden-gradient cases, one JSON line each");
+            "  train JOB.yaml [--set key=value ...]      train the job",
+            "  gradcheck JOB.yaml [--set key=value ...]  check the job model's gradients by finite differences",
+            "  gradients CASE.json ...                   run golden-gradient cases, one JSON line each");
 
     private Ringtape() {}
 
@@ -31,6 +32,7 @@ public final class Ringtape {
         return switch (args[0]) {
             case "gradients" -> gradients(rest, out, err);
             case "train" -> Train.run(rest, out, err);
+            case "gradcheck" -> Gradcheck.run(rest, out, err);
             default -> {
                 err.println("ringtape: unknown command '" + args[0] + "'");
                 err.println(USAGE);

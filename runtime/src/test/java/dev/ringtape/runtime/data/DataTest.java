@@ -1,0 +1,166 @@
+package dev.ringtape.runtime.data;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.zip.GZIPOutputStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class DataTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void shouldReadCsvWithTheLabelFirstLastOrAtAnIndex() throws Exception {
+        Path f = dir.resolve("d.csv");
+        Files.writeString(f, "1,2,3\n4,5,6\n\n7,8,9\n");
+        Dataset last = CsvReader.read(f, "last");
+        assertEquals(3, last.size());
+        assertArrayEquals(new float[] {1, 2, 4, 5, 7, 8}, last.features());
+        assertArrayEquals(new float[] {3, 6, 9}, last.labels());
+        assertArrayEquals(new float[] {1, 4, 7}, CsvReader.read(f, "first").labels());
+        assertArrayEquals(new float[] {2, 5, 8}, CsvReader.read(f, "1").labels());
+    }
+
+    @Test
+    void shouldReadTheBundledGzippedDigits() throws Exception {
+        Dataset d = CsvReader.read(Path.of("../deploy/data/digits.csv.gz"), "last");
+        assertEquals(1797, d.size());
+        assertArrayEquals(new int[] {64}, d.sampleShape());
+        Set<Float> classes = new HashSet<>();
+        for (float v : d.labels()) {
+            classes.add(v);
+        }
+        assertEquals(10, classes.size());
+    }
+
+    @Test
+    void shouldNameTheFileAndLineOfABadRow() throws Exception {
+        Path f = dir.resolve("bad.csv");
+        Files.writeString(f, "1,2,3\n4,5\n");
+        DataException e = assertThrows(DataException.class, () -> CsvReader.read(f, "last"));
+        assertEquals(f + ":2: 2 columns, the first row has 3", e.getMessage());
+        Files.writeString(f, "1,2,3\n4,x5,6\n");
+        e = assertThrows(DataException.class, () -> CsvReader.read(f, "last"));
+        assertEquals(f + ":2: column 2 is 'x5', not a number", e.getMessage());
+        assertThrows(DataException.class, () -> CsvReader.read(dir.resolve("missing.csv"), "last"));
+    }
+
+    @Test
+    void shouldKeepNaNsForTheNonFiniteCheckToFind() throws Exception {
+        Path f = dir.resolve("nan.csv");
+        Files.writeString(f, "1,NaN,0\n");
+        assertTrue(Float.isNaN(CsvReader.read(f, "last").features()[1]));
+    }
+
+    private static void writeIdx(OutputStream raw, int type, int[] dims, int[] values) throws IOException {
+        try (DataOutputStream out = new DataOutputStream(raw)) {
+            out.writeInt((type << 8) | dims.length);
+            for (int d : dims) {
+                out.writeInt(d);
+            }
+            for (int v : values) {
+                out.writeByte(v);
+            }
+        }
+    }
+
+    @Test
+    void shouldReadIdxImagesAndLabelsGzippedOrNot() throws Exception {
+        Path images = dir.resolve("images-idx3-ubyte.gz");
+        Path labels = dir.resolve("labels-idx1-ubyte");
+        writeIdx(new GZIPOutputStream(Files.newOutputStream(images)), 0x08, new int[] {2, 2, 3}, new int[] {
+            0, 1, 2, 3, 4, 255, 6, 7, 8, 9, 10, 11
+        });
+        writeIdx(Files.newOutputStream(labels), 0x08, new int[] {2}, new int[] {7, 3});
+        Dataset d = IdxReader.read(images, labels);
+        assertEquals(2, d.size());
+        assertArrayEquals(new int[] {2, 3}, d.sampleShape());
+        assertEquals(255f, d.features()[5], "unsigned bytes");
+        assertArrayEquals(new float[] {7, 3}, d.labels());
+    }
+
+    @Test
+    void shouldRejectATruncatedOrMismatchedIdxFile() throws Exception {
+        Path images = dir.resolve("i");
+        Path labels = dir.resolve("l");
+        writeIdx(Files.newOutputStream(images), 0x08, new int[] {3, 2}, new int[] {1, 2, 3});
+        writeIdx(Files.newOutputStream(labels), 0x08, new int[] {3}, new int[] {1, 2, 3});
+        DataException e = assertThrows(DataException.class, () -> IdxReader.read(images, labels));
+        assertTrue(e.getMessage().contains("truncated"), e.getMessage());
+        writeIdx(Files.newOutputStream(images), 0x08, new int[] {2, 1}, new int[] {1, 2});
+        e = assertThrows(DataException.class, () -> IdxReader.read(images, labels));
+        assertTrue(e.getMessage().contains("has 2 samples but"), e.getMessage());
+    }
+
+    @Test
+    void shouldShardEveryGlobalBatchExactlyOnceOverWorkersAndMicroBatches() {
+        BatchPlan one = new BatchPlan(1000, 96, 1, 1, 5);
+        BatchPlan many = new BatchPlan(1000, 96, 4, 3, 5);
+        assertEquals(10, many.stepsPerEpoch(), "the last incomplete global batch is dropped");
+        assertEquals(8, many.microBatchSize());
+        int[] order = many.order(2);
+        assertArrayEquals(one.order(2), order, "every worker sees the same permutation");
+        for (int s = 0; s < many.stepsPerEpoch(); s++) {
+            Set<Integer> seen = new HashSet<>();
+            for (int r = 0; r < 4; r++) {
+                for (int m = 0; m < 3; m++) {
+                    for (int i = 0; i < 8; i++) {
+                        assertTrue(seen.add(order[many.offset(s, r, m) + i]), "a sample seen twice in step " + s);
+                    }
+                }
+            }
+            Set<Integer> global = new HashSet<>();
+            for (int i = 0; i < 96; i++) {
+                global.add(order[one.offset(s, 0, 0) + i]);
+            }
+            assertEquals(global, seen, "N shards together are the global batch of one worker");
+        }
+        assertTrue(!java.util.Arrays.equals(many.order(1), many.order(2)), "a new shuffle every epoch");
+    }
+
+    @Test
+    void shouldNormalizeWithTrainingStatisticsOnly() {
+        Dataset train = new Dataset(new float[] {1, 10, 3, 10, 5, 10}, new float[] {0, 1, 0}, new int[] {2});
+        Dataset eval = new Dataset(new float[] {7, 10}, new float[] {1}, new int[] {2});
+        Normalizer n = Normalizer.fit("standard", train);
+        n.apply(train);
+        n.apply(eval);
+        float std = (float) Math.sqrt(8.0 / 3);
+        assertEquals(-2 / std, train.features()[0], 1e-6);
+        assertEquals(0f, train.features()[1], "a constant feature is only centred");
+        assertEquals(4 / std, eval.features()[0], 1e-6, "eval uses the training mean and std");
+        Dataset m = new Dataset(new float[] {2, 4, 6}, new float[] {0, 0, 0}, new int[] {1});
+        Normalizer.fit("minmax", m).apply(m);
+        assertArrayEquals(new float[] {0, 0.5f, 1}, m.features());
+    }
+
+    @Test
+    void shouldSplitAndGenerateDeterministically() {
+        Dataset a = Synthetic.teacher(500, 8, 4, 11);
+        Dataset b = Synthetic.teacher(500, 8, 4, 11);
+        assertArrayEquals(a.features(), b.features());
+        assertArrayEquals(a.labels(), b.labels());
+        Set<Float> classes = new HashSet<>();
+        for (float v : a.labels()) {
+            classes.add(v);
+        }
+        assertEquals(4, classes.size(), "the teacher uses every class");
+        Dataset[] parts = a.split(0.2, 3);
+        assertEquals(400, parts[0].size());
+        assertEquals(100, parts[1].size());
+        assertArrayEquals(parts[1].labels(), b.split(0.2, 3)[1].labels());
+        Dataset s = Synthetic.spirals(300, 3, 1);
+        assertArrayEquals(new int[] {2}, s.sampleShape());
+    }
+}

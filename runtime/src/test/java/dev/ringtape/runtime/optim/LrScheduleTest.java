@@ -1,0 +1,26 @@
+package dev.ringtape.runtime.optim;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.Test;
+
+class LrScheduleTest {
+    @Test
+    void shouldWarmUpLinearlyThenFollowHalfACosine() {
+        LrSchedule s = LrSchedule.cosine(1.0, 10, 110);
+        assertEquals(0.1, s.lr(0), 1e-12);
+        assertEquals(1.0, s.lr(9), 1e-12);
+        assertEquals(1.0, s.lr(10), 1e-12);
+        assertEquals(0.5, s.lr(60), 1e-12);
+        assertEquals(0.0, s.lr(110), 1e-12);
+        assertEquals(0.0, s.lr(500), 1e-12, "stays at zero past the end");
+    }
+
+    @Test
+    void shouldDecayByGammaEveryStepSizeLikeStepLr() {
+        LrSchedule s = LrSchedule.step(0.1, 30, 0.1);
+        assertEquals(0.1, s.lr(29), 1e-12);
+        assertEquals(0.01, s.lr(30), 1e-12);
+        assertEquals(0.001, s.lr(61), 1e-12);
+    }
+}

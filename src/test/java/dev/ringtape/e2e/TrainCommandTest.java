@@ -1,0 +1,125 @@
+package dev.ringtape.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code ringtape train} and {@code ringtape gradcheck} through the launcher, as a user runs them. */
+class TrainCommandTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path tmp;
+
+    static List<JsonNode> records(Path log) throws Exception {
+        List<JsonNode> out = new ArrayList<>();
+        for (String line : Files.readAllLines(log)) {
+            out.add(JSON.readTree(line));
+        }
+        return out;
+    }
+
+    static JsonNode last(List<JsonNode> records, String type) {
+        JsonNode found = null;
+        for (JsonNode r : records) {
+            if (r.get("type").asText().equals(type)) {
+                found = r;
+            }
+        }
+        return found;
+    }
+
+    @Test
+    void shouldTrainTheDigitsMlpPast97PercentHeldOutAccuracy() throws Exception {
+        Path log = tmp.resolve("digits.jsonl");
+        Launcher.Outcome o = Launcher.run(300, "train", "deploy/jobs/digits-mlp.yaml", "--set", "telemetry.out=" + log);
+        assertEquals(0, o.exit(), o.stderr());
+        List<JsonNode> records = records(log);
+        assertEquals("run", records.get(0).get("type").asText());
+        JsonNode end = last(records, "end");
+        assertNotNull(end, "an end record");
+        double accuracy = end.get("eval").get("accuracy").asDouble();
+        assertTrue(accuracy >= 0.97, "held-out accuracy " + accuracy);
+        JsonNode step = last(records, "step");
+        for (String key : List.of("loss", "lr", "loss_scale", "skipped", "grad_norm", "clipped", "phase_ms")) {
+            assertTrue(step.has(key), "step records carry " + key);
+        }
+        for (JsonNode r : records) {
+            for (String key : List.of("type", "ts", "job", "step")) {
+                assertTrue(r.has(key), r.get("type") + " record carries " + key);
+            }
+        }
+        assertTrue(o.stdout().contains("ETA"), "progress lines: " + o.stdout());
+        assertTrue(o.stdout().contains("eval accuracy"), o.stdout());
+    }
+
+    @Test
+    void shouldNameTheOriginOfANaNInTheDataAndKeepTraining() throws Exception {
+        Path job = Launcher.root().resolve("src/test/resources/jobs/nan-in-data.yaml");
+        Path log = tmp.resolve("nan.jsonl");
+        Launcher.Outcome o = Launcher.run(300, "train", job.toString(), "--set", "telemetry.out=" + log);
+        assertEquals(0, o.exit(), o.stderr());
+        assertTrue(o.stdout().contains(": the forward of linear in layers.0, before the all-reduce"), o.stdout());
+        List<JsonNode> records = records(log);
+        JsonNode nonfinite = last(records, "nonfinite");
+        assertNotNull(nonfinite, "a nonfinite record");
+        assertEquals("layers.0", nonfinite.get("layer").asText());
+        assertEquals("forward", nonfinite.get("phase").asText());
+        assertEquals("linear", nonfinite.get("op").asText());
+        assertTrue(nonfinite.get("before_allreduce").asBoolean());
+        long skipped = records.stream()
+                .filter(r -> r.get("type").asText().equals("step")
+                        && r.get("skipped").asBoolean())
+                .count();
+        assertTrue(skipped >= 1 && skipped <= 2, "only the steps holding the bad row are skipped: " + skipped);
+        JsonNode end = last(records, "end");
+        assertTrue(
+                end.get("eval").get("loss").isNumber(), "weights stayed finite, so the eval loss is a number: " + end);
+    }
+
+    @Test
+    void shouldRejectABadJobInOneLineWithoutAStackTrace() throws Exception {
+        Path bad = tmp.resolve("bad.yaml");
+        Files.writeString(
+                bad,
+                "model:\n  input: [4]\n  layers: [{type: linear, out: 2}]\n  loss: {type: mse}\n"
+                        + "data:\n  train: {format: csv, path: x.csv}\ntrain:\n  optimiser: {type: sgd}\n");
+        Launcher.Outcome o = Launcher.run(120, "train", bad.toString());
+        assertEquals(1, o.exit());
+        assertEquals(
+                "ringtape train: " + bad + ":8: train.optimiser: unknown key (did you mean 'optimizer'?);"
+                        + " valid keys: clip_grad_norm, epochs, global_batch, loss_scale, lr_schedule, micro_batches,"
+                        + " optimizer, precision, recompute, steps",
+                o.stderr().strip());
+        Launcher.Outcome missing =
+                Launcher.run(120, "train", tmp.resolve("nope.yaml").toString());
+        assertEquals(1, missing.exit());
+        assertFalse(missing.stderr().contains("Exception"), missing.stderr());
+    }
+
+    @Test
+    void shouldReportAMissingDataFileByName() throws Exception {
+        Launcher.Outcome o =
+                Launcher.run(120, "train", "deploy/jobs/digits-mlp.yaml", "--set", "data.train.path=no/such.csv");
+        assertEquals(1, o.exit());
+        assertEquals("ringtape train: no/such.csv: no such file", o.stderr().strip());
+    }
+
+    @Test
+    void shouldPassGradcheckOnTheDigitsJob() throws Exception {
+        Launcher.Outcome o = Launcher.run(120, "gradcheck", "deploy/jobs/digits-mlp.yaml");
+        assertEquals(0, o.exit(), o.stdout() + o.stderr());
+        assertTrue(o.stdout().contains("layers.0.weight"), o.stdout());
+        assertTrue(o.stdout().contains("all parameter gradients agree with finite differences"), o.stdout());
+    }
+}
