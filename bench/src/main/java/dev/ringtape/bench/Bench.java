@@ -9,14 +9,15 @@ import java.util.Arrays;
 public final class Bench {
     private Bench() {}
 
-    public static void main(String[] args) {
+    public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: ringtape-bench sgemm [--size N] [--reps R]");
+            System.err.println("usage: ringtape-bench sgemm [--size N] [--reps R] | step [--threads T] [--steps S]");
             System.exit(2);
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
         switch (args[0]) {
             case "sgemm" -> SgemmBench.main(rest);
+            case "step" -> StepBench.main(rest);
             default -> {
                 System.err.println("unknown benchmark '" + args[0] + "'");
                 System.exit(2);

@@ -5,8 +5,8 @@ import dev.ringtape.runtime.tensor.Tensor;
 import java.util.IdentityHashMap;
 
 /**
- * Bytes held for backward on this thread: every tensor, mask and index array that recorded ops keep alive, counted
- * once however many ops share it, from when it is saved until its last op has run backward (or the tape closes).
+ * Bytes held for backward on this thread: every activation tensor, mask and index array that recorded ops keep
+ * alive (parameters, alive anyway, are not counted), counted once however many ops share it, from when it is saved until its last op has run backward (or the tape closes).
  * The peak is what activation recompute reduces.
  */
 public final class ActivationMemory {
@@ -39,6 +39,9 @@ public final class ActivationMemory {
 
     void retain(Object[] saved) {
         for (Object o : saved) {
+            if (o instanceof Saved s && s.isParameter()) {
+                continue;
+            }
             Object key = storage(o);
             int[] n = refs.get(key);
             if (n == null) {
@@ -53,6 +56,9 @@ public final class ActivationMemory {
 
     void release(Object[] saved) {
         for (Object o : saved) {
+            if (o instanceof Saved s && s.isParameter()) {
+                continue;
+            }
             Object key = storage(o);
             int[] n = refs.get(key);
             if (n != null && --n[0] == 0) {

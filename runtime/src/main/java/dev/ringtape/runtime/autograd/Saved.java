@@ -24,6 +24,11 @@ public final class Saved {
         return tensor.data();
     }
 
+    /** A parameter (a leaf that requires grad) is model state, alive anyway: not an activation. */
+    boolean isParameter() {
+        return tensor.isLeaf() && tensor.requiresGrad();
+    }
+
     public Tensor get() {
         if (tensor.version() != version) {
             throw new SavedTensorModifiedException(tensor, version);

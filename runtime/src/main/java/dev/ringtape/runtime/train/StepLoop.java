@@ -139,14 +139,21 @@ public final class StepLoop {
         }
 
         long t2 = System.nanoTime();
-        pack();
-        boolean localBad = NonFiniteProbe.countNonFinite(arena) > 0 || !Double.isFinite(localLoss);
+        // a sum of squares is finite exactly when every term is: one pass checks all gradients
+        boolean localBad = !Double.isFinite(pack()) || !Double.isFinite(localLoss);
         reducer.sum(arena, 0, arena.length);
         double[] scalars = {localBad ? 1 : 0, localLoss, samples, Double.isFinite(localLoss) ? 0 : 1};
         reducer.sumScalars(scalars);
         long t3 = System.nanoTime();
-        boolean foundInf = scalars[0] > 0 || NonFiniteProbe.countNonFinite(arena) > 0;
         int world = reducer.worldSize();
+        float inv = (float) (1.0 / ((double) scale * world));
+        double sq = 0;
+        for (int i = 0; i < arena.length; i++) {
+            arena[i] *= inv;
+            sq += (double) arena[i] * arena[i];
+        }
+        // the sum of finite gradients can still overflow, so the reduced arena is checked too (same on every rank)
+        boolean foundInf = scalars[0] > 0 || !Double.isFinite(sq);
         double meanLoss = scalars[1] / (k * world);
 
         NonFinite origin = null;
@@ -162,12 +169,6 @@ public final class StepLoop {
             }
             model.zeroGrad();
         } else {
-            float inv = (float) (1.0 / ((double) scale * world));
-            double sq = 0;
-            for (int i = 0; i < arena.length; i++) {
-                arena[i] *= inv;
-                sq += (double) arena[i] * arena[i];
-            }
             norm = Math.sqrt(sq);
             if (options.clipGradNorm() > 0 && norm > options.clipGradNorm()) {
                 // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), applied when below 1
@@ -232,15 +233,24 @@ public final class StepLoop {
         }
     }
 
-    private void pack() {
+    /** Copies every gradient into the arena; returns their sum of squares (not finite if any value is not). */
+    private double pack() {
+        double sq = 0;
         for (int i = 0; i < params.size(); i++) {
             Tensor g = params.get(i).grad();
             if (g == null) {
                 java.util.Arrays.fill(arena, offsets[i], offsets[i + 1], 0f);
-            } else {
-                System.arraycopy(g.data(), 0, arena, offsets[i], g.size());
+                continue;
+            }
+            float[] src = g.data();
+            int base = offsets[i];
+            for (int j = 0; j < src.length; j++) {
+                float v = src[j];
+                arena[base + j] = v;
+                sq += (double) v * v;
             }
         }
+        return sq;
     }
 
     private void unpack() {

@@ -1,0 +1,207 @@
+package dev.ringtape.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ringtape.runtime.autograd.ActivationMemory;
+import dev.ringtape.runtime.backend.cpu.CpuBackend;
+import dev.ringtape.runtime.data.BatchPlan;
+import dev.ringtape.runtime.data.Dataset;
+import dev.ringtape.runtime.data.Synthetic;
+import dev.ringtape.runtime.nn.ModelBuilder;
+import dev.ringtape.runtime.nn.Sequential;
+import dev.ringtape.runtime.optim.Adam;
+import dev.ringtape.runtime.optim.LrSchedule;
+import dev.ringtape.runtime.precision.Precision;
+import dev.ringtape.runtime.tensor.Tensor;
+import dev.ringtape.runtime.train.GradientReducer;
+import dev.ringtape.runtime.train.LossScaler;
+import dev.ringtape.runtime.train.StepLoop;
+import dev.ringtape.telemetry.TelemetrySink;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Training-step time of an MLP (Adam, fp32, batch 128) on the CPU backend, next to two references measured in the
+ * same run: the same six GEMMs alone through OpenBLAS (the floor any framework pays), and PyTorch's step on the same
+ * model when Debian's python3-torch is installed. Then the activation-recompute trade on a 32-layer MLP: peak live
+ * activation bytes and step time with and without it.
+ */
+final class StepBench {
+    private StepBench() {}
+
+    public static void main(String[] args) throws Exception {
+        int threads = 1;
+        int steps = 200;
+        for (int i = 0; i + 1 < args.length; i += 2) {
+            switch (args[i]) {
+                case "--threads" -> threads = Integer.parseInt(args[i + 1]);
+                case "--steps" -> steps = Integer.parseInt(args[i + 1]);
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        CpuBackend.blasThreads(threads);
+        int[] widths = {784, 256, 256, 10};
+        int batch = 128;
+        System.out.printf(
+                "MLP %s, batch %d, Adam, fp32, %d BLAS thread(s), best of 5 x %d steps%n",
+                java.util.Arrays.toString(widths), batch, threads, steps);
+        double ours = msPerStep(mlp(widths, "relu"), batch, steps, 0);
+        double gemms = gemmFloorMs(widths, batch, steps);
+        String torch = torchReference(widths, batch, steps, threads);
+        System.out.printf("%-44s %8.3f ms/step  %5.2fx%n", "the six GEMMs alone (OpenBLAS)", gemms, 1.0);
+        System.out.printf(
+                "%-44s %8.3f ms/step  %5.2fx%n", "Ringtape step (forward, backward, Adam)", ours, ours / gemms);
+        if (torch.startsWith("ms_per_step=")) {
+            double t = Double.parseDouble(torch.substring("ms_per_step=".length()));
+            System.out.printf("%-44s %8.3f ms/step  %5.2fx%n", "PyTorch 1.13 step, same model", t, t / gemms);
+        } else {
+            System.out.println("PyTorch reference: " + torch);
+        }
+
+        int depth = 32;
+        int[] deep = new int[depth + 2];
+        java.util.Arrays.fill(deep, 256);
+        deep[deep.length - 1] = 10;
+        for (String act : new String[] {"relu", "tanh"}) {
+            System.out.printf("%nrecompute: %d-layer %s MLP, width 256, batch %d%n", depth, act, batch);
+            double baseMs = 0;
+            long baseBytes = 0;
+            for (int segments : new int[] {0, 2, 4, 6, 8, 16}) {
+                Sequential m = mlp(deep, act).recompute(segments);
+                ActivationMemory.current().resetPeak();
+                long before = ActivationMemory.current().liveBytes();
+                double ms = msPerStep(m, batch, Math.max(10, steps / 4), segments);
+                long peak = ActivationMemory.current().peakBytes() - before;
+                if (segments == 0) {
+                    baseMs = ms;
+                    baseBytes = peak;
+                }
+                System.out.printf(
+                        "  segments %2d: peak activations %7.2f MiB (%5.1f%%), step %7.3f ms (%5.2fx)%n",
+                        segments, peak / 1048576.0, 100.0 * peak / baseBytes, ms, ms / baseMs);
+            }
+        }
+    }
+
+    static Sequential mlp(int[] widths, String act) throws Exception {
+        StringBuilder layers = new StringBuilder();
+        for (int i = 1; i < widths.length; i++) {
+            layers.append("{\"type\": \"linear\", \"out\": ").append(widths[i]).append("}");
+            if (i < widths.length - 1) {
+                layers.append(", {\"type\": \"").append(act).append("\"}, ");
+            }
+        }
+        String json = "{\"input\": [" + widths[0] + "], \"layers\": [" + layers
+                + "], \"loss\": {\"type\": \"softmax_cross_entropy\"}}";
+        return ModelBuilder.build(new ObjectMapper().readTree(json), 1);
+    }
+
+    static double msPerStep(Sequential m, int batch, int steps, int segments) {
+        int features = m.inputShape()[0];
+        Dataset d = Synthetic.teacher(batch * 4, features, 10, 2);
+        BatchPlan plan = new BatchPlan(d.size(), batch, 1, 1, 1);
+        StepLoop loop = new StepLoop(
+                m,
+                Adam.adam(m.parameterList()),
+                LrSchedule.constant(1e-3),
+                LossScaler.disabled(),
+                GradientReducer.local(),
+                TelemetrySink.NONE,
+                new StepLoop.Options("bench", 1, Precision.FP32, 0, 1));
+        List<List<Tensor[]>> batches = new ArrayList<>();
+        int[] order = plan.order(1);
+        for (int s = 0; s < plan.stepsPerEpoch(); s++) {
+            batches.add(java.util.Collections.singletonList(d.batch(order, plan.offset(s, 0, 0), batch)));
+        }
+        for (int s = 0; s < Math.max(20, steps / 5); s++) {
+            loop.step(s, batches.get(s % batches.size()));
+        }
+        double best = Double.MAX_VALUE;
+        for (int rep = 0; rep < 5; rep++) {
+            long t0 = System.nanoTime();
+            for (int s = 0; s < steps; s++) {
+                loop.step(s, batches.get(s % batches.size()));
+            }
+            best = Math.min(best, (System.nanoTime() - t0) / 1e6 / steps);
+        }
+        return best;
+    }
+
+    /** The GEMMs of one step: per layer the forward product, the weight gradient and (but the first) input gradient. */
+    static double gemmFloorMs(int[] widths, int batch, int steps) {
+        CpuBackend be = new CpuBackend();
+        List<Runnable> work = new ArrayList<>();
+        for (int i = 1; i < widths.length; i++) {
+            int in = widths[i - 1];
+            int out = widths[i];
+            Tensor x = Tensor.zeros(batch, in);
+            Tensor w = Tensor.zeros(out, in);
+            Tensor y = Tensor.zeros(batch, out);
+            Tensor gw = Tensor.zeros(out, in);
+            Tensor gx = Tensor.zeros(batch, in);
+            boolean first = i == 1;
+            work.add(() -> {
+                be.gemm(false, true, batch, out, in, 1f, x, w, 0f, y);
+                be.gemm(true, false, out, in, batch, 1f, y, x, 1f, gw);
+                if (!first) {
+                    be.gemm(false, false, batch, in, out, 1f, y, w, 1f, gx);
+                }
+            });
+        }
+        for (int s = 0; s < steps; s++) {
+            work.forEach(Runnable::run);
+        }
+        double best = Double.MAX_VALUE;
+        for (int rep = 0; rep < 5; rep++) {
+            long t0 = System.nanoTime();
+            for (int s = 0; s < steps; s++) {
+                work.forEach(Runnable::run);
+            }
+            best = Math.min(best, (System.nanoTime() - t0) / 1e6 / steps);
+        }
+        return best;
+    }
+
+    static String torchReference(int[] widths, int batch, int steps, int threads) {
+        Path python = Path.of("/usr/bin/python3");
+        Path script = Path.of("bench/scripts/torch_step.py");
+        if (!Files.exists(python) || !Files.exists(script)) {
+            return "not run (needs /usr/bin/python3 with python3-torch, from the repository root)";
+        }
+        StringBuilder w = new StringBuilder();
+        for (int v : widths) {
+            w.append(w.length() == 0 ? "" : ",").append(v);
+        }
+        try {
+            Process p = new ProcessBuilder(
+                            python.toString(),
+                            script.toString(),
+                            w.toString(),
+                            String.valueOf(batch),
+                            String.valueOf(steps),
+                            String.valueOf(threads))
+                    .redirectErrorStream(true)
+                    .start();
+            String out;
+            try (BufferedReader r =
+                    new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                out = r.lines().reduce("", (a, b) -> b.startsWith("ms_per_step=") ? b : a);
+            }
+            if (!p.waitFor(300, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return "timed out";
+            }
+            return out.isEmpty() ? "failed (is python3-torch installed?)" : out;
+        } catch (java.io.IOException e) {
+            return "failed: " + e.getMessage();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "interrupted";
+        }
+    }
+}
