@@ -1,0 +1,130 @@
+package dev.ringtape.allreduce;
+
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Settings of a ring, Aeron-style: defaults, setters, then {@link #conclude()} validates them once. The UDP defaults
+ * are the tuning measured on loopback: a 64 KiB MTU (Aeron's largest, 65504 bytes), 4 MiB socket buffers and
+ * receiver window, 64 MiB terms (the largest frame is term/8, far above the MTU-sized frames sent here).
+ */
+public final class AllReduceContext {
+    private Transport transport = Transport.UDP;
+    private String aeronDirectory;
+    private String host = "127.0.0.1";
+    private long timeoutNs = TimeUnit.SECONDS.toNanos(60);
+    private int termLength = 64 << 20;
+    private int mtu = 65504;
+    private int socketBufferBytes = 4 << 20;
+    private int streamId = 7001;
+    private boolean concluded;
+
+    public AllReduceContext transport(Transport value) {
+        transport = value;
+        return this;
+    }
+
+    public Transport transport() {
+        return transport;
+    }
+
+    /** The media driver's directory this rank's Aeron client connects to (for IPC: the one all ranks share). */
+    public AllReduceContext aeronDirectory(String value) {
+        aeronDirectory = value;
+        return this;
+    }
+
+    public String aeronDirectory() {
+        return aeronDirectory;
+    }
+
+    /** The address UDP subscriptions bind (port 0: the OS picks one, reported by {@code endpoint()}). */
+    public AllReduceContext host(String value) {
+        host = value;
+        return this;
+    }
+
+    public String host() {
+        return host;
+    }
+
+    /** How long a collective may go without progress before it fails, naming the silent peer. */
+    public AllReduceContext timeoutNs(long value) {
+        timeoutNs = value;
+        return this;
+    }
+
+    public long timeoutNs() {
+        return timeoutNs;
+    }
+
+    public AllReduceContext termLength(int value) {
+        termLength = value;
+        return this;
+    }
+
+    public int termLength() {
+        return termLength;
+    }
+
+    public AllReduceContext mtu(int value) {
+        mtu = value;
+        return this;
+    }
+
+    public int mtu() {
+        return mtu;
+    }
+
+    public AllReduceContext socketBufferBytes(int value) {
+        socketBufferBytes = value;
+        return this;
+    }
+
+    public int socketBufferBytes() {
+        return socketBufferBytes;
+    }
+
+    public AllReduceContext streamId(int value) {
+        streamId = value;
+        return this;
+    }
+
+    public int streamId() {
+        return streamId;
+    }
+
+    /** Validates every setting; called once by the ring. */
+    public AllReduceContext conclude() {
+        if (concluded) {
+            return this;
+        }
+        if (aeronDirectory == null || aeronDirectory.isEmpty()) {
+            throw new IllegalArgumentException("aeronDirectory is required");
+        }
+        if (Integer.bitCount(termLength) != 1 || termLength < 64 * 1024 || termLength > 1 << 30) {
+            throw new IllegalArgumentException(
+                    "termLength must be a power of two in [64 KiB, 1 GiB], got " + termLength);
+        }
+        if (mtu < 4096 || mtu > 65504 || mtu % 32 != 0) {
+            throw new IllegalArgumentException("mtu must be a multiple of 32 in [4096, 65504], got " + mtu);
+        }
+        if (timeoutNs <= 0) {
+            throw new IllegalArgumentException("timeoutNs must be positive");
+        }
+        concluded = true;
+        return this;
+    }
+
+    String subscriptionChannel() {
+        return transport == Transport.IPC
+                ? "aeron:ipc"
+                : "aeron:udp?endpoint=" + host + ":0|so-rcvbuf=" + socketBufferBytes + "|rcv-wnd=" + socketBufferBytes;
+    }
+
+    String publicationChannel(String endpoint) {
+        return transport == Transport.IPC
+                ? "aeron:ipc?term-length=" + termLength + "|mtu=" + mtu
+                : "aeron:udp?endpoint=" + endpoint + "|mtu=" + mtu + "|term-length=" + termLength + "|so-sndbuf="
+                        + socketBufferBytes;
+    }
+}

@@ -1,0 +1,415 @@
+package dev.ringtape.allreduce;
+
+import io.aeron.Aeron;
+import io.aeron.ExclusivePublication;
+import io.aeron.Publication;
+import io.aeron.Subscription;
+import io.aeron.logbuffer.ControlledFragmentHandler;
+import io.aeron.logbuffer.Header;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.agrona.DirectBuffer;
+import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.IdleStrategy;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * Ring all-reduce over Aeron: sums float32 ranges of a buffer across N ranks, each rank sending to rank + 1 and
+ * receiving from rank - 1. Reduce-scatter then all-gather, 2(N - 1) ring steps over N chunks; every chunk moves in
+ * MTU-sized fragments, and a fragment goes on to the next step as soon as it has arrived (and been added), so a rank
+ * sends fragment i + 1 while the next rank reduces fragment i. Each element is summed in the same ring order on
+ * every call, so results repeat exactly for a given N.
+ *
+ * <p>Not thread-safe: one thread drives a ring. No allocation per call: frames are written from the caller's buffer
+ * (header and payload gathered by {@code offer}), received fragments are added in place. A peer that dies or stalls
+ * turns into an {@link AllReduceException} naming the rank and the collective within the context's timeout.
+ */
+public final class RingAllReduce implements AutoCloseable {
+    private final AllReduceContext ctx;
+    private final int rank;
+    private final int world;
+    private final Aeron aeron;
+    private final Subscription subscription;
+    private final UnsafeBuffer header = new UnsafeBuffer(ByteBuffer.allocateDirect(Frame.LENGTH));
+    private final IdleStrategy idle = new BackoffIdleStrategy(100, 10, 1_000, 50_000);
+    private final ControlledFragmentHandler handler = this::onFragment;
+    private final UnsafeBuffer scalarOut = new UnsafeBuffer(ByteBuffer.allocateDirect(8 * 64));
+    private Publication publication;
+    private Rendezvous rendezvous;
+    private long token;
+    private int fragmentFloats;
+    private long sequence;
+    private long droppedStranger;
+    private long droppedStale;
+
+    // state of the collective in progress
+    private byte mode;
+    private UnsafeBuffer buffer;
+    private int baseFloat;
+    private int lengthFloats;
+    private int recvStep;
+    private int recvFragment;
+    private int totalSteps;
+    private double[][] scalarVectors;
+    private int scalarsReceived;
+    private String failure;
+
+    private RingAllReduce(AllReduceContext ctx, int rank, int world) {
+        this.ctx = ctx;
+        this.rank = rank;
+        this.world = world;
+        this.aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(ctx.aeronDirectory()));
+        try {
+            int stream = ctx.transport() == Transport.IPC ? ctx.streamId() + rank : ctx.streamId();
+            this.subscription = aeron.addSubscription(ctx.subscriptionChannel(), stream);
+        } catch (RuntimeException e) {
+            aeron.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Opens rank {@code rank} of {@code world}: connects to the media driver and, for UDP, binds the subscription
+     * whose {@link #endpoint()} goes into the rendezvous.
+     */
+    public static RingAllReduce open(AllReduceContext ctx, int rank, int world) {
+        ctx.conclude();
+        if (world < 1 || rank < 0 || rank >= world) {
+            throw new IllegalArgumentException("rank " + rank + " of " + world);
+        }
+        return new RingAllReduce(ctx, rank, world);
+    }
+
+    /** This rank's receiving endpoint ({@code host:port} for UDP, once the OS picked the port; "ipc" for IPC). */
+    public String endpoint() {
+        if (ctx.transport() == Transport.IPC) {
+            return "ipc";
+        }
+        long deadline = System.nanoTime() + ctx.timeoutNs();
+        while (true) {
+            String resolved = subscription.resolvedEndpoint();
+            if (resolved != null) {
+                return resolved;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AllReduceException("rank " + rank + ": the media driver did not bind a UDP endpoint");
+            }
+            idle.idle();
+        }
+    }
+
+    /** Connects to the next rank and waits until both neighbours are there (within the timeout). */
+    public void connect(Rendezvous r) {
+        if (r.rank() != rank || r.worldSize() != world) {
+            throw new IllegalArgumentException("rendezvous for rank " + r.rank() + " of " + r.worldSize()
+                    + ", this is rank " + rank + " of " + world);
+        }
+        this.rendezvous = r;
+        this.token = r.token();
+        if (world == 1) {
+            return;
+        }
+        int stream = ctx.transport() == Transport.IPC ? ctx.streamId() + r.next() : ctx.streamId();
+        ExclusivePublication p = aeron.addExclusivePublication(
+                ctx.publicationChannel(r.endpoints().get(r.next())), stream);
+        this.publication = p;
+        this.fragmentFloats = (p.maxPayloadLength() - Frame.LENGTH) / 4;
+        long deadline = System.nanoTime() + ctx.timeoutNs();
+        idle.reset();
+        while (!p.isConnected() || !subscription.isConnected()) {
+            if (System.nanoTime() > deadline) {
+                throw new AllReduceException("rank " + rank + ": "
+                        + (!p.isConnected()
+                                ? "rank " + r.next() + " (next) did not connect"
+                                : "rank " + r.previous() + " (previous) did not connect")
+                        + " within " + ctx.timeoutNs() / 1_000_000 + " ms");
+            }
+            idle.idle();
+        }
+    }
+
+    public int rank() {
+        return rank;
+    }
+
+    public int worldSize() {
+        return world;
+    }
+
+    /** Frames dropped because they carried another job's (or attempt's) token. */
+    public long droppedStrangerFrames() {
+        return droppedStranger;
+    }
+
+    /** Frames dropped because they belonged to a collective already completed. */
+    public long droppedStaleFrames() {
+        return droppedStale;
+    }
+
+    /**
+     * Replaces floats {@code [offset, offset + length)} of {@code data} by their sum over all ranks. {@code step}
+     * only labels errors (the trainer's step).
+     */
+    public void allReduce(UnsafeBuffer data, int offset, int length, long step) {
+        requireConnected();
+        if (world == 1 || length == 0) {
+            sequence++;
+            return;
+        }
+        mode = Frame.REDUCE_SCATTER;
+        buffer = data;
+        baseFloat = offset;
+        lengthFloats = length;
+        totalSteps = 2 * (world - 1);
+        recvStep = 0;
+        recvFragment = 0;
+        skipEmpty();
+        int sendStep = 0;
+        int sendFragment = 0;
+        while (sendStep < totalSteps && fragments(sendChunk(sendStep)) == 0) {
+            sendStep++;
+        }
+        long lastProgress = System.nanoTime();
+        idle.reset();
+        while (recvStep < totalSteps || sendStep < totalSteps) {
+            int work = 0;
+            while (sendStep < totalSteps && received(sendStep - 1, sendFragment)) {
+                int chunk = sendChunk(sendStep);
+                int from = chunkStart(chunk) + sendFragment * fragmentFloats;
+                int count = Math.min(fragmentFloats, chunkStart(chunk + 1) - from);
+                byte type = sendStep < world - 1 ? Frame.REDUCE_SCATTER : Frame.ALL_GATHER;
+                Frame.write(header, type, sendStep, rank, token, sequence, from, count);
+                long result = publication.offer(header, 0, Frame.LENGTH, data, 4 * (baseFloat + from), 4 * count);
+                if (result < 0) {
+                    checkPublication(result, step);
+                    break;
+                }
+                work++;
+                if (++sendFragment == fragments(chunk)) {
+                    sendFragment = 0;
+                    do {
+                        sendStep++;
+                    } while (sendStep < totalSteps && fragments(sendChunk(sendStep)) == 0);
+                }
+            }
+            if (recvStep < totalSteps) {
+                work += subscription.controlledPoll(handler, 64);
+                if (failure != null) {
+                    throw new AllReduceException(failure);
+                }
+            }
+            if (work > 0) {
+                lastProgress = System.nanoTime();
+                idle.reset();
+            } else {
+                checkAlive(lastProgress, step);
+                idle.idle();
+            }
+        }
+        sequence++;
+        buffer = null;
+    }
+
+    /** Replaces each value by its sum over all ranks, added in rank order (so every rank gets the same bits). */
+    public void sumScalars(double[] values, long step) {
+        requireConnected();
+        if (values.length > 64) {
+            throw new IllegalArgumentException("at most 64 scalars, got " + values.length);
+        }
+        if (world == 1) {
+            sequence++;
+            return;
+        }
+        mode = Frame.SCALARS;
+        scalarVectors = new double[world][];
+        scalarVectors[rank] = values.clone();
+        scalarsReceived = 0;
+        // pass on our own vector first, then each one received but the last: after N - 1 hops all have all
+        int forwarded = 0;
+        long lastProgress = System.nanoTime();
+        idle.reset();
+        while (scalarsReceived < world - 1 || forwarded < world - 1) {
+            int work = 0;
+            int ready = 1 + Math.min(scalarsReceived, world - 2);
+            while (forwarded < ready) {
+                int origin = (rank - forwarded + world) % world;
+                double[] v = scalarVectors[origin];
+                for (int i = 0; i < v.length; i++) {
+                    scalarOut.putDouble(8 * i, v[i], ByteOrder.LITTLE_ENDIAN);
+                }
+                Frame.write(header, Frame.SCALARS, forwarded, rank, token, sequence, origin, v.length);
+                long result = publication.offer(header, 0, Frame.LENGTH, scalarOut, 0, 8 * v.length);
+                if (result < 0) {
+                    checkPublication(result, step);
+                    break;
+                }
+                forwarded++;
+                work++;
+            }
+            if (scalarsReceived < world - 1) {
+                work += subscription.controlledPoll(handler, 16);
+                if (failure != null) {
+                    throw new AllReduceException(failure);
+                }
+            }
+            if (work > 0) {
+                lastProgress = System.nanoTime();
+                idle.reset();
+            } else {
+                checkAlive(lastProgress, step);
+                idle.idle();
+            }
+        }
+        for (int i = 0; i < values.length; i++) {
+            double s = 0;
+            for (int r = 0; r < world; r++) {
+                s += scalarVectors[r][i];
+            }
+            values[i] = s;
+        }
+        sequence++;
+    }
+
+    private ControlledFragmentHandler.Action onFragment(DirectBuffer b, int at, int length, Header h) {
+        if (!Frame.valid(b, at, length) || Frame.token(b, at) != token) {
+            droppedStranger++;
+            return ControlledFragmentHandler.Action.CONTINUE;
+        }
+        long seq = Frame.sequence(b, at);
+        if (seq < sequence) {
+            droppedStale++;
+            return ControlledFragmentHandler.Action.CONTINUE;
+        }
+        if (seq > sequence) {
+            // the previous rank already started the next collective: leave it in the log for then
+            return ControlledFragmentHandler.Action.ABORT;
+        }
+        int sender = Frame.sender(b, at);
+        if (sender != rendezvous.previous()) {
+            failure = "rank " + rank + ": collective " + seq + " got a frame from rank " + sender + ", expected rank "
+                    + rendezvous.previous();
+            return ControlledFragmentHandler.Action.BREAK;
+        }
+        byte type = Frame.type(b, at);
+        int payload = at + Frame.LENGTH;
+        if (mode == Frame.SCALARS) {
+            if (type != Frame.SCALARS) {
+                failure = "rank " + rank + ": collective " + seq + " mixes scalar and buffer all-reduces across ranks";
+                return ControlledFragmentHandler.Action.BREAK;
+            }
+            int origin = Frame.offset(b, at);
+            int count = Frame.count(b, at);
+            double[] v = new double[count];
+            for (int i = 0; i < count; i++) {
+                v[i] = b.getDouble(payload + 8 * i, ByteOrder.LITTLE_ENDIAN);
+            }
+            scalarVectors[origin] = v;
+            scalarsReceived++;
+            return ControlledFragmentHandler.Action.CONTINUE;
+        }
+        if (recvStep >= totalSteps) {
+            return ControlledFragmentHandler.Action.ABORT;
+        }
+        int chunk = recvChunk(recvStep);
+        int from = chunkStart(chunk) + recvFragment * fragmentFloats;
+        int count = Math.min(fragmentFloats, chunkStart(chunk + 1) - from);
+        if (type == Frame.SCALARS
+                || Frame.ringStep(b, at) != recvStep
+                || Frame.offset(b, at) != from
+                || Frame.count(b, at) != count) {
+            failure = "rank " + rank + ": collective " + seq + " expected ring step " + recvStep + " elements " + from
+                    + "+" + count + " from rank " + sender + ", got step " + Frame.ringStep(b, at) + " elements "
+                    + Frame.offset(b, at) + "+" + Frame.count(b, at) + " (ranks disagree on the buffer length?)";
+            return ControlledFragmentHandler.Action.BREAK;
+        }
+        int dst = 4 * (baseFloat + from);
+        if (type == Frame.REDUCE_SCATTER) {
+            UnsafeBuffer out = buffer;
+            for (int i = 0; i < count; i++) {
+                int o = dst + 4 * i;
+                out.putFloat(o, out.getFloat(o) + b.getFloat(payload + 4 * i));
+            }
+        } else {
+            buffer.putBytes(dst, b, payload, 4 * count);
+        }
+        if (++recvFragment == fragments(chunk)) {
+            recvFragment = 0;
+            recvStep++;
+            skipEmpty();
+        }
+        return ControlledFragmentHandler.Action.CONTINUE;
+    }
+
+    private void skipEmpty() {
+        while (recvStep < totalSteps && fragments(recvChunk(recvStep)) == 0) {
+            recvStep++;
+        }
+    }
+
+    /** Whether fragment {@code j} of ring step {@code t} has been received (step -1: always). */
+    private boolean received(int t, int j) {
+        return t < 0 || recvStep > t || (recvStep == t && recvFragment > j);
+    }
+
+    private int sendChunk(int t) {
+        int s = t < world - 1 ? t : t - (world - 1);
+        int c = t < world - 1 ? rank - s : rank + 1 - s;
+        return ((c % world) + world) % world;
+    }
+
+    private int recvChunk(int t) {
+        int s = t < world - 1 ? t : t - (world - 1);
+        int c = t < world - 1 ? rank - s - 1 : rank - s;
+        return ((c % world) + world) % world;
+    }
+
+    private int chunkStart(int c) {
+        return (int) ((long) lengthFloats * c / world);
+    }
+
+    private int fragments(int c) {
+        int n = chunkStart(c + 1) - chunkStart(c);
+        return (n + fragmentFloats - 1) / fragmentFloats;
+    }
+
+    private void requireConnected() {
+        if (rendezvous == null) {
+            throw new IllegalStateException("connect(rendezvous) first");
+        }
+    }
+
+    private void checkPublication(long result, long step) {
+        if (result == Publication.CLOSED || result == Publication.MAX_POSITION_EXCEEDED) {
+            throw new AllReduceException("rank " + rank + ": the publication to rank " + rendezvous.next()
+                    + " is closed (step " + step + ", collective " + sequence + ")");
+        }
+    }
+
+    private void checkAlive(long lastProgress, long step) {
+        long silent = System.nanoTime() - lastProgress;
+        if (silent > ctx.timeoutNs()) {
+            String who;
+            if (!publication.isConnected()) {
+                who = "rank " + rendezvous.next() + " (next) is gone";
+            } else if (!subscription.isConnected()) {
+                who = "rank " + rendezvous.previous() + " (previous) is gone";
+            } else {
+                who = "nothing arrived from rank " + rendezvous.previous() + " (previous)";
+            }
+            throw new AllReduceException("rank " + rank + ": all-reduce of step " + step + " (collective " + sequence
+                    + ") made no progress for " + silent / 1_000_000 + " ms: " + who);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (publication != null) {
+                publication.close();
+            }
+            subscription.close();
+        } finally {
+            aeron.close();
+        }
+    }
+}

@@ -1,0 +1,174 @@
+package dev.ringtape.allreduce;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.aeron.Aeron;
+import io.aeron.ExclusivePublication;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutionException;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class RingAllReduceTest {
+
+    static float[] input(int rank, int n, int round) {
+        SplittableRandom r = new SplittableRandom(rank * 1_000_003L + round);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) r.nextDouble(-1, 1);
+        }
+        return v;
+    }
+
+    /** The serial reference, in the ring's order: chunk c's sum starts at rank c + 1 and goes round the ring. */
+    static float[] reference(int world, int n, int round) {
+        float[][] in = new float[world][];
+        for (int r = 0; r < world; r++) {
+            in[r] = input(r, n, round);
+        }
+        float[] out = new float[n];
+        for (int c = 0; c < world; c++) {
+            int from = (int) ((long) n * c / world);
+            int to = (int) ((long) n * (c + 1) / world);
+            for (int i = from; i < to; i++) {
+                // reduce-scatter: rank c starts with its own value, then c+1 adds, ... ending at rank c-1
+                float s = in[c][i];
+                for (int k = 1; k < world; k++) {
+                    s = in[(c + k) % world][i] + s;
+                }
+                out[i] = s;
+            }
+        }
+        return out;
+    }
+
+    static UnsafeBuffer direct(float[] v, int padFloats) {
+        UnsafeBuffer b = new UnsafeBuffer(ByteBuffer.allocateDirect(4 * (v.length + 2 * padFloats)));
+        for (int i = 0; i < v.length; i++) {
+            b.putFloat(4 * (padFloats + i), v[i]);
+        }
+        return b;
+    }
+
+    @ParameterizedTest(name = "{0} ranks over {1}")
+    @CsvSource({"2, IPC", "3, IPC", "4, IPC", "2, UDP", "3, UDP", "4, UDP"})
+    void shouldSumExactlyLikeTheSerialReferenceForUnevenSizesAndRepeatedSteps(int world, Transport transport)
+            throws Exception {
+        try (Rings rings = new Rings(world, transport, 0xC0FFEEL, 20_000)) {
+            for (int n : new int[] {1, 7, 1_000_003}) {
+                for (int round = 0; round < 3; round++) {
+                    int size = n;
+                    int rd = round;
+                    float[] want = reference(world, size, rd);
+                    List<float[]> got = rings.onEveryRank((rank, ring) -> {
+                        UnsafeBuffer b = direct(input(rank, size, rd), 5);
+                        ring.allReduce(b, 5, size, rd);
+                        float[] out = new float[size];
+                        for (int i = 0; i < size; i++) {
+                            out[i] = b.getFloat(4 * (5 + i));
+                        }
+                        assertEquals(0f, b.getFloat(0), "the range before the slice is untouched");
+                        assertEquals(0f, b.getFloat(4 * (5 + size)), "the range after the slice is untouched");
+                        return out;
+                    });
+                    for (int r = 0; r < world; r++) {
+                        float[] g = got.get(r);
+                        for (int i = 0; i < size; i++) {
+                            if (Float.floatToIntBits(want[i]) != Float.floatToIntBits(g[i])) {
+                                throw new AssertionError("n=" + size + " round " + rd + " rank " + r + " element " + i
+                                        + ": " + g[i] + " != " + want[i]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldSumScalarsInRankOrderOnEveryRank() throws Exception {
+        try (Rings rings = new Rings(3, Transport.IPC, 7L, 20_000)) {
+            List<double[]> got = rings.onEveryRank((rank, ring) -> {
+                double[] v = {rank == 1 ? 1 : 0, 0.1 * (rank + 1), 64 * (rank + 1)};
+                ring.sumScalars(v, 0);
+                UnsafeBuffer b = direct(input(rank, 10, 0), 0);
+                ring.allReduce(b, 0, 10, 0); // scalar and buffer collectives interleave
+                double[] again = {rank};
+                ring.sumScalars(again, 1);
+                return new double[] {v[0], v[1], v[2], again[0]};
+            });
+            for (double[] g : got) {
+                assertEquals(1.0, g[0]);
+                assertEquals(0.1 + 0.2 + 0.30000000000000004, g[1], 0.0);
+                assertEquals(384.0, g[2]);
+                assertEquals(3.0, g[3]);
+            }
+        }
+    }
+
+    @Test
+    void shouldIgnoreAForgedFrameWithAnotherToken() throws Exception {
+        try (Rings rings = new Rings(2, Transport.IPC, 42L, 20_000);
+                Aeron forger =
+                        Aeron.connect(new Aeron.Context().aeronDirectoryName(rings.driver.aeronDirectoryName()));
+                ExclusivePublication pub = forger.addExclusivePublication("aeron:ipc?term-length=65536", 7001 + 1)) {
+            UnsafeBuffer frame = new UnsafeBuffer(ByteBuffer.allocateDirect(Frame.LENGTH + 4));
+            Frame.write(frame, Frame.REDUCE_SCATTER, 0, 0, 41L, 0, 0, 1); // rank 0's frame to rank 1, wrong token
+            frame.putFloat(Frame.LENGTH, 1e30f);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (pub.offer(frame, 0, Frame.LENGTH + 4) < 0) {
+                assertTrue(System.nanoTime() < deadline, "the forger could not publish");
+                Thread.onSpinWait();
+            }
+            List<Float> got = rings.onEveryRank((rank, ring) -> {
+                UnsafeBuffer b = direct(new float[] {rank + 1f, 10f}, 0);
+                ring.allReduce(b, 0, 2, 0);
+                return b.getFloat(0);
+            });
+            assertEquals(List.of(3f, 3f), got);
+            assertEquals(1, rings.ranks.get(1).droppedStrangerFrames());
+        }
+    }
+
+    @Test
+    void shouldFailWithinTheTimeoutWhenAPeerStopsTakingPart() throws Exception {
+        try (Rings rings = new Rings(3, Transport.IPC, 5L, 1_500)) {
+            long start = System.nanoTime();
+            ExecutionException e = assertThrows(
+                    ExecutionException.class,
+                    () -> rings.onEveryRank((rank, ring) -> {
+                        if (rank == 2) {
+                            return null; // rank 2 never joins step 17
+                        }
+                        ring.allReduce(direct(new float[1000], 0), 0, 1000, 17);
+                        return null;
+                    }));
+            double seconds = (System.nanoTime() - start) / 1e9;
+            assertTrue(seconds < 10, "failed after " + seconds + " s");
+            assertTrue(e.getCause() instanceof AllReduceException, String.valueOf(e.getCause()));
+            String message = e.getCause().getMessage();
+            assertTrue(message.contains("all-reduce of step 17"), message);
+            assertTrue(message.contains("rank 2"), message);
+        }
+    }
+
+    @Test
+    void shouldRemoveTheDriverDirectoryOnClose() throws Exception {
+        String dir;
+        try (Rings rings = new Rings(2, Transport.UDP, 1L, 20_000)) {
+            dir = rings.driver.aeronDirectoryName();
+            assertTrue(Files.isDirectory(Path.of(dir)));
+            assertFalse(rings.ranks.get(0).endpoint().endsWith(":0"), "the OS picked a port");
+        }
+        assertFalse(Files.exists(Path.of(dir)), "no leftovers under /dev/shm");
+    }
+}
