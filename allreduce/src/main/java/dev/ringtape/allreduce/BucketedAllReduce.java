@@ -1,0 +1,120 @@
+package dev.ringtape.allreduce;
+
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.OneToOneConcurrentArrayQueue;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * All-reduce of a gradient arena bucket by bucket on a ring driven by its own agent thread, so the caller can hand
+ * over a bucket as soon as backward has finished it and go on computing: {@link #submit} returns at once, {@link
+ * #await} waits for everything submitted. Every rank must submit the same buckets in the same order (each is a
+ * collective). A failure stops the agent and is rethrown by the next {@code await}, naming the rank and step.
+ */
+public final class BucketedAllReduce implements AutoCloseable {
+    private final RingAllReduce ring;
+    private final UnsafeBuffer arena;
+    private final List<Buckets.Bucket> buckets;
+    private final OneToOneConcurrentArrayQueue<Runnable> work = new OneToOneConcurrentArrayQueue<>(1024);
+    private final AtomicLong submitted = new AtomicLong();
+    private final AtomicLong completed = new AtomicLong();
+    private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
+    private final AgentRunner runner;
+
+    public BucketedAllReduce(RingAllReduce ring, UnsafeBuffer arena, List<Buckets.Bucket> buckets) {
+        this.ring = ring;
+        this.arena = arena;
+        this.buckets = List.copyOf(buckets);
+        this.runner = new AgentRunner(
+                new BackoffIdleStrategy(100, 10, 1_000, 100_000),
+                e -> failure.compareAndSet(
+                        null, e instanceof RuntimeException r ? r : new AllReduceException(e.toString())),
+                null,
+                new Poller());
+        AgentRunner.startOnThread(runner);
+    }
+
+    public List<Buckets.Bucket> buckets() {
+        return buckets;
+    }
+
+    /** Queues bucket {@code index} (of {@link #buckets()}) of step {@code step}; returns at once. */
+    public void submit(int index, long step) {
+        Buckets.Bucket b = buckets.get(index);
+        enqueue(() -> ring.allReduce(arena, b.offset(), b.length(), step));
+    }
+
+    /** Queues a scalar sum; {@code values} holds the sums once {@link #await()} returns. */
+    public void submitScalars(double[] values, long step) {
+        enqueue(() -> ring.sumScalars(values, step));
+    }
+
+    /** Sums the whole arena: every bucket in order, then waits. */
+    public void allReduce(long step) {
+        for (int i = 0; i < buckets.size(); i++) {
+            submit(i, step);
+        }
+        await();
+    }
+
+    /** Waits until everything submitted is done; rethrows the agent's failure. */
+    public void await() {
+        BackoffIdleStrategy idle = new BackoffIdleStrategy(100, 10, 1_000, 100_000);
+        while (completed.get() < submitted.get()) {
+            throwIfFailed();
+            idle.idle();
+        }
+        throwIfFailed();
+    }
+
+    private void enqueue(Runnable r) {
+        throwIfFailed();
+        submitted.incrementAndGet();
+        while (!work.offer(r)) {
+            throwIfFailed();
+            Thread.onSpinWait();
+        }
+    }
+
+    private void throwIfFailed() {
+        RuntimeException e = failure.get();
+        if (e != null) {
+            throw e instanceof AllReduceException a ? new AllReduceException(a.getMessage()) : e;
+        }
+    }
+
+    @Override
+    public void close() {
+        runner.close();
+    }
+
+    private final class Poller implements Agent {
+        @Override
+        public int doWork() {
+            if (failure.get() != null) {
+                return 0;
+            }
+            Runnable r = work.poll();
+            if (r == null) {
+                return 0;
+            }
+            try {
+                r.run();
+            } catch (RuntimeException e) {
+                failure.compareAndSet(null, e);
+                return 0;
+            }
+            completed.incrementAndGet();
+            return 1;
+        }
+
+        @Override
+        public String roleName() {
+            return "ringtape-allreduce-rank-" + ring.rank();
+        }
+    }
+}

@@ -1,0 +1,89 @@
+package dev.ringtape.allreduce;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.Test;
+
+class BucketedAllReduceTest {
+
+    @Test
+    void shouldPlanBucketsInReverseTensorOrder() {
+        // tensors of 100, 300, 50, 50, 500 floats; 800-byte buckets (200 floats): the last tensor alone, then
+        // 50 + 50 + 300 (the bucket closes once it reaches 200 floats), then what is left
+        List<Buckets.Bucket> plan = Buckets.plan(new int[] {100, 300, 50, 50, 500}, 800);
+        assertEquals(
+                List.of(new Buckets.Bucket(500, 500), new Buckets.Bucket(100, 400), new Buckets.Bucket(0, 100)), plan);
+        int covered = plan.stream().mapToInt(Buckets.Bucket::length).sum();
+        assertEquals(1000, covered);
+    }
+
+    @Test
+    void shouldSumBucketsSubmittedWhileTheCallerKeepsComputing() throws Exception {
+        int n = 300_007;
+        int[] sizes = {100_000, 7, 150_000, 50_000};
+        try (Rings rings = new Rings(3, Transport.IPC, 99L, 20_000)) {
+            List<float[]> got = rings.onEveryRank((rank, ring) -> {
+                UnsafeBuffer arena = RingAllReduceTest.direct(RingAllReduceTest.input(rank, n, 0), 0);
+                try (BucketedAllReduce b = new BucketedAllReduce(ring, arena, Buckets.plan(sizes, 64 * 1024))) {
+                    double busy = 0;
+                    for (int i = 0; i < b.buckets().size(); i++) {
+                        b.submit(i, 3); // as backward finishes each bucket
+                        for (int k = 0; k < 100_000; k++) {
+                            busy += Math.sqrt(k); // the caller goes on working meanwhile
+                        }
+                    }
+                    double[] flag = {rank == 2 ? 1 : 0};
+                    b.submitScalars(flag, 3);
+                    b.await();
+                    assertEquals(1.0, flag[0]);
+                    assertTrue(busy > 0);
+                }
+                float[] out = new float[n];
+                for (int i = 0; i < n; i++) {
+                    out[i] = arena.getFloat(4 * i);
+                }
+                return out;
+            });
+            // bucket boundaries differ from whole-buffer chunks, so compare with a tolerance to the exact sum
+            for (int i = 0; i < n; i += 997) {
+                double want = 0;
+                for (int r = 0; r < 3; r++) {
+                    want += RingAllReduceTest.input(r, n, 0)[i];
+                }
+                for (float[] g : got) {
+                    assertEquals(want, g[i], 1e-6);
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                assertEquals(Float.floatToIntBits(got.get(0)[i]), Float.floatToIntBits(got.get(1)[i]), "ranks agree");
+            }
+        }
+    }
+
+    @Test
+    void shouldRethrowAPeersFailureFromAwait() throws Exception {
+        try (Rings rings = new Rings(2, Transport.IPC, 98L, 1_000)) {
+            ExecutionException e = assertThrows(
+                    ExecutionException.class,
+                    () -> rings.onEveryRank((rank, ring) -> {
+                        if (rank == 1) {
+                            return null;
+                        }
+                        UnsafeBuffer arena = RingAllReduceTest.direct(new float[64], 0);
+                        try (BucketedAllReduce b =
+                                new BucketedAllReduce(ring, arena, Buckets.plan(new int[] {64}, 1024))) {
+                            b.allReduce(8);
+                        }
+                        return null;
+                    }));
+            assertTrue(e.getCause() instanceof AllReduceException, String.valueOf(e.getCause()));
+            assertTrue(
+                    e.getCause().getMessage().contains("step 8"), e.getCause().getMessage());
+        }
+    }
+}
