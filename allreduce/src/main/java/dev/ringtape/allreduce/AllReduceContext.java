@@ -3,16 +3,17 @@ package dev.ringtape.allreduce;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Settings of a ring, Aeron-style: defaults, setters, then {@link #conclude()} validates them once. The UDP defaults
- * are the tuning measured on loopback: a 64 KiB MTU (Aeron's largest, 65504 bytes), 4 MiB socket buffers and
- * receiver window, 64 MiB terms (the largest frame is term/8, far above the MTU-sized frames sent here).
+ * Settings of a ring, Aeron-style: defaults, setters, then {@link #conclude()} validates them once. The defaults are
+ * the tuning measured on loopback (bench/RESULTS.md): a 64 KiB MTU (Aeron's largest, 65504 bytes) so a frame carries
+ * 16,360 floats; for UDP 4 MiB socket buffers and receiver window and 16 MiB terms; for IPC 4 MiB terms, which beat
+ * 1, 2, 8, 16 and 64 MiB (the driver zeroes every term it rotates past, and a small log stays warmer in cache).
  */
 public final class AllReduceContext {
     private Transport transport = Transport.UDP;
     private String aeronDirectory;
     private String host = "127.0.0.1";
     private long timeoutNs = TimeUnit.SECONDS.toNanos(60);
-    private int termLength = 64 << 20;
+    private int termLength;
     private int mtu = 65504;
     private int socketBufferBytes = 4 << 20;
     private int streamId = 7001;
@@ -97,6 +98,9 @@ public final class AllReduceContext {
     public AllReduceContext conclude() {
         if (concluded) {
             return this;
+        }
+        if (termLength == 0) {
+            termLength = transport == Transport.IPC ? 4 << 20 : 16 << 20;
         }
         if (aeronDirectory == null || aeronDirectory.isEmpty()) {
             throw new IllegalArgumentException("aeronDirectory is required");

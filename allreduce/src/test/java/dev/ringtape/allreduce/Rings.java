@@ -23,8 +23,7 @@ final class Rings implements AutoCloseable {
             AllReduceContext ctx = new AllReduceContext()
                     .transport(transport)
                     .aeronDirectory(driver.aeronDirectoryName())
-                    .timeoutNs(TimeUnit.MILLISECONDS.toNanos(timeoutMs))
-                    .termLength(transport == Transport.IPC ? 16 << 20 : 16 << 20);
+                    .timeoutNs(TimeUnit.MILLISECONDS.toNanos(timeoutMs));
             RingAllReduce ring = RingAllReduce.open(ctx, r, world);
             ranks.add(ring);
             endpoints.add(ring.endpoint());

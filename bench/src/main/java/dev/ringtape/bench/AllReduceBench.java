@@ -1,0 +1,255 @@
+package dev.ringtape.bench;
+
+import dev.ringtape.allreduce.AllReduceContext;
+import dev.ringtape.allreduce.MediaDrivers;
+import dev.ringtape.allreduce.Rendezvous;
+import dev.ringtape.allreduce.RingAllReduce;
+import dev.ringtape.allreduce.Transport;
+import io.aeron.driver.MediaDriver;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+
+/**
+ * {@code ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--json]}: the ring's algbw and busbw per
+ * size (busbw = algbw x 2(N-1)/N, as nccl-tests defines it), next to the same sum by Spark's {@code treeAggregate}
+ * over N partitions (what MLlib-style trainers use) and a plain loopback TCP copy (the transport's ceiling). Ranks
+ * are threads of this JVM, each with its own Aeron client; IPC ranks share one media driver, UDP ranks have one
+ * each.
+ */
+final class AllReduceBench {
+    private AllReduceBench() {}
+
+    public static void main(String[] args) throws Exception {
+        int ranks = 2;
+        List<Long> sizes = new ArrayList<>();
+        Transport transport = Transport.IPC;
+        boolean json = false;
+        boolean spark = true;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--ranks" -> ranks = Integer.parseInt(args[++i]);
+                case "--mb" -> sizes.add((long) (Double.parseDouble(args[++i]) * (1 << 20)));
+                case "--transport" -> transport = Transport.of(args[++i], true);
+                case "--json" -> json = true;
+                case "--no-spark" -> spark = false;
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        if (sizes.isEmpty()) {
+            for (long s = 64 << 10; s <= 256L << 20; s *= 4) {
+                sizes.add(s);
+            }
+        }
+        List<MediaDriver> drivers = new ArrayList<>();
+        List<RingAllReduce> rings = new ArrayList<>();
+        ExecutorService pool = Executors.newFixedThreadPool(ranks);
+        JavaSparkContext sc = null;
+        try {
+            List<String> endpoints = new ArrayList<>();
+            for (int r = 0; r < ranks; r++) {
+                if (transport == Transport.UDP || r == 0) {
+                    drivers.add(MediaDrivers.launch(MediaDrivers.directoryFor("bench" + r)));
+                }
+                MediaDriver d = drivers.get(drivers.size() - 1);
+                RingAllReduce ring = RingAllReduce.open(
+                        new AllReduceContext().transport(transport).aeronDirectory(d.aeronDirectoryName()), r, ranks);
+                rings.add(ring);
+                endpoints.add(ring.endpoint());
+            }
+            List<Callable<Void>> connect = new ArrayList<>();
+            for (int r = 0; r < ranks; r++) {
+                RingAllReduce ring = rings.get(r);
+                Rendezvous rv = new Rendezvous(r, ranks, 12345L, endpoints);
+                connect.add(() -> {
+                    ring.connect(rv);
+                    return null;
+                });
+            }
+            for (Future<Void> f : pool.invokeAll(connect)) {
+                f.get();
+            }
+            if (spark) {
+                sc = new JavaSparkContext(new SparkConf()
+                        .setMaster("local[" + ranks + "]")
+                        .setAppName("ringtape-bench-allreduce")
+                        .set("spark.ui.enabled", "false")
+                        .set("spark.driver.maxResultSize", "0"));
+            }
+            if (!json) {
+                System.out.printf(
+                        "all-reduce, %d ranks, %s, %d cores, %d floats a frame; best of several runs per size%n",
+                        ranks,
+                        transport.name().toLowerCase(java.util.Locale.ROOT),
+                        Runtime.getRuntime().availableProcessors(),
+                        rings.get(0).fragmentFloats());
+                System.out.printf(
+                        "%10s %12s %12s %16s %12s %12s%n",
+                        "size", "algbw GB/s", "busbw GB/s", "treeAggr GB/s", "TCP GB/s", "ring/tree");
+            }
+            for (long bytes : sizes) {
+                int floats = (int) (bytes / 4);
+                double ringSeconds = ring(rings, pool, floats);
+                double alg = bytes / ringSeconds / 1e9;
+                double bus = alg * 2 * (ranks - 1) / ranks;
+                double tree = sc == null ? Double.NaN : bytes / treeAggregate(sc, ranks, floats) / 1e9;
+                double tcp = bytes / tcpCopy(bytes) / 1e9;
+                if (json) {
+                    System.out.printf(
+                            "{\"size_bytes\": %d, \"ranks\": %d, \"transport\": \"%s\", \"algbw_gbs\": %.4f,"
+                                    + " \"busbw_gbs\": %.4f, \"tree_aggregate_gbs\": %s, \"tcp_gbs\": %.4f}%n",
+                            bytes,
+                            ranks,
+                            transport.name().toLowerCase(java.util.Locale.ROOT),
+                            alg,
+                            bus,
+                            Double.isNaN(tree) ? "null" : String.format("%.4f", tree),
+                            tcp);
+                } else {
+                    System.out.printf(
+                            "%10s %12.3f %12.3f %16.3f %12.3f %11.1fx%n",
+                            human(bytes), alg, bus, tree, tcp, alg / tree);
+                }
+            }
+        } finally {
+            if (sc != null) {
+                sc.stop();
+            }
+            pool.shutdownNow();
+            rings.forEach(RingAllReduce::close);
+            drivers.forEach(MediaDriver::close);
+        }
+    }
+
+    static String human(long bytes) {
+        return bytes >= 1 << 20 ? (bytes >> 20) + " MiB" : (bytes >> 10) + " KiB";
+    }
+
+    /** Best seconds of one all-reduce of {@code floats} over every rank at once. */
+    static double ring(List<RingAllReduce> rings, ExecutorService pool, int floats) throws Exception {
+        int n = rings.size();
+        List<UnsafeBuffer> buffers = new ArrayList<>();
+        for (int r = 0; r < n; r++) {
+            UnsafeBuffer b = new UnsafeBuffer(ByteBuffer.allocateDirect(4 * floats));
+            for (int i = 0; i < floats; i++) {
+                b.putFloat(4 * i, 1f);
+            }
+            buffers.add(b);
+        }
+        int reps = floats > (16 << 20) ? 3 : floats > (1 << 20) ? 6 : 30;
+        double best = Double.MAX_VALUE;
+        for (int rep = 0; rep < reps + 2; rep++) {
+            List<Callable<Long>> tasks = new ArrayList<>();
+            for (int r = 0; r < n; r++) {
+                RingAllReduce ring = rings.get(r);
+                UnsafeBuffer b = buffers.get(r);
+                long step = rep;
+                tasks.add(() -> {
+                    long t0 = System.nanoTime();
+                    ring.allReduce(b, 0, floats, step);
+                    return System.nanoTime() - t0;
+                });
+            }
+            long slowest = 0;
+            for (Future<Long> f : pool.invokeAll(tasks)) {
+                slowest = Math.max(slowest, f.get());
+            }
+            if (rep >= 2) {
+                best = Math.min(best, slowest / 1e9);
+            }
+        }
+        return best;
+    }
+
+    /** Best seconds of summing one float[] per partition with {@code treeAggregate} (the data cached first). */
+    static double treeAggregate(JavaSparkContext sc, int partitions, int floats) {
+        List<Integer> ids = new ArrayList<>();
+        for (int i = 0; i < partitions; i++) {
+            ids.add(i);
+        }
+        JavaRDD<float[]> data = sc.parallelize(ids, partitions)
+                .map(i -> {
+                    float[] v = new float[floats];
+                    java.util.Arrays.fill(v, 1f);
+                    return v;
+                })
+                .cache();
+        data.count();
+        int reps = floats > (16 << 20) ? 2 : 5;
+        double best = Double.MAX_VALUE;
+        for (int rep = 0; rep < reps; rep++) {
+            long t0 = System.nanoTime();
+            float[] sum = data.treeAggregate(
+                    new float[floats],
+                    (acc, v) -> {
+                        for (int i = 0; i < acc.length; i++) {
+                            acc[i] += v[i];
+                        }
+                        return acc;
+                    },
+                    (a, b) -> {
+                        for (int i = 0; i < a.length; i++) {
+                            a[i] += b[i];
+                        }
+                        return a;
+                    },
+                    2);
+            best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+            if (sum[0] != partitions) {
+                throw new IllegalStateException("treeAggregate summed to " + sum[0]);
+            }
+        }
+        data.unpersist(true);
+        return best;
+    }
+
+    /** Best seconds to copy {@code bytes} through a loopback TCP connection. */
+    static double tcpCopy(long bytes) throws Exception {
+        try (ServerSocketChannel server = ServerSocketChannel.open()) {
+            server.bind(new InetSocketAddress("127.0.0.1", 0));
+            double best = Double.MAX_VALUE;
+            for (int rep = 0; rep < 3; rep++) {
+                Thread writer = new Thread(() -> {
+                    try (SocketChannel out = SocketChannel.open(server.getLocalAddress())) {
+                        ByteBuffer chunk = ByteBuffer.allocateDirect(1 << 20);
+                        long left = bytes;
+                        while (left > 0) {
+                            chunk.clear().limit((int) Math.min(chunk.capacity(), left));
+                            left -= out.write(chunk);
+                        }
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
+                writer.start();
+                long t0 = System.nanoTime();
+                try (SocketChannel in = server.accept()) {
+                    ByteBuffer chunk = ByteBuffer.allocateDirect(1 << 20);
+                    long got = 0;
+                    while (got < bytes) {
+                        chunk.clear();
+                        int n = in.read(chunk);
+                        if (n < 0) {
+                            break;
+                        }
+                        got += n;
+                    }
+                }
+                best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+                writer.join();
+            }
+            return best;
+        }
+    }
+}
