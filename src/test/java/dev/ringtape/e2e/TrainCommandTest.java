@@ -63,6 +63,46 @@ class TrainCommandTest {
         assertTrue(o.stdout().contains("eval accuracy"), o.stdout());
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"aeron-ipc", "aeron-udp"})
+    void shouldTrainTwoWorkersOverTheAeronRingLikeOne(String transport) throws Exception {
+        Path one = tmp.resolve("one.jsonl");
+        Path two = tmp.resolve("two.jsonl");
+        Launcher.Outcome a = Launcher.run(
+                300,
+                "train",
+                "deploy/jobs/digits-mlp.yaml",
+                "--set",
+                "train.epochs=5",
+                "--set",
+                "telemetry.out=" + one);
+        Launcher.Outcome b = Launcher.run(
+                300,
+                "train",
+                "deploy/jobs/digits-mlp.yaml",
+                "--set",
+                "train.epochs=5",
+                "--set",
+                "workers=2",
+                "--set",
+                "train.micro_batches=2",
+                "--set",
+                "allreduce.transport=" + transport,
+                "--set",
+                "telemetry.out=" + two);
+        assertEquals(0, a.exit(), a.stderr());
+        assertEquals(0, b.exit(), b.stderr());
+        JsonNode endOne = last(records(one), "end");
+        JsonNode endTwo = last(records(two), "end");
+        assertEquals(endOne.get("steps").asLong(), endTwo.get("steps").asLong());
+        // the same samples per step, summed in another order: the same run up to float rounding
+        assertEquals(
+                endOne.get("eval").get("loss").asDouble(),
+                endTwo.get("eval").get("loss").asDouble(),
+                1e-4);
+        assertEquals(2, last(records(two), "run").get("world_size").asInt());
+    }
+
     @Test
     void shouldNameTheOriginOfANaNInTheDataAndKeepTraining() throws Exception {
         Path job = Launcher.root().resolve("src/test/resources/jobs/nan-in-data.yaml");

@@ -1,14 +1,18 @@
 package dev.ringtape.scheduler.cli;
 
+import dev.ringtape.allreduce.Transport;
 import dev.ringtape.runtime.data.DataException;
+import dev.ringtape.runtime.nn.ModelBuilder;
 import dev.ringtape.runtime.nn.SpecException;
+import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.runtime.train.GradientReducer;
-import dev.ringtape.runtime.train.SharedMemoryReducer;
 import dev.ringtape.runtime.train.StateStore;
 import dev.ringtape.runtime.train.Trainer;
 import dev.ringtape.scheduler.job.JobException;
 import dev.ringtape.scheduler.job.JobFile;
 import dev.ringtape.scheduler.job.JobSpec;
+import dev.ringtape.scheduler.worker.AeronGradientReducer;
+import dev.ringtape.scheduler.worker.LocalRing;
 import dev.ringtape.scheduler.worker.Worker;
 import dev.ringtape.telemetry.JsonlFileSink;
 import dev.ringtape.telemetry.TelemetrySink;
@@ -22,7 +26,7 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code ringtape train JOB.yaml [--set k=v ...]}: validates the job, then trains it in this process, its {@code
- * workers} as threads that sum gradients through shared memory.
+ * workers} as threads that sum gradients over an Aeron ring (IPC through one embedded driver, or UDP on loopback).
  */
 final class Train {
     private Train() {}
@@ -96,11 +100,31 @@ final class Train {
         }
     }
 
-    /** Runs the job's workers as threads; rank 0 prints progress. */
+    /** Runs the job's workers as threads summing over an Aeron ring; rank 0 prints progress. */
     private static Trainer.Summary threads(JobSpec job, Path jobDir, TelemetrySink sink, PrintStream out)
             throws SpecException, DataException {
-        SharedMemoryReducer reducer =
-                new SharedMemoryReducer(job.workers(), (long) (job.allreduce().timeoutS() * 1000));
+        int[] sizes = ModelBuilder.build(job.model(), job.seed()).parameterList().stream()
+                .mapToInt(Tensor::size)
+                .toArray();
+        Transport transport = Transport.of(job.allreduce().transport(), true);
+        long bucketBytes = (long) (job.allreduce().bucketMb() * (1 << 20));
+        try (LocalRing ring =
+                new LocalRing(job.workers(), transport, (long) (job.allreduce().timeoutS() * 1e9))) {
+            List<AeronGradientReducer> reducers = new ArrayList<>();
+            for (int r = 0; r < job.workers(); r++) {
+                reducers.add(new AeronGradientReducer(ring.rank(r), sizes, bucketBytes));
+            }
+            try {
+                return threads(job, jobDir, sink, out, reducers);
+            } finally {
+                reducers.forEach(AeronGradientReducer::close);
+            }
+        }
+    }
+
+    private static Trainer.Summary threads(
+            JobSpec job, Path jobDir, TelemetrySink sink, PrintStream out, List<? extends GradientReducer> reducers)
+            throws SpecException, DataException {
         List<Thread> threads = new ArrayList<>();
         AtomicReference<Trainer.Summary> result = new AtomicReference<>();
         AtomicReference<Exception> failure = new AtomicReference<>();
@@ -113,7 +137,7 @@ final class Train {
                             Trainer.Summary s = Worker.run(
                                     job,
                                     jobDir,
-                                    reducer.rank(rank),
+                                    reducers.get(rank),
                                     StateStore.NONE,
                                     rank == 0 ? sink : TelemetrySink.NONE,
                                     rank == 0 ? out : quiet);
