@@ -1,6 +1,5 @@
 package dev.ringtape.allreduce;
 
-import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.agrona.concurrent.Agent;
@@ -10,25 +9,24 @@ import org.agrona.concurrent.OneToOneConcurrentArrayQueue;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * All-reduce of a gradient arena bucket by bucket on a ring driven by its own agent thread, so the caller can hand
- * over a bucket as soon as backward has finished it and go on computing: {@link #submit} returns at once, {@link
- * #await} waits for everything submitted. Every rank must submit the same buckets in the same order (each is a
- * collective). A failure stops the agent and is rethrown by the next {@code await}, naming the rank and step.
+ * All-reduce of an arena range by range (the trainer's gradient buckets) on a ring driven by its own agent thread,
+ * so the caller can hand over a bucket as soon as backward has finished it and go on computing: {@link #submit}
+ * returns at once, {@link #await} waits for everything submitted. Every rank must submit the same ranges in the same
+ * order (each is a collective). A failure stops the agent and is rethrown by the next {@code await}, naming the rank
+ * and step.
  */
 public final class BucketedAllReduce implements AutoCloseable {
     private final RingAllReduce ring;
     private final UnsafeBuffer arena;
-    private final List<Buckets.Bucket> buckets;
     private final OneToOneConcurrentArrayQueue<Runnable> work = new OneToOneConcurrentArrayQueue<>(1024);
     private final AtomicLong submitted = new AtomicLong();
     private final AtomicLong completed = new AtomicLong();
     private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
     private final AgentRunner runner;
 
-    public BucketedAllReduce(RingAllReduce ring, UnsafeBuffer arena, List<Buckets.Bucket> buckets) {
+    public BucketedAllReduce(RingAllReduce ring, UnsafeBuffer arena) {
         this.ring = ring;
         this.arena = arena;
-        this.buckets = List.copyOf(buckets);
         this.runner = new AgentRunner(
                 new BackoffIdleStrategy(100, 10, 1_000, 100_000),
                 e -> failure.compareAndSet(
@@ -38,27 +36,14 @@ public final class BucketedAllReduce implements AutoCloseable {
         AgentRunner.startOnThread(runner);
     }
 
-    public List<Buckets.Bucket> buckets() {
-        return buckets;
-    }
-
-    /** Queues bucket {@code index} (of {@link #buckets()}) of step {@code step}; returns at once. */
-    public void submit(int index, long step) {
-        Buckets.Bucket b = buckets.get(index);
-        enqueue(() -> ring.allReduce(arena, b.offset(), b.length(), step));
+    /** Queues the sum of floats {@code [offset, offset + length)} of the arena for step {@code step}; returns at once. */
+    public void submit(int offset, int length, long step) {
+        enqueue(() -> ring.allReduce(arena, offset, length, step));
     }
 
     /** Queues a scalar sum; {@code values} holds the sums once {@link #await()} returns. */
     public void submitScalars(double[] values, long step) {
         enqueue(() -> ring.sumScalars(values, step));
-    }
-
-    /** Sums the whole arena: every bucket in order, then waits. */
-    public void allReduce(long step) {
-        for (int i = 0; i < buckets.size(); i++) {
-            submit(i, step);
-        }
-        await();
     }
 
     /** Waits until everything submitted is done; rethrows the agent's failure. */

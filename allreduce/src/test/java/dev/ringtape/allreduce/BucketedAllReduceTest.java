@@ -12,27 +12,16 @@ import org.junit.jupiter.api.Test;
 class BucketedAllReduceTest {
 
     @Test
-    void shouldPlanBucketsInReverseTensorOrder() {
-        // tensors of 100, 300, 50, 50, 500 floats; 800-byte buckets (200 floats): the last tensor alone, then
-        // 50 + 50 + 300 (the bucket closes once it reaches 200 floats), then what is left
-        List<Buckets.Bucket> plan = Buckets.plan(new int[] {100, 300, 50, 50, 500}, 800);
-        assertEquals(
-                List.of(new Buckets.Bucket(500, 500), new Buckets.Bucket(100, 400), new Buckets.Bucket(0, 100)), plan);
-        int covered = plan.stream().mapToInt(Buckets.Bucket::length).sum();
-        assertEquals(1000, covered);
-    }
-
-    @Test
     void shouldSumBucketsSubmittedWhileTheCallerKeepsComputing() throws Exception {
         int n = 300_007;
-        int[] sizes = {100_000, 7, 150_000, 50_000};
+        int[][] buckets = {{250_007, 50_000}, {100_000, 150_007}, {0, 100_000}}; // last tensors first
         try (Rings rings = new Rings(3, Transport.IPC, 99L, 20_000)) {
             List<float[]> got = rings.onEveryRank((rank, ring) -> {
                 UnsafeBuffer arena = RingAllReduceTest.direct(RingAllReduceTest.input(rank, n, 0), 0);
-                try (BucketedAllReduce b = new BucketedAllReduce(ring, arena, Buckets.plan(sizes, 64 * 1024))) {
+                try (BucketedAllReduce b = new BucketedAllReduce(ring, arena)) {
                     double busy = 0;
-                    for (int i = 0; i < b.buckets().size(); i++) {
-                        b.submit(i, 3); // as backward finishes each bucket
+                    for (int[] bucket : buckets) {
+                        b.submit(bucket[0], bucket[1], 3); // as backward finishes each bucket
                         for (int k = 0; k < 100_000; k++) {
                             busy += Math.sqrt(k); // the caller goes on working meanwhile
                         }
@@ -75,9 +64,9 @@ class BucketedAllReduceTest {
                             return null;
                         }
                         UnsafeBuffer arena = RingAllReduceTest.direct(new float[64], 0);
-                        try (BucketedAllReduce b =
-                                new BucketedAllReduce(ring, arena, Buckets.plan(new int[] {64}, 1024))) {
-                            b.allReduce(8);
+                        try (BucketedAllReduce b = new BucketedAllReduce(ring, arena)) {
+                            b.submit(0, 64, 8);
+                            b.await();
                         }
                         return null;
                     }));

@@ -139,17 +139,29 @@ public final class Tape implements AutoCloseable {
 
     /** Backward from a scalar with seed gradient {@code seed} (the loss scale, under mixed precision). */
     public void backward(Tensor loss, float seed) {
+        backward(loss, seed, null);
+    }
+
+    /**
+     * Backward from a scalar, telling {@code ready} about each leaf as soon as its gradient of this pass is complete
+     * (after the last op that uses it has run backward), so the caller can send it off while backward goes on.
+     */
+    public void backward(Tensor loss, float seed, java.util.function.Consumer<Tensor> ready) {
         if (loss.size() != 1) {
             throw new IllegalArgumentException("backward(loss) needs a scalar, got shape "
                     + Arrays.toString(loss.shape()) + "; pass a seed gradient for a non-scalar output");
         }
         Tensor s = Tensor.zeros(loss.shape());
         s.data()[0] = seed;
-        backward(loss, s);
+        backward(loss, s, ready);
     }
 
     /** Backward from {@code root} with the given seed gradient (same shape). The tape can be walked once. */
     public void backward(Tensor root, Tensor seed) {
+        backward(root, seed, null);
+    }
+
+    private void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> ready) {
         if (consumed) {
             throw new IllegalStateException(
                     "backward was already run on this tape and its saved tensors were freed; record a new tape");
@@ -168,6 +180,23 @@ public final class Tape implements AutoCloseable {
         }
         NonFiniteProbe probe = NonFiniteProbe.current();
         ActivationMemory memory = ActivationMemory.current();
+        // the earliest op using each leaf: once backward has passed it, that leaf's gradient is complete
+        IdentityHashMap<Tensor, Integer> firstUse = new IdentityHashMap<>();
+        List<List<Tensor>> readyAt = null;
+        if (ready != null) {
+            readyAt = new ArrayList<>();
+            for (int i = 0; i < nodes.size(); i++) {
+                readyAt.add(null);
+                for (Tensor in : nodes.get(i).inputs()) {
+                    if (in.isLeaf() && in.requiresGrad() && firstUse.putIfAbsent(in, i) == null) {
+                        if (readyAt.get(i) == null) {
+                            readyAt.set(i, new ArrayList<>(2));
+                        }
+                        readyAt.get(i).add(in);
+                    }
+                }
+            }
+        }
         for (int i = nodes.size() - 1; i >= 0; i--) {
             Node node = nodes.get(i);
             nodes.set(i, null);
@@ -191,6 +220,12 @@ public final class Tape implements AutoCloseable {
                 }
             }
             memory.release(node.saved());
+            if (readyAt != null && readyAt.get(i) != null) {
+                for (Tensor leaf : readyAt.get(i)) {
+                    grads.flushLeaf(leaf);
+                    ready.accept(leaf);
+                }
+            }
         }
         nodes.clear();
         grads.flushLeaves();
@@ -268,6 +303,15 @@ public final class Tape implements AutoCloseable {
                 e.getKey().gradBuffer().addInPlace(e.getValue());
             }
             leafPass.clear();
+        }
+
+        /** Moves one leaf's gradient of this pass (rounded to 16 bits under autocast) into its fp32 {@code grad}. */
+        private void flushLeaf(Tensor leaf) {
+            Tensor pass = leafPass.remove(leaf);
+            if (pass != null) {
+                precision.round(pass.data());
+                leaf.gradBuffer().addInPlace(pass);
+            }
         }
     }
 }

@@ -2,8 +2,9 @@ package dev.ringtape.runtime.train;
 
 /**
  * The port through which workers sum their gradients: the trainer packs every parameter gradient into one float
- * arena, in parameter order, and asks for the element-wise sum over all workers. Every rank must make the same
- * sequence of calls on every path (even when it skips a step), since each call is a collective.
+ * arena, in parameter order, and asks for the element-wise sum over all workers, bucket by bucket as backward
+ * finishes them. Every rank must make the same sequence of calls on every path (even when it skips a step), since
+ * each call is a collective.
  */
 public interface GradientReducer {
     /** This worker's rank, 0-based. */
@@ -17,6 +18,18 @@ public interface GradientReducer {
 
     /** Replaces each value by its sum over all workers (a few scalars: one round trip, not a bucket). */
     void sumScalars(double[] values);
+
+    /**
+     * Starts summing {@code arena[offset, offset + length)} (one bucket) and may return before it is done, so the
+     * trainer can go on with backward; {@link #finishSums()} waits for every bucket started. By default the sum is
+     * done at once.
+     */
+    default void startSum(float[] arena, int offset, int length) {
+        sum(arena, offset, length);
+    }
+
+    /** Waits until every bucket started by {@link #startSum} holds its sum. */
+    default void finishSums() {}
 
     /** One worker alone: sums are the identity. */
     static GradientReducer local() {

@@ -23,8 +23,17 @@ import java.util.List;
  * finite) the offending micro-batch is re-run with per-op checks to name the first op and layer that produced it.
  */
 public final class StepLoop {
-    /** What a step needs besides the model and its ports. */
-    public record Options(String job, int microBatches, Precision precision, double clipGradNorm, long seed) {}
+    /**
+     * What a step needs besides the model and its ports; {@code bucketBytes} sizes the gradient buckets handed to
+     * the reducer as backward finishes them ({@code allreduce.bucket_mb}).
+     */
+    public record Options(
+            String job, int microBatches, Precision precision, double clipGradNorm, long seed, long bucketBytes) {
+        /** With 25 MiB buckets, PyTorch DDP's default. */
+        public Options(String job, int microBatches, Precision precision, double clipGradNorm, long seed) {
+            this(job, microBatches, precision, clipGradNorm, seed, 25L << 20);
+        }
+    }
 
     /** The outcome of one step, as the {@code step} telemetry record reports it. */
     public record Result(
@@ -70,6 +79,14 @@ public final class StepLoop {
     private final List<Tensor> params;
     private final float[] arena;
     private final int[] offsets;
+    /** Buckets as ranges of parameter indices {@code [first, last]}, in the order backward finishes them. */
+    private final int[][] buckets;
+
+    private final int[] bucketOf;
+    private final java.util.IdentityHashMap<Tensor, Integer> indexOf = new java.util.IdentityHashMap<>();
+    private final int[] pendingInBucket;
+    private final boolean[] bucketStarted;
+    private double localSquares;
 
     public StepLoop(
             Sequential model,
@@ -92,6 +109,42 @@ public final class StepLoop {
             offsets[i + 1] = offsets[i] + params.get(i).size();
         }
         this.arena = new float[offsets[params.size()]];
+        this.buckets = planBuckets(params, options.bucketBytes());
+        this.bucketOf = new int[params.size()];
+        for (int b = 0; b < buckets.length; b++) {
+            for (int i = buckets[b][0]; i <= buckets[b][1]; i++) {
+                bucketOf[i] = b;
+            }
+        }
+        for (int i = 0; i < params.size(); i++) {
+            indexOf.put(params.get(i), i);
+        }
+        this.pendingInBucket = new int[buckets.length];
+        this.bucketStarted = new boolean[buckets.length];
+    }
+
+    /**
+     * Buckets of whole parameters in reverse order (DDP's): backward finishes the last layers first. A bucket closes
+     * once it holds {@code bucketBytes}; a larger parameter is a bucket alone.
+     */
+    static int[][] planBuckets(List<Tensor> params, long bucketBytes) {
+        List<int[]> out = new java.util.ArrayList<>();
+        int last = params.size() - 1;
+        long bytes = 0;
+        for (int i = params.size() - 1; i >= 0; i--) {
+            bytes += 4L * params.get(i).size();
+            if (bytes >= bucketBytes || i == 0) {
+                out.add(new int[] {i, last});
+                last = i - 1;
+                bytes = 0;
+            }
+        }
+        return out.toArray(int[][]::new);
+    }
+
+    /** The gradient buckets as {@code [first, last]} parameter indices, in the order they are handed over. */
+    public int[][] buckets() {
+        return buckets;
     }
 
     public LossScaler scaler() {
@@ -117,6 +170,11 @@ public final class StepLoop {
             throw new IllegalArgumentException("expected " + options.microBatches() + " micro-batches, got " + k);
         }
         model.zeroGrad();
+        for (int b = 0; b < buckets.length; b++) {
+            pendingInBucket[b] = buckets[b][1] - buckets[b][0] + 1;
+            bucketStarted[b] = false;
+        }
+        localSquares = 0;
         float scale = scaler.scale();
         double localLoss = 0;
         int samples = 0;
@@ -132,16 +190,26 @@ public final class StepLoop {
                         model.loss().apply(model.forward(xy[0], ForwardContext.training(microSeed(step, m))), xy[1]);
                 long t1 = System.nanoTime();
                 localLoss += loss.item();
-                tape.backward(loss, scale / k);
+                if (m < k - 1) {
+                    tape.backward(loss, scale / k); // accumulate: no communication
+                } else {
+                    // the last micro-batch hands each bucket to the reducer as soon as backward has finished it
+                    tape.backward(loss, scale / k, this::onGradientReady);
+                }
                 forwardNs += t1 - t0;
                 backwardNs += System.nanoTime() - t1;
             }
         }
 
         long t2 = System.nanoTime();
-        // a sum of squares is finite exactly when every term is: one pass checks all gradients
-        boolean localBad = !Double.isFinite(pack()) || !Double.isFinite(localLoss);
-        reducer.sum(arena, 0, arena.length);
+        for (int b = 0; b < buckets.length; b++) {
+            if (!bucketStarted[b]) {
+                startBucket(b); // parameters the loss does not reach
+            }
+        }
+        reducer.finishSums();
+        // a sum of squares is finite exactly when every term is: one pass at packing checked all local gradients
+        boolean localBad = !Double.isFinite(localSquares) || !Double.isFinite(localLoss);
         double[] scalars = {localBad ? 1 : 0, localLoss, samples, Double.isFinite(localLoss) ? 0 : 1};
         reducer.sumScalars(scalars);
         long t3 = System.nanoTime();
@@ -233,10 +301,18 @@ public final class StepLoop {
         }
     }
 
-    /** Copies every gradient into the arena; returns their sum of squares (not finite if any value is not). */
-    private double pack() {
+    private void onGradientReady(Tensor leaf) {
+        Integer i = indexOf.get(leaf);
+        if (i != null && --pendingInBucket[bucketOf[i]] == 0) {
+            startBucket(bucketOf[i]);
+        }
+    }
+
+    /** Packs bucket {@code b}'s gradients into the arena (adding to the local sum of squares) and starts its sum. */
+    private void startBucket(int b) {
+        bucketStarted[b] = true;
         double sq = 0;
-        for (int i = 0; i < params.size(); i++) {
+        for (int i = buckets[b][0]; i <= buckets[b][1]; i++) {
             Tensor g = params.get(i).grad();
             if (g == null) {
                 java.util.Arrays.fill(arena, offsets[i], offsets[i + 1], 0f);
@@ -250,7 +326,9 @@ public final class StepLoop {
                 sq += (double) v * v;
             }
         }
-        return sq;
+        localSquares += sq;
+        int from = offsets[buckets[b][0]];
+        reducer.startSum(arena, from, offsets[buckets[b][1] + 1] - from);
     }
 
     private void unpack() {

@@ -388,4 +388,53 @@ class StepLoopTest {
         }
         assertEquals(0.01 / (1 + 1e-6 / r.gradNorm()), Math.sqrt(sq), 1e-7, "norm after clipping");
     }
+
+    @Test
+    void shouldHandBucketsToTheReducerInReverseOrderWhileBackwardIsStillRunning() throws Exception {
+        Dataset d = Synthetic.teacher(64, 16, 5, 11);
+        BatchPlan plan = new BatchPlan(64, 64, 1, 1, 3);
+        Sequential m = model(MLP, 9);
+        // parameters in arena order: layers.0 768 + 48 floats, layers.2 2304 + 48, layers.4 240 + 5; 512-byte
+        // buckets (128 floats) close at layers.4 (245 floats), layers.2 (2352) and layers.0 (816)
+        List<String> events = new ArrayList<>();
+        Tensor firstWeight = m.parameters().get("layers.0.weight");
+        GradientReducer recording = new GradientReducer() {
+            @Override
+            public int rank() {
+                return 0;
+            }
+
+            @Override
+            public int worldSize() {
+                return 1;
+            }
+
+            @Override
+            public void sum(float[] arena, int offset, int length) {}
+
+            @Override
+            public void sumScalars(double[] values) {}
+
+            @Override
+            public void startSum(float[] arena, int offset, int length) {
+                events.add(offset + "+" + length + (firstWeight.grad() == null ? " while backward runs" : ""));
+            }
+
+            @Override
+            public void finishSums() {
+                events.add("finish");
+            }
+        };
+        StepLoop loop = new StepLoop(
+                m,
+                new Sgd(m.parameterList(), 0, 0, 0, false),
+                LrSchedule.constant(0),
+                LossScaler.disabled(),
+                recording,
+                TelemetrySink.NONE,
+                new StepLoop.Options("buckets", 1, Precision.FP32, 0, 1, 512));
+        loop.step(0, micro(d, plan, 0, 0));
+        assertEquals(
+                List.of("3168+245 while backward runs", "816+2352 while backward runs", "0+816", "finish"), events);
+    }
 }

@@ -103,16 +103,15 @@ final class Train {
     /** Runs the job's workers as threads summing over an Aeron ring; rank 0 prints progress. */
     private static Trainer.Summary threads(JobSpec job, Path jobDir, TelemetrySink sink, PrintStream out)
             throws SpecException, DataException {
-        int[] sizes = ModelBuilder.build(job.model(), job.seed()).parameterList().stream()
+        int floats = ModelBuilder.build(job.model(), job.seed()).parameterList().stream()
                 .mapToInt(Tensor::size)
-                .toArray();
+                .sum();
         Transport transport = Transport.of(job.allreduce().transport(), true);
-        long bucketBytes = (long) (job.allreduce().bucketMb() * (1 << 20));
         try (LocalRing ring =
                 new LocalRing(job.workers(), transport, (long) (job.allreduce().timeoutS() * 1e9))) {
             List<AeronGradientReducer> reducers = new ArrayList<>();
             for (int r = 0; r < job.workers(); r++) {
-                reducers.add(new AeronGradientReducer(ring.rank(r), sizes, bucketBytes));
+                reducers.add(new AeronGradientReducer(ring.rank(r), floats));
             }
             try {
                 return threads(job, jobDir, sink, out, reducers);
