@@ -205,19 +205,7 @@ public final class RingAllReduce implements AutoCloseable {
                     } while (sendStep < totalSteps && fragments(sendChunk(sendStep)) == 0);
                 }
             }
-            if (recvStep < totalSteps) {
-                work += subscription.controlledPoll(handler, 64);
-                if (failure != null) {
-                    throw new AllReduceException(failure);
-                }
-            }
-            if (work > 0) {
-                lastProgress = System.nanoTime();
-                idle.reset();
-            } else {
-                checkAlive(lastProgress, step);
-                idle.idle();
-            }
+            lastProgress = pollAndPace(recvStep < totalSteps, 64, work, lastProgress, step);
         }
         sequence++;
         buffer = null;
@@ -259,19 +247,7 @@ public final class RingAllReduce implements AutoCloseable {
                 forwarded++;
                 work++;
             }
-            if (scalarsReceived < world - 1) {
-                work += subscription.controlledPoll(handler, 16);
-                if (failure != null) {
-                    throw new AllReduceException(failure);
-                }
-            }
-            if (work > 0) {
-                lastProgress = System.nanoTime();
-                idle.reset();
-            } else {
-                checkAlive(lastProgress, step);
-                idle.idle();
-            }
+            lastProgress = pollAndPace(scalarsReceived < world - 1, 16, work, lastProgress, step);
         }
         for (int i = 0; i < values.length; i++) {
             double s = 0;
@@ -281,6 +257,26 @@ public final class RingAllReduce implements AutoCloseable {
             values[i] = s;
         }
         sequence++;
+    }
+
+    /**
+     * Polls (when still receiving), then resets the idle strategy after progress or idles, failing once the silence
+     * outlasts the timeout. Returns the time of the last progress.
+     */
+    private long pollAndPace(boolean receiving, int limit, int work, long lastProgress, long step) {
+        if (receiving) {
+            work += subscription.controlledPoll(handler, limit);
+            if (failure != null) {
+                throw new AllReduceException(failure);
+            }
+        }
+        if (work > 0) {
+            idle.reset();
+            return System.nanoTime();
+        }
+        checkAlive(lastProgress, step);
+        idle.idle();
+        return lastProgress;
     }
 
     private ControlledFragmentHandler.Action onFragment(DirectBuffer b, int at, int length, Header h) {

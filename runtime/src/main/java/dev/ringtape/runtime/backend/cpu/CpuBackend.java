@@ -491,55 +491,28 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void im2col(Tensor x, int kernel, int stride, int padding, Tensor cols) {
-        int[] s = x.shape();
-        int batch = s[0];
-        int channels = s[1];
-        int h = s[2];
-        int w = s[3];
-        int oh = (h + 2 * padding - kernel) / stride + 1;
-        int ow = (w + 2 * padding - kernel) / stride + 1;
-        int ohw = oh * ow;
-        int rowStride = batch * ohw;
-        float[] xd = x.data();
-        float[] cd = cols.data();
-        for (int nIdx = 0; nIdx < batch; nIdx++) {
-            for (int c = 0; c < channels; c++) {
-                int plane = (nIdx * channels + c) * h * w;
-                for (int ki = 0; ki < kernel; ki++) {
-                    for (int kj = 0; kj < kernel; kj++) {
-                        int row = ((c * kernel + ki) * kernel + kj) * rowStride + nIdx * ohw;
-                        for (int i = 0; i < oh; i++) {
-                            int y = i * stride - padding + ki;
-                            int dst = row + i * ow;
-                            if (y < 0 || y >= h) {
-                                Arrays.fill(cd, dst, dst + ow, 0f);
-                                continue;
-                            }
-                            int src = plane + y * w;
-                            for (int j = 0; j < ow; j++) {
-                                int xx = j * stride - padding + kj;
-                                cd[dst + j] = xx >= 0 && xx < w ? xd[src + xx] : 0f;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        unfold(x.shape(), x.data(), cols.data(), kernel, stride, padding, false);
     }
 
     @Override
     public void col2imAdd(Tensor cols, int kernel, int stride, int padding, Tensor gx) {
-        int[] s = gx.shape();
-        int batch = s[0];
-        int channels = s[1];
-        int h = s[2];
-        int w = s[3];
+        unfold(gx.shape(), gx.data(), cols.data(), kernel, stride, padding, true);
+    }
+
+    /**
+     * Walks every (image pixel, column cell) pair of the unfolding of an NCHW batch: copies image to columns
+     * (zero where the window hangs over the padding), or with {@code adjoint} adds columns back into the image.
+     */
+    private static void unfold(
+            int[] shape, float[] image, float[] cols, int kernel, int stride, int padding, boolean adjoint) {
+        int batch = shape[0];
+        int channels = shape[1];
+        int h = shape[2];
+        int w = shape[3];
         int oh = (h + 2 * padding - kernel) / stride + 1;
         int ow = (w + 2 * padding - kernel) / stride + 1;
         int ohw = oh * ow;
         int rowStride = batch * ohw;
-        float[] cd = cols.data();
-        float[] gd = gx.data();
         for (int nIdx = 0; nIdx < batch; nIdx++) {
             for (int c = 0; c < channels; c++) {
                 int plane = (nIdx * channels + c) * h * w;
@@ -548,15 +521,23 @@ public final class CpuBackend implements Backend {
                         int row = ((c * kernel + ki) * kernel + kj) * rowStride + nIdx * ohw;
                         for (int i = 0; i < oh; i++) {
                             int y = i * stride - padding + ki;
+                            int cell = row + i * ow;
                             if (y < 0 || y >= h) {
+                                if (!adjoint) {
+                                    Arrays.fill(cols, cell, cell + ow, 0f);
+                                }
                                 continue;
                             }
-                            int src = row + i * ow;
-                            int dst = plane + y * w;
+                            int pixel = plane + y * w;
                             for (int j = 0; j < ow; j++) {
                                 int xx = j * stride - padding + kj;
-                                if (xx >= 0 && xx < w) {
-                                    gd[dst + xx] += cd[src + j];
+                                boolean inside = xx >= 0 && xx < w;
+                                if (adjoint) {
+                                    if (inside) {
+                                        image[pixel + xx] += cols[cell + j];
+                                    }
+                                } else {
+                                    cols[cell + j] = inside ? image[pixel + xx] : 0f;
                                 }
                             }
                         }
