@@ -29,11 +29,16 @@ public final class Layers {
         }
     }
 
-    /** An elementwise activation. */
+    /** An elementwise activation; reports its output to the layer sampler on sampled steps. */
     public record Act(String name, String type, Activation activation, float param) implements Layer {
         @Override
         public Tensor forward(Tensor x, ForwardContext ctx) {
-            return Ops.activation(activation, param, x);
+            Tensor y = Ops.activation(activation, param, x);
+            LayerSampler sampler = LayerSampler.current();
+            if (sampler != null) {
+                sampler.activation(name, type, y);
+            }
+            return y;
         }
 
         @Override

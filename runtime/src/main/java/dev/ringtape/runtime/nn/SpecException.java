@@ -25,8 +25,8 @@ public final class SpecException extends Exception {
 
     /**
      * The closest of {@code candidates} to {@code given} by edit distance (a swap of neighbours counts as one edit;
-     * ties go to the candidate of nearer length); failing that, one that contains {@code given} (as {@code
-     * softmax_cross_entropy} contains {@code cross_entropy}); or null.
+     * ties go to the candidate of nearer length); failing that, one that contains {@code given} or is contained in
+     * it (as {@code softmax_cross_entropy} contains {@code cross_entropy}); or null.
      */
     public static String closest(String given, Iterable<String> candidates) {
         String best = null;
@@ -44,11 +44,9 @@ public final class SpecException extends Exception {
         if (best != null && bestDistance <= Math.max(2, best.length() / 3)) {
             return best;
         }
-        if (given.length() >= 3) {
-            for (String c : candidates) {
-                if (c.contains(given)) {
-                    return c;
-                }
+        for (String c : candidates) {
+            if ((given.length() >= 3 && c.contains(given)) || (c.length() >= 4 && given.contains(c))) {
+                return c;
             }
         }
         return null;

@@ -5,13 +5,17 @@ import dev.ringtape.runtime.autograd.Autocast;
 import dev.ringtape.runtime.autograd.NonFiniteProbe;
 import dev.ringtape.runtime.autograd.Tape;
 import dev.ringtape.runtime.nn.ForwardContext;
+import dev.ringtape.runtime.nn.LayerSampler;
 import dev.ringtape.runtime.nn.Sequential;
 import dev.ringtape.runtime.optim.LrSchedule;
 import dev.ringtape.runtime.optim.Optimizer;
 import dev.ringtape.runtime.precision.Precision;
 import dev.ringtape.runtime.tensor.Tensor;
+import dev.ringtape.telemetry.Diagnoser;
 import dev.ringtape.telemetry.Records;
+import dev.ringtape.telemetry.Sample;
 import dev.ringtape.telemetry.TelemetrySink;
+import dev.ringtape.telemetry.Thresholds;
 import java.util.List;
 
 /**
@@ -28,10 +32,23 @@ public final class StepLoop {
      * the reducer as backward finishes them ({@code allreduce.bucket_mb}).
      */
     public record Options(
-            String job, int microBatches, Precision precision, double clipGradNorm, long seed, long bucketBytes) {
-        /** With 25 MiB buckets, PyTorch DDP's default. */
+            String job,
+            int microBatches,
+            Precision precision,
+            double clipGradNorm,
+            long seed,
+            long bucketBytes,
+            int telemetryEvery,
+            Thresholds thresholds) {
+        /** With 25 MiB buckets (PyTorch DDP's default) and no per-layer sampling. */
         public Options(String job, int microBatches, Precision precision, double clipGradNorm, long seed) {
             this(job, microBatches, precision, clipGradNorm, seed, 25L << 20);
+        }
+
+        /** With no per-layer sampling. */
+        public Options(
+                String job, int microBatches, Precision precision, double clipGradNorm, long seed, long bucketBytes) {
+            this(job, microBatches, precision, clipGradNorm, seed, bucketBytes, 0, Thresholds.defaults());
         }
     }
 
@@ -87,6 +104,9 @@ public final class StepLoop {
     private final int[] pendingInBucket;
     private final boolean[] bucketStarted;
     private double localSquares;
+    private final LayerSampler sampler = new LayerSampler();
+    private final Diagnoser diagnoser;
+    private final float[][] before;
 
     public StepLoop(
             Sequential model,
@@ -121,6 +141,13 @@ public final class StepLoop {
         }
         this.pendingInBucket = new int[buckets.length];
         this.bucketStarted = new boolean[buckets.length];
+        this.diagnoser = new Diagnoser(options.thresholds(), options.job(), reducer.rank());
+        this.before = new float[params.size()][];
+        if (options.telemetryEvery() > 0) {
+            for (int i = 0; i < params.size(); i++) {
+                before[i] = new float[params.get(i).size()];
+            }
+        }
     }
 
     /**
@@ -180,14 +207,23 @@ public final class StepLoop {
         int samples = 0;
         long forwardNs = 0;
         long backwardNs = 0;
+        boolean sampled = options.telemetryEvery() > 0 && step % options.telemetryEvery() == 0;
         for (int m = 0; m < k; m++) {
             Tensor[] xy = microBatches.get(m);
             samples += xy[0].dim(0);
             long t0 = System.nanoTime();
             try (Autocast cast = Autocast.enable(options.precision());
                     Tape tape = Tape.record()) {
-                Tensor loss =
-                        model.loss().apply(model.forward(xy[0], ForwardContext.training(microSeed(step, m))), xy[1]);
+                if (sampled && m == 0) {
+                    sampler.open(); // activation statistics of the first micro-batch
+                }
+                Tensor out;
+                try {
+                    out = model.forward(xy[0], ForwardContext.training(microSeed(step, m)));
+                } finally {
+                    sampler.close();
+                }
+                Tensor loss = model.loss().apply(out, xy[1]);
                 long t1 = System.nanoTime();
                 localLoss += loss.item();
                 if (m < k - 1) {
@@ -226,9 +262,18 @@ public final class StepLoop {
 
         NonFinite origin = null;
         double lr = schedule.lr(step);
+        List<Sample.Param> gradStats = List.of();
+        if (sampled) {
+            for (int i = 0; i < params.size(); i++) {
+                System.arraycopy(params.get(i).data(), 0, before[i], 0, before[i].length);
+            }
+        }
         double norm = Double.NaN;
         boolean clipped = false;
         if (foundInf) {
+            if (sampled) {
+                gradStats = gradientStats(); // the local gradients, with their non-finite counts
+            }
             boolean lossNotFinite = scalars[3] > 0;
             if (!scaler.enabled() || lossNotFinite) {
                 origin = localBad
@@ -247,6 +292,9 @@ public final class StepLoop {
                 clipped = true;
             }
             unpack();
+            if (sampled) {
+                gradStats = gradientStats();
+            }
         }
         long t4 = System.nanoTime();
         if (!foundInf) {
@@ -254,6 +302,14 @@ public final class StepLoop {
         }
         scaler.update(foundInf);
         long t5 = System.nanoTime();
+        if (sampled) {
+            sample(step, meanLoss, lr, scale, foundInf, norm, gradStats);
+        }
+        if (origin != null) {
+            for (Diagnoser.Diagnosis d : diagnoser.nonFinite(step, origin.layer(), origin.op(), origin.phase())) {
+                sink.emit(diagnoser.record(d));
+            }
+        }
         Result r = new Result(
                 step,
                 meanLoss,
@@ -299,6 +355,108 @@ public final class StepLoop {
         } finally {
             model.zeroGrad();
         }
+    }
+
+    /** Per-parameter gradient statistics (after unscale and clipping), before the optimizer step. */
+    private List<Sample.Param> gradientStats() {
+        List<Sample.Param> out = new java.util.ArrayList<>(params.size());
+        for (Tensor p : params) {
+            float[] g = p.grad() == null ? new float[0] : p.grad().data();
+            double sq = 0;
+            double max = 0;
+            int bad = 0;
+            int zeros = 0;
+            for (float v : g) {
+                if (!Float.isFinite(v)) {
+                    bad++;
+                    continue;
+                }
+                sq += (double) v * v;
+                max = Math.max(max, Math.abs(v));
+                zeros += v == 0f ? 1 : 0;
+            }
+            String name = p.name();
+            out.add(new Sample.Param(
+                    name,
+                    name.substring(0, name.lastIndexOf('.')),
+                    p.rank() >= 2,
+                    Math.sqrt(sq),
+                    Double.NaN,
+                    Double.NaN,
+                    max,
+                    bad,
+                    g.length == 0 ? 1 : (double) zeros / g.length));
+        }
+        return out;
+    }
+
+    /** Completes the sample with weight norms and real update ratios, then emits layer and diagnosis records. */
+    private void sample(
+            long step, double loss, double lr, float scale, boolean skipped, double norm, List<Sample.Param> grads) {
+        List<Sample.Param> stats = new java.util.ArrayList<>(grads.size());
+        for (int i = 0; i < params.size(); i++) {
+            float[] w = params.get(i).data();
+            float[] b = before[i];
+            double ww = 0;
+            double dd = 0;
+            for (int j = 0; j < w.length; j++) {
+                double d = (double) w[j] - b[j];
+                ww += (double) w[j] * w[j];
+                dd += d * d;
+            }
+            Sample.Param g = grads.get(i);
+            double wn = Math.sqrt(ww);
+            stats.add(new Sample.Param(
+                    g.name(),
+                    g.layer(),
+                    g.weight(),
+                    g.gradNorm(),
+                    wn,
+                    wn > 0 ? Math.sqrt(dd) / wn : Double.NaN,
+                    g.gradMaxAbs(),
+                    g.nonFinite(),
+                    g.zeroFrac()));
+        }
+        Sample s = new Sample(
+                step,
+                loss,
+                lr,
+                scale,
+                options.precision() == Precision.FP16,
+                skipped,
+                norm,
+                stats,
+                sampler.collected());
+        for (Sample.Param p : s.params()) {
+            ObjectNode o = Records.of("layer", options.job(), step);
+            o.put("layer", p.layer());
+            o.put("param", p.name());
+            Records.putNumber(o, "grad_norm", p.gradNorm());
+            Records.putNumber(o, "weight_norm", p.weightNorm());
+            Records.putNumber(o, "update_ratio", p.updateRatio());
+            Records.putNumber(o, "grad_max_abs", p.gradMaxAbs());
+            o.put("nonfinite", p.nonFinite());
+            Records.putNumber(o, "zero_frac", p.zeroFrac());
+            sink.emit(o);
+        }
+        for (Sample.Activation a : s.activations()) {
+            ObjectNode o = Records.of("layer", options.job(), step);
+            o.put("layer", a.layer());
+            o.put("activation", a.type());
+            Records.putNumber(o, "mean", a.mean());
+            Records.putNumber(o, "std", a.std());
+            Records.putNumber(o, "saturated_frac", a.saturatedFrac());
+            Records.putNumber(o, "dead_frac", a.deadFrac());
+            sink.emit(o);
+        }
+        for (Diagnoser.Diagnosis d : diagnoser.feed(s)) {
+            sink.emit(diagnoser.record(d));
+        }
+    }
+
+    /** The diagnoses open now (for the end of a run and for tests). */
+    public List<Diagnoser.Diagnosis> openDiagnoses() {
+        return diagnoser.openDiagnoses();
     }
 
     private void onGradientReady(Tensor leaf) {

@@ -169,6 +169,7 @@ public record JobSpec(
         Map<String, Double> thresholds = new LinkedHashMap<>();
         if (tm.has("thresholds")) {
             SpecNode th = tm.object("thresholds");
+            th.allowOnly(dev.ringtape.telemetry.Thresholds.DEFAULTS.keySet());
             for (var it = th.raw().fieldNames(); it.hasNext(); ) {
                 String k = it.next();
                 thresholds.put(k, th.number(k, -1e300, 1e300, 0));

@@ -20,6 +20,7 @@ import dev.ringtape.runtime.train.StepLoop;
 import dev.ringtape.runtime.train.Trainer;
 import dev.ringtape.scheduler.job.JobSpec;
 import dev.ringtape.telemetry.TelemetrySink;
+import dev.ringtape.telemetry.Thresholds;
 import java.io.PrintStream;
 import java.nio.file.Path;
 
@@ -102,7 +103,15 @@ public final class Worker {
                 scaler,
                 reducer,
                 sink,
-                new StepLoop.Options(job.name(), t.microBatches(), precision, t.clipGradNorm(), job.seed()));
+                new StepLoop.Options(
+                        job.name(),
+                        t.microBatches(),
+                        precision,
+                        t.clipGradNorm(),
+                        job.seed(),
+                        (long) (job.allreduce().bucketMb() * (1 << 20)),
+                        job.telemetry().everySteps(),
+                        Thresholds.of(job.telemetry().thresholds())));
         if (reducer.rank() == 0) {
             progress.printf(
                     "%s: %d training and %d held-out samples, %d parameters, %d steps of %d samples"

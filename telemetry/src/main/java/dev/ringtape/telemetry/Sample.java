@@ -1,0 +1,35 @@
+package dev.ringtape.telemetry;
+
+import java.util.List;
+
+/**
+ * What one sampled step measured, per parameter tensor and per activation layer: the input of the diagnosis rules
+ * and of the {@code layer} records.
+ */
+public record Sample(
+        long step,
+        double loss,
+        double lr,
+        double lossScale,
+        boolean fp16,
+        boolean skipped,
+        double gradNorm,
+        List<Param> params,
+        List<Activation> activations) {
+
+    /** One parameter tensor: norms of its gradient (after unscale and clipping) and weight, and its real update. */
+    public record Param(
+            String name,
+            String layer,
+            boolean weight,
+            double gradNorm,
+            double weightNorm,
+            double updateRatio,
+            double gradMaxAbs,
+            int nonFinite,
+            double zeroFrac) {}
+
+    /** One activation layer's output on the step's first micro-batch. */
+    public record Activation(
+            String layer, String type, double mean, double std, double saturatedFrac, double deadFrac) {}
+}

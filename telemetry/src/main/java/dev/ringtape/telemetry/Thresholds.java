@@ -1,0 +1,92 @@
+package dev.ringtape.telemetry;
+
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The named thresholds of the diagnosis rules, with their documented defaults; a job overrides any of them by name
+ * under {@code telemetry.thresholds}. An unknown name is an error that lists the known ones.
+ */
+public final class Thresholds {
+    /** Every threshold, its default and what it means. */
+    public static final Map<String, Threshold> DEFAULTS = new TreeMap<>(Map.ofEntries(
+            entry("exploding_grad_norm", 1e3, "global gradient L2 norm above which EXPLODING_GRADIENT is raised"),
+            entry(
+                    "vanishing_ratio",
+                    1e-3,
+                    "a layer's weight-gradient norm over the last layer's, below which"
+                            + " VANISHING_GRADIENT is raised for it"),
+            entry(
+                    "dead_frac",
+                    0.10,
+                    "fraction of a ReLU layer's units that output zero for every sample of the step,"
+                            + " above which DEAD_RELU is raised"),
+            entry(
+                    "saturated_frac",
+                    0.20,
+                    "fraction of a sigmoid/tanh layer's outputs within 1e-3 of a bound, above"
+                            + " which SATURATED_ACTIVATION is raised"),
+            entry(
+                    "update_ratio_high",
+                    1e-1,
+                    "||lr * update|| / ||w|| of a weight above which UPDATE_RATIO_HIGH is" + " raised"),
+            entry(
+                    "update_ratio_low",
+                    1e-5,
+                    "||lr * update|| / ||w|| of a weight below which UPDATE_RATIO_LOW is" + " raised"),
+            entry(
+                    "grad_spread",
+                    100.0,
+                    "ratio of the largest to the smallest weight-gradient norm across layers"
+                            + " above which GRADIENT_SCALE_SPREAD is raised"),
+            entry(
+                    "fp16_underflow_frac",
+                    0.5,
+                    "fraction of a weight's gradient values that are zero in fp16, above"
+                            + " which FP16_UNDERFLOW is raised"),
+            entry("loss_scale_min", 1.0, "loss scale below which LOSS_SCALE_COLLAPSE is raised"),
+            entry(
+                    "loss_diverging_factor",
+                    2.0,
+                    "loss above this many times the lowest loss seen raises" + " LOSS_DIVERGING"),
+            entry("clear_after", 3.0, "consecutive healthy samples after which an open diagnosis clears")));
+
+    /** A threshold's default and meaning. */
+    public record Threshold(double value, String meaning) {}
+
+    private final Map<String, Double> values;
+
+    private Thresholds(Map<String, Double> values) {
+        this.values = values;
+    }
+
+    private static Map.Entry<String, Threshold> entry(String name, double value, String meaning) {
+        return Map.entry(name, new Threshold(value, meaning));
+    }
+
+    /** The defaults with {@code overrides} applied; throws naming the unknown key. */
+    public static Thresholds of(Map<String, Double> overrides) {
+        Map<String, Double> v = new TreeMap<>();
+        DEFAULTS.forEach((k, t) -> v.put(k, t.value()));
+        for (Map.Entry<String, Double> e : overrides.entrySet()) {
+            if (!DEFAULTS.containsKey(e.getKey())) {
+                throw new IllegalArgumentException(
+                        "unknown threshold '" + e.getKey() + "'; known: " + String.join(", ", DEFAULTS.keySet()));
+            }
+            v.put(e.getKey(), e.getValue());
+        }
+        return new Thresholds(v);
+    }
+
+    public static Thresholds defaults() {
+        return of(Map.of());
+    }
+
+    public double get(String name) {
+        Double d = values.get(name);
+        if (d == null) {
+            throw new IllegalArgumentException("unknown threshold " + name);
+        }
+        return d;
+    }
+}

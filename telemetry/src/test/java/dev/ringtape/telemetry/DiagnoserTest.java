@@ -1,0 +1,65 @@
+package dev.ringtape.telemetry;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class DiagnoserTest {
+
+    static Sample sample(long step, double deadFrac) {
+        return new Sample(
+                step,
+                0.5,
+                1e-3,
+                1,
+                false,
+                false,
+                1.0,
+                List.of(new Sample.Param("layers.0.weight", "layers.0", true, 0.1, 1, 1e-3, 0.01, 0, 0)),
+                List.of(new Sample.Activation("layers.1", "relu", 0.3, 0.5, 0, deadFrac)));
+    }
+
+    @Test
+    void shouldRaiseOnceWhenItStartsAndOnceWhenItClears() {
+        Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 0);
+        assertEquals(List.of(), d.feed(sample(0, 0.0)));
+        List<Diagnoser.Diagnosis> opened = d.feed(sample(10, 0.4));
+        assertEquals(1, opened.size());
+        assertEquals("DEAD_RELU", opened.get(0).code());
+        assertEquals("layers.1", opened.get(0).layer());
+        assertEquals("open", opened.get(0).state());
+        assertEquals(0.4, opened.get(0).evidence().get("dead_frac"));
+        assertEquals(List.of(), d.feed(sample(20, 0.5)), "still dead: not raised again");
+        assertEquals(List.of(), d.feed(sample(30, 0.0)));
+        assertEquals(List.of(), d.feed(sample(40, 0.0)));
+        List<Diagnoser.Diagnosis> cleared = d.feed(sample(50, 0.0));
+        assertEquals(1, cleared.size(), "cleared after three healthy samples");
+        assertEquals("cleared", cleared.get(0).state());
+        assertEquals(50, cleared.get(0).step());
+        assertEquals(List.of(), d.openDiagnoses());
+    }
+
+    @Test
+    void shouldHonourOverriddenThresholdsAndRejectUnknownOnes() {
+        Diagnoser strict = new Diagnoser(Thresholds.of(Map.of("dead_frac", 0.5)), "job", 0);
+        assertEquals(List.of(), strict.feed(sample(0, 0.4)), "40 % dead is under a 50 % threshold");
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> Thresholds.of(Map.of("dead", 0.5)));
+        assertTrue(e.getMessage().contains("dead_frac"), e.getMessage());
+    }
+
+    @Test
+    void shouldWriteADiagnosisRecordWithEvidenceAndHint() {
+        Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 3);
+        var record = d.record(d.feed(sample(10, 0.9)).get(0));
+        assertEquals("diagnosis", record.get("type").asText());
+        assertEquals(3, record.get("rank").asInt());
+        assertEquals("warn", record.get("severity").asText());
+        assertEquals(0.9, record.get("evidence").get("dead_frac").asDouble());
+        assertTrue(record.get("hint").asText().contains("learning rate"));
+    }
+}
