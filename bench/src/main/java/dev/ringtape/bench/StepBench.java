@@ -16,6 +16,7 @@ import dev.ringtape.runtime.train.GradientReducer;
 import dev.ringtape.runtime.train.LossScaler;
 import dev.ringtape.runtime.train.StepLoop;
 import dev.ringtape.telemetry.TelemetrySink;
+import dev.ringtape.telemetry.Thresholds;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -63,6 +64,27 @@ final class StepBench {
             System.out.println("PyTorch reference: " + torch);
         }
 
+        // telemetry: every step sampled (the worst case; jobs default to every 10th) against none, alternated
+        double[] off = new double[3];
+        double[] on = new double[3];
+        double[] tenth = new double[3];
+        for (int rep = 0; rep < 3; rep++) {
+            off[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 0);
+            on[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 1);
+            tenth[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 10);
+        }
+        java.util.Arrays.sort(off);
+        java.util.Arrays.sort(on);
+        java.util.Arrays.sort(tenth);
+        System.out.printf("%ntelemetry on the same MLP (median of 3 alternated runs)%n");
+        System.out.printf("%-44s %8.3f ms/step  %5.2fx%n", "no sampling", off[1], 1.0);
+        System.out.printf(
+                "%-44s %8.3f ms/step  %5.2fx (%+.1f %%)%n",
+                "every step sampled (layer stats, rules)", on[1], on[1] / off[1], 100 * (on[1] / off[1] - 1));
+        System.out.printf(
+                "%-44s %8.3f ms/step  %5.2fx (%+.1f %%)%n",
+                "every 10th step sampled (the default)", tenth[1], tenth[1] / off[1], 100 * (tenth[1] / off[1] - 1));
+
         int depth = 32;
         int[] deep = new int[depth + 2];
         java.util.Arrays.fill(deep, 256);
@@ -102,6 +124,10 @@ final class StepBench {
     }
 
     static double msPerStep(Sequential m, int batch, int steps, int segments) {
+        return msPerStep(m, batch, steps, segments, 0);
+    }
+
+    static double msPerStep(Sequential m, int batch, int steps, int segments, int telemetryEvery) {
         int features = m.inputShape()[0];
         Dataset d = Synthetic.teacher(batch * 4, features, 10, 2);
         BatchPlan plan = new BatchPlan(d.size(), batch, 1, 1, 1);
@@ -112,7 +138,8 @@ final class StepBench {
                 LossScaler.disabled(),
                 GradientReducer.local(),
                 TelemetrySink.NONE,
-                new StepLoop.Options("bench", 1, Precision.FP32, 0, 1));
+                new StepLoop.Options(
+                        "bench", 1, Precision.FP32, 0, 1, 25L << 20, telemetryEvery, Thresholds.defaults()));
         List<List<Tensor[]>> batches = new ArrayList<>();
         int[] order = plan.order(1);
         for (int s = 0; s < plan.stepsPerEpoch(); s++) {

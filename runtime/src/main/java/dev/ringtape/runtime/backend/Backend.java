@@ -95,7 +95,9 @@ public interface Backend {
     void maxPool2dBackward(Tensor gy, int[] argmax, Tensor gx);
 
     /**
-     * One step of PyTorch's {@code torch.optim.SGD} over a parameter, in place. Hyperparameters are doubles, as in
+     * One step of PyTorch's {@code torch.optim.SGD} over a parameter, in place. With {@code stats} non-null, the same
+     * pass adds the squared norm of the new weights to {@code stats[0]} and of the applied update to {@code stats[1]}
+     * (for telemetry's update ratio, with no extra pass over memory). Hyperparameters are doubles, as in
      * Python, and rounded to float where PyTorch's kernels round them, so the float32 results agree bit for bit.
      */
     void sgdStep(
@@ -107,11 +109,12 @@ public interface Backend {
             double momentum,
             double dampening,
             double weightDecay,
-            boolean nesterov);
+            boolean nesterov,
+            double[] stats);
 
     /**
      * One step of PyTorch's {@code Adam} ({@code decoupled = false}) or {@code AdamW} ({@code decoupled = true}), in
-     * place, at 1-based step t.
+     * place, at 1-based step t; {@code stats} as for {@link #sgdStep}.
      */
     void adamStep(
             Tensor param,
@@ -124,5 +127,6 @@ public interface Backend {
             double beta2,
             double eps,
             double weightDecay,
-            boolean decoupled);
+            boolean decoupled,
+            double[] stats);
 }

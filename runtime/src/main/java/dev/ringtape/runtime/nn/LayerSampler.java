@@ -60,16 +60,18 @@ public final class LayerSampler {
         double sum = 0;
         double sq = 0;
         int saturated = 0;
-        for (int i = 0; i < d.length; i++) {
-            float v = d[i];
-            sum += v;
-            sq += (double) v * v;
-            if (sigmoid) {
-                saturated += v < SATURATION || v > 1 - SATURATION ? 1 : 0;
-            } else if (tanh) {
-                saturated += Math.abs(v) > 1 - SATURATION ? 1 : 0;
-            } else if (relu && v != 0f) {
-                on[i % units] = true;
+        for (int base = 0; base < d.length; base += units) {
+            for (int j = 0; j < units; j++) {
+                float v = d[base + j];
+                sum += v;
+                sq += (double) v * v;
+                if (sigmoid) {
+                    saturated += v < SATURATION || v > 1 - SATURATION ? 1 : 0;
+                } else if (tanh) {
+                    saturated += Math.abs(v) > 1 - SATURATION ? 1 : 0;
+                } else if (relu) {
+                    on[j] |= v != 0f;
+                }
             }
         }
         int n = Math.max(d.length, 1);

@@ -47,7 +47,7 @@ public final class Adam implements Optimizer {
     }
 
     @Override
-    public void step(double lr) {
+    public void step(double lr, double[][] stats) {
         steps++;
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
@@ -56,7 +56,20 @@ public final class Adam implements Optimizer {
             }
             // like PyTorch, each parameter counts its own steps (a parameter without a gradient is not stepped)
             long t = ++paramSteps[i];
-            Backends.current().adamStep(p, p.grad(), m[i], v[i], t, lr, beta1, beta2, eps, weightDecay, decoupled);
+            Backends.current()
+                    .adamStep(
+                            p,
+                            p.grad(),
+                            m[i],
+                            v[i],
+                            t,
+                            lr,
+                            beta1,
+                            beta2,
+                            eps,
+                            weightDecay,
+                            decoupled,
+                            stats == null ? null : stats[i]);
             p.markModified();
         }
     }

@@ -9,7 +9,15 @@ import java.util.List;
  */
 public interface Optimizer {
     /** One step at learning rate {@code lr} (the schedule's value for this step). */
-    void step(double lr);
+    default void step(double lr) {
+        step(lr, null);
+    }
+
+    /**
+     * One step; with {@code stats} non-null, {@code stats[i]} (two values, zeroed by the caller) receives parameter
+     * i's squared weight norm after the step and the squared norm of the update applied to it.
+     */
+    void step(double lr, double[][] stats);
 
     /** The parameters this optimizer updates, in order. */
     List<Tensor> parameters();

@@ -27,7 +27,7 @@ public final class Sgd implements Optimizer {
     }
 
     @Override
-    public void step(double lr) {
+    public void step(double lr, double[][] stats) {
         boolean first = steps == 0;
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
@@ -37,7 +37,18 @@ public final class Sgd implements Optimizer {
             if (momentum != 0 && buffers[i] == null) {
                 buffers[i] = Tensor.zeros(p.shape());
             }
-            Backends.current().sgdStep(p, p.grad(), buffers[i], first, lr, momentum, dampening, weightDecay, nesterov);
+            Backends.current()
+                    .sgdStep(
+                            p,
+                            p.grad(),
+                            buffers[i],
+                            first,
+                            lr,
+                            momentum,
+                            dampening,
+                            weightDecay,
+                            nesterov,
+                            stats == null ? null : stats[i]);
             p.markModified();
         }
         steps++;

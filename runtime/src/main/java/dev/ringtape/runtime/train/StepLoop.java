@@ -106,7 +106,11 @@ public final class StepLoop {
     private double localSquares;
     private final LayerSampler sampler = new LayerSampler();
     private final Diagnoser diagnoser;
-    private final float[][] before;
+    // per-parameter statistics, filled by passes the step makes anyway (unscale, the optimizer)
+    private final double[] paramSquares;
+    private final float[] paramMaxAbs;
+    private final int[] paramZeros;
+    private final double[][] optimizerStats;
 
     public StepLoop(
             Sequential model,
@@ -142,12 +146,10 @@ public final class StepLoop {
         this.pendingInBucket = new int[buckets.length];
         this.bucketStarted = new boolean[buckets.length];
         this.diagnoser = new Diagnoser(options.thresholds(), options.job(), reducer.rank());
-        this.before = new float[params.size()][];
-        if (options.telemetryEvery() > 0) {
-            for (int i = 0; i < params.size(); i++) {
-                before[i] = new float[params.get(i).size()];
-            }
-        }
+        this.paramSquares = new double[params.size()];
+        this.paramMaxAbs = new float[params.size()];
+        this.paramZeros = new int[params.size()];
+        this.optimizerStats = new double[params.size()][2];
     }
 
     /**
@@ -251,10 +253,31 @@ public final class StepLoop {
         long t3 = System.nanoTime();
         int world = reducer.worldSize();
         float inv = (float) (1.0 / ((double) scale * world));
+        // one walk over the arena: unscale, per-parameter squares, and on sampled steps max |g| and zero counts
         double sq = 0;
-        for (int i = 0; i < arena.length; i++) {
-            arena[i] *= inv;
-            sq += (double) arena[i] * arena[i];
+        for (int i = 0; i < params.size(); i++) {
+            int from = offsets[i];
+            int to = offsets[i + 1];
+            for (int j = from; j < to; j++) {
+                arena[j] *= inv;
+            }
+            paramSquares[i] = Squares.of(arena, from, to);
+            sq += paramSquares[i];
+            if (sampled) {
+                float max = 0;
+                int zeros = 0;
+                for (int j = from; j < to; j++) {
+                    float a = Math.abs(arena[j]);
+                    if (a > max) {
+                        max = a;
+                    }
+                    if (a == 0f) {
+                        zeros++;
+                    }
+                }
+                paramMaxAbs[i] = max;
+                paramZeros[i] = zeros;
+            }
         }
         // the sum of finite gradients can still overflow, so the reduced arena is checked too (same on every rank)
         boolean foundInf = scalars[0] > 0 || !Double.isFinite(sq);
@@ -263,16 +286,11 @@ public final class StepLoop {
         NonFinite origin = null;
         double lr = schedule.lr(step);
         List<Sample.Param> gradStats = List.of();
-        if (sampled) {
-            for (int i = 0; i < params.size(); i++) {
-                System.arraycopy(params.get(i).data(), 0, before[i], 0, before[i].length);
-            }
-        }
         double norm = Double.NaN;
         boolean clipped = false;
         if (foundInf) {
             if (sampled) {
-                gradStats = gradientStats(); // the local gradients, with their non-finite counts
+                gradStats = nonFiniteGradientStats(); // the local gradients, with their non-finite counts
             }
             boolean lossNotFinite = scalars[3] > 0;
             if (!scaler.enabled() || lossNotFinite) {
@@ -289,6 +307,10 @@ public final class StepLoop {
                 for (int i = 0; i < arena.length; i++) {
                     arena[i] *= coef;
                 }
+                for (int i = 0; i < params.size(); i++) {
+                    paramSquares[i] *= (double) coef * coef;
+                    paramMaxAbs[i] *= coef;
+                }
                 clipped = true;
             }
             unpack();
@@ -298,7 +320,13 @@ public final class StepLoop {
         }
         long t4 = System.nanoTime();
         if (!foundInf) {
-            optimizer.step(lr);
+            if (sampled) {
+                for (double[] st : optimizerStats) {
+                    st[0] = 0;
+                    st[1] = 0;
+                }
+            }
+            optimizer.step(lr, sampled ? optimizerStats : null);
         }
         scaler.update(foundInf);
         long t5 = System.nanoTime();
@@ -357,13 +385,33 @@ public final class StepLoop {
         }
     }
 
-    /** Per-parameter gradient statistics (after unscale and clipping), before the optimizer step. */
+    /** Per-parameter gradient statistics (after unscale and clipping) from the step's own pass over the arena. */
     private List<Sample.Param> gradientStats() {
+        List<Sample.Param> out = new java.util.ArrayList<>(params.size());
+        for (int i = 0; i < params.size(); i++) {
+            Tensor p = params.get(i);
+            int n = offsets[i + 1] - offsets[i];
+            out.add(new Sample.Param(
+                    p.name(),
+                    layerOf(p),
+                    p.rank() >= 2,
+                    Math.sqrt(paramSquares[i]),
+                    Double.NaN,
+                    Double.NaN,
+                    paramMaxAbs[i],
+                    0,
+                    n == 0 ? 1 : (double) paramZeros[i] / n));
+        }
+        return out;
+    }
+
+    /** Statistics of a step being skipped: this rank's own gradients, with their non-finite values counted. */
+    private List<Sample.Param> nonFiniteGradientStats() {
         List<Sample.Param> out = new java.util.ArrayList<>(params.size());
         for (Tensor p : params) {
             float[] g = p.grad() == null ? new float[0] : p.grad().data();
             double sq = 0;
-            double max = 0;
+            float max = 0;
             int bad = 0;
             int zeros = 0;
             for (float v : g) {
@@ -375,10 +423,9 @@ public final class StepLoop {
                 max = Math.max(max, Math.abs(v));
                 zeros += v == 0f ? 1 : 0;
             }
-            String name = p.name();
             out.add(new Sample.Param(
-                    name,
-                    name.substring(0, name.lastIndexOf('.')),
+                    p.name(),
+                    layerOf(p),
                     p.rank() >= 2,
                     Math.sqrt(sq),
                     Double.NaN,
@@ -390,20 +437,19 @@ public final class StepLoop {
         return out;
     }
 
+    private static String layerOf(Tensor param) {
+        return param.name().substring(0, param.name().lastIndexOf('.'));
+    }
+
     /** Completes the sample with weight norms and real update ratios, then emits layer and diagnosis records. */
     private void sample(
             long step, double loss, double lr, float scale, boolean skipped, double norm, List<Sample.Param> grads) {
         List<Sample.Param> stats = new java.util.ArrayList<>(grads.size());
         for (int i = 0; i < params.size(); i++) {
+            // the optimizer measured both norms in its own pass; a skipped step moved nothing
             float[] w = params.get(i).data();
-            float[] b = before[i];
-            double ww = 0;
-            double dd = 0;
-            for (int j = 0; j < w.length; j++) {
-                double d = (double) w[j] - b[j];
-                ww += (double) w[j] * w[j];
-                dd += d * d;
-            }
+            double ww = skipped ? Squares.of(w, 0, w.length) : optimizerStats[i][0];
+            double dd = skipped ? 0 : optimizerStats[i][1];
             Sample.Param g = grads.get(i);
             double wn = Math.sqrt(ww);
             stats.add(new Sample.Param(
@@ -476,13 +522,8 @@ public final class StepLoop {
                 java.util.Arrays.fill(arena, offsets[i], offsets[i + 1], 0f);
                 continue;
             }
-            float[] src = g.data();
-            int base = offsets[i];
-            for (int j = 0; j < src.length; j++) {
-                float v = src[j];
-                arena[base + j] = v;
-                sq += (double) v * v;
-            }
+            System.arraycopy(g.data(), 0, arena, offsets[i], g.size());
+            sq += Squares.of(arena, offsets[i], offsets[i + 1]);
         }
         localSquares += sq;
         int from = offsets[buckets[b][0]];

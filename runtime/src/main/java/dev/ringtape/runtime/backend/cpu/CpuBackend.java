@@ -605,7 +605,8 @@ public final class CpuBackend implements Backend {
             double momentum,
             double dampening,
             double weightDecay,
-            boolean nesterov) {
+            boolean nesterov,
+            double[] stats) {
         float[] p = param.data();
         float[] g = grad.data();
         float[] buf = momentumBuffer == null ? null : momentumBuffer.data();
@@ -613,6 +614,9 @@ public final class CpuBackend implements Backend {
         float mom = (float) momentum;
         float keep = (float) (1.0 - dampening);
         float negLr = (float) -lr;
+        boolean track = stats != null;
+        double w2 = 0;
+        double u2 = 0;
         // PyTorch's vectorized add(x, alpha=a) computes x + a*y as one fused multiply-add; so do we, for equal bits.
         for (int i = 0; i < p.length; i++) {
             float d = g[i];
@@ -623,7 +627,17 @@ public final class CpuBackend implements Backend {
                 buf[i] = firstStep ? d : Math.fma(keep, d, buf[i] * mom);
                 d = nesterov ? Math.fma(mom, buf[i], d) : buf[i];
             }
-            p[i] = Math.fma(negLr, d, p[i]);
+            float old = p[i];
+            p[i] = Math.fma(negLr, d, old);
+            if (track) {
+                double u = (double) p[i] - old;
+                w2 += (double) p[i] * p[i];
+                u2 += u * u;
+            }
+        }
+        if (track) {
+            stats[0] += w2;
+            stats[1] += u2;
         }
     }
 
@@ -639,7 +653,8 @@ public final class CpuBackend implements Backend {
             double beta2,
             double eps,
             double weightDecay,
-            boolean decoupled) {
+            boolean decoupled,
+            double[] stats) {
         float[] p = param.data();
         float[] g = grad.data();
         float[] md = m.data();
@@ -656,7 +671,11 @@ public final class CpuBackend implements Backend {
         float epsF = (float) eps;
         float decay = (float) (1.0 - lr * weightDecay);
         float wd = (float) weightDecay;
+        boolean track = stats != null;
+        double w2 = 0;
+        double u2 = 0;
         for (int i = 0; i < p.length; i++) {
+            float before = p[i];
             float gi = g[i];
             if (decoupled) {
                 p[i] = p[i] * decay;
@@ -667,6 +686,15 @@ public final class CpuBackend implements Backend {
             vd[i] = vd[i] * b2 + oneMinusB2 * (gi * gi);
             float denom = (float) Math.sqrt(vd[i]) / bc2Sqrt + epsF;
             p[i] = p[i] + negStepSize * md[i] / denom;
+            if (track) {
+                double u = (double) p[i] - before;
+                w2 += (double) p[i] * p[i];
+                u2 += u * u;
+            }
+        }
+        if (track) {
+            stats[0] += w2;
+            stats[1] += u2;
         }
     }
 }
