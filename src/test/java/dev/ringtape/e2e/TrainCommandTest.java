@@ -104,6 +104,28 @@ class TrainCommandTest {
     }
 
     @Test
+    void shouldLetWatchFailACiPipelineOnTheZoosDeadReluJob() throws Exception {
+        Path log = tmp.resolve("dead.jsonl");
+        Launcher.Outcome train = Launcher.run(
+                300, "train", "deploy/jobs/zoo/dead-relu-sgd-high-lr.yaml", "--set", "telemetry.out=" + log);
+        assertEquals(0, train.exit(), train.stderr());
+        Launcher.Outcome strict = Launcher.run(60, "watch", log.toString(), "--fail-on", "warn");
+        assertEquals(1, strict.exit(), strict.stdout());
+        assertTrue(strict.stdout().contains("watch: failing on"), strict.stdout());
+        Launcher.Outcome healthy = Launcher.run(
+                300,
+                "train",
+                "deploy/jobs/zoo/healthy-digits-mlp.yaml",
+                "--set",
+                "telemetry.out=" + tmp.resolve("ok.jsonl"));
+        assertEquals(0, healthy.exit(), healthy.stderr());
+        Launcher.Outcome relaxed =
+                Launcher.run(60, "watch", tmp.resolve("ok.jsonl").toString(), "--fail-on", "warn");
+        assertEquals(0, relaxed.exit(), relaxed.stdout());
+        assertTrue(relaxed.stdout().contains("end at step"), relaxed.stdout());
+    }
+
+    @Test
     void shouldNameTheOriginOfANaNInTheDataAndKeepTraining() throws Exception {
         Path job = Launcher.root().resolve("src/test/resources/jobs/nan-in-data.yaml");
         Path log = tmp.resolve("nan.jsonl");

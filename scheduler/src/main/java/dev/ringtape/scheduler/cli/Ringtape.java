@@ -14,7 +14,9 @@ public final class Ringtape {
             "usage: ringtape <command> [args]",
             "  train JOB.yaml [--set key=value ...]      train the job",
             "  gradcheck JOB.yaml [--set key=value ...]  check the job model's gradients by finite differences",
-            "  gradients CASE.json ...                   run golden-gradient cases, one JSON line each");
+            "  gradients CASE.json ...                   run golden-gradient cases, one JSON line each",
+            "  watch LOG [--fail-on warn|error] [--timeout S]  follow a telemetry log, exit 1 on a failing diagnosis",
+            "  bench sgemm|step|allreduce ...            benchmark programs (see bench/RESULTS.md)");
 
     private Ringtape() {}
 
@@ -33,12 +35,48 @@ public final class Ringtape {
             case "gradients" -> gradients(rest, out, err);
             case "train" -> Train.run(rest, out, err);
             case "gradcheck" -> Gradcheck.run(rest, out, err);
+            case "watch" -> watch(rest, out, err);
             default -> {
                 err.println("ringtape: unknown command '" + args[0] + "'");
                 err.println(USAGE);
                 yield 2;
             }
         };
+    }
+
+    private static int watch(String[] args, PrintStream out, PrintStream err) {
+        String log = null;
+        String failOn = null;
+        long timeoutS = 0;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--fail-on" -> failOn = i + 1 < args.length ? args[++i] : "";
+                case "--timeout" -> timeoutS = i + 1 < args.length ? Long.parseLong(args[++i]) : 0;
+                default -> {
+                    if (log != null || args[i].startsWith("-")) {
+                        err.println("usage: ringtape watch LOG [--fail-on warn|error] [--timeout SECONDS]");
+                        return 2;
+                    }
+                    log = args[i];
+                }
+            }
+        }
+        if (log == null) {
+            err.println("usage: ringtape watch LOG [--fail-on warn|error] [--timeout SECONDS]");
+            return 2;
+        }
+        try {
+            return new dev.ringtape.telemetry.Watch(Path.of(log), out, failOn, 200).run(timeoutS * 1000);
+        } catch (IllegalArgumentException e) {
+            err.println("ringtape watch: " + e.getMessage());
+            return 2;
+        } catch (java.io.IOException e) {
+            err.println("ringtape watch: cannot read " + log + ": " + e.getMessage());
+            return 1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 1;
+        }
     }
 
     private static int gradients(String[] files, PrintStream out, PrintStream err) {
