@@ -16,6 +16,7 @@ public final class Ringtape {
             "  gradcheck JOB.yaml [--set key=value ...]  check the job model's gradients by finite differences",
             "  gradients CASE.json ...                   run golden-gradient cases, one JSON line each",
             "  watch LOG [--fail-on warn|error] [--timeout S]  follow a telemetry log, exit 1 on a failing diagnosis",
+            "  report LOG -o report.html                 one self-contained HTML report of a telemetry log",
             "  bench sgemm|step|allreduce ...            benchmark programs (see bench/RESULTS.md)");
 
     private Ringtape() {}
@@ -36,6 +37,7 @@ public final class Ringtape {
             case "train" -> Train.run(rest, out, err);
             case "gradcheck" -> Gradcheck.run(rest, out, err);
             case "watch" -> watch(rest, out, err);
+            case "report" -> report(rest, out, err);
             default -> {
                 err.println("ringtape: unknown command '" + args[0] + "'");
                 err.println(USAGE);
@@ -75,6 +77,27 @@ public final class Ringtape {
             return 1;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return 1;
+        }
+    }
+
+    private static int report(String[] args, PrintStream out, PrintStream err) {
+        if (args.length != 3 || !args[1].equals("-o")) {
+            err.println("usage: ringtape report LOG -o report.html");
+            return 2;
+        }
+        try {
+            int n = dev.ringtape.telemetry.Report.write(Path.of(args[0]), Path.of(args[2]));
+            out.println("wrote " + args[2] + " from " + n + " records");
+            return 0;
+        } catch (java.nio.file.NoSuchFileException e) {
+            err.println("ringtape report: " + args[0] + ": no such file");
+            return 1;
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            err.println("ringtape report: " + args[0] + ": a line is not JSON: " + e.getOriginalMessage());
+            return 1;
+        } catch (java.io.IOException e) {
+            err.println("ringtape report: " + e.getMessage());
             return 1;
         }
     }
