@@ -32,6 +32,10 @@ public final class Diagnoser {
     private final double[] recentLosses = new double[LOSS_WINDOW];
     private int lossSamples;
     private double lowestLoss = Double.POSITIVE_INFINITY;
+    private double firstWindowLoss = Double.NaN;
+    private static final int FROZEN_WINDOW = 5;
+    private final Map<String, double[]> recentGradNorms = new HashMap<>();
+    private final Map<String, Integer> gradNormSamples = new HashMap<>();
 
     private static final class Open {
         final Diagnosis raised;
@@ -119,6 +123,26 @@ public final class Diagnoser {
                     mean += l / LOSS_WINDOW;
                 }
                 lowestLoss = Math.min(lowestLoss, mean);
+                if (lossSamples == LOSS_WINDOW) {
+                    firstWindowLoss = mean;
+                }
+                if (lossSamples >= t.get("plateau_samples") && mean >= t.get("plateau_ratio") * firstWindowLoss) {
+                    put(
+                            out,
+                            "LOSS_PLATEAU",
+                            "warn",
+                            "",
+                            s,
+                            evidence(
+                                    "loss_window_mean",
+                                    mean,
+                                    "first_window_mean",
+                                    firstWindowLoss,
+                                    "threshold_ratio",
+                                    t.get("plateau_ratio")),
+                            "the loss has not moved since the start; the learning rate may be far too low, or the"
+                                    + " model cannot fit the data (check the labels and the input normalization)");
+                }
                 double factor = t.get("loss_diverging_factor");
                 if (mean > factor * lowestLoss && mean - lowestLoss > 1e-3) {
                     put(
@@ -219,6 +243,32 @@ public final class Diagnoser {
                             evidence("update_ratio", ratio, "threshold", t.get("update_ratio_low")),
                             "this layer's weights hardly move; the learning rate is too low (or the layer is"
                                     + " frozen)");
+                }
+                double[] norms = recentGradNorms.computeIfAbsent(p.name(), k -> new double[FROZEN_WINDOW]);
+                int seen = gradNormSamples.merge(p.name(), 1, Integer::sum);
+                norms[(seen - 1) % FROZEN_WINDOW] = p.gradNorm();
+                if (seen >= FROZEN_WINDOW) {
+                    double max = 0;
+                    for (double n : norms) {
+                        max = Math.max(max, n);
+                    }
+                    if (max < t.get("frozen_grad_norm")) {
+                        put(
+                                out,
+                                "FROZEN_LAYER",
+                                "warn",
+                                p.layer(),
+                                s,
+                                evidence(
+                                        "max_grad_norm",
+                                        max,
+                                        "samples",
+                                        FROZEN_WINDOW,
+                                        "threshold",
+                                        t.get("frozen_grad_norm")),
+                                "no gradient reaches this layer any more; a dead ReLU layer above it, a zero weight"
+                                        + " or a detached path is the usual cause");
+                    }
                 }
                 if (s.fp16() && p.zeroFrac() > t.get("fp16_underflow_frac")) {
                     put(

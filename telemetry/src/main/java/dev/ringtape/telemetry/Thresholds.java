@@ -49,6 +49,16 @@ public final class Thresholds {
                     "loss_diverging_factor",
                     2.0,
                     "loss above this many times the lowest loss seen raises" + " LOSS_DIVERGING"),
+            entry(
+                    "frozen_grad_norm",
+                    1e-10,
+                    "a weight whose gradient norm stayed below this over the last 5 samples" + " raises FROZEN_LAYER"),
+            entry("plateau_samples", 20.0, "samples after which LOSS_PLATEAU is judged"),
+            entry(
+                    "plateau_ratio",
+                    0.95,
+                    "mean loss of the last 5 samples over that of the first 5, above which"
+                            + " LOSS_PLATEAU is raised"),
             entry("clear_after", 3.0, "consecutive healthy samples after which an open diagnosis clears")));
 
     /** A threshold's default and meaning. */
