@@ -614,30 +614,44 @@ public final class CpuBackend implements Backend {
         float mom = (float) momentum;
         float keep = (float) (1.0 - dampening);
         float negLr = (float) -lr;
-        boolean track = stats != null;
-        double w2 = 0;
-        double u2 = 0;
-        // PyTorch's vectorized add(x, alpha=a) computes x + a*y as one fused multiply-add; so do we, for equal bits.
-        for (int i = 0; i < p.length; i++) {
+        int chunk = stats == null ? p.length : STATS_CHUNK;
+        float[] before = stats == null ? null : STATS_SCRATCH.get();
+        for (int from = 0; from < p.length; from += chunk) {
+            int to = Math.min(p.length, from + chunk);
+            if (before != null) {
+                System.arraycopy(p, from, before, 0, to - from);
+            }
+            sgdRange(p, g, buf, from, to, firstStep, wd, mom, keep, negLr, weightDecay != 0, nesterov);
+            if (before != null) {
+                addUpdateStats(p, from, to, before, stats);
+            }
+        }
+    }
+
+    /** PyTorch's vectorized add(x, alpha=a) computes x + a*y as one fused multiply-add; so do we, for equal bits. */
+    private static void sgdRange(
+            float[] p,
+            float[] g,
+            float[] buf,
+            int from,
+            int to,
+            boolean firstStep,
+            float wd,
+            float mom,
+            float keep,
+            float negLr,
+            boolean decay,
+            boolean nesterov) {
+        for (int i = from; i < to; i++) {
             float d = g[i];
-            if (weightDecay != 0) {
+            if (decay) {
                 d = Math.fma(wd, p[i], d);
             }
             if (buf != null) {
                 buf[i] = firstStep ? d : Math.fma(keep, d, buf[i] * mom);
                 d = nesterov ? Math.fma(mom, buf[i], d) : buf[i];
             }
-            float old = p[i];
-            p[i] = Math.fma(negLr, d, old);
-            if (track) {
-                double u = (double) p[i] - old;
-                w2 += (double) p[i] * p[i];
-                u2 += u * u;
-            }
-        }
-        if (track) {
-            stats[0] += w2;
-            stats[1] += u2;
+            p[i] = Math.fma(negLr, d, p[i]);
         }
     }
 
@@ -671,30 +685,60 @@ public final class CpuBackend implements Backend {
         float epsF = (float) eps;
         float decay = (float) (1.0 - lr * weightDecay);
         float wd = (float) weightDecay;
-        boolean track = stats != null;
-        double w2 = 0;
-        double u2 = 0;
-        for (int i = 0; i < p.length; i++) {
-            float before = p[i];
-            float gi = g[i];
-            if (decoupled) {
-                p[i] = p[i] * decay;
-            } else if (weightDecay != 0) {
-                gi = Math.fma(wd, p[i], gi);
+        // with stats, chunk by chunk: the update loop stays as it is (statistics inside it slowed it by 3x) and the
+        // statistics read the chunk while it is still in cache
+        int chunk = stats == null ? p.length : STATS_CHUNK;
+        float[] before = stats == null ? null : STATS_SCRATCH.get();
+        for (int from = 0; from < p.length; from += chunk) {
+            int to = Math.min(p.length, from + chunk);
+            if (before != null) {
+                System.arraycopy(p, from, before, 0, to - from);
             }
-            md[i] = Math.fma(oneMinusB1, gi, md[i] * b1);
-            vd[i] = vd[i] * b2 + oneMinusB2 * (gi * gi);
-            float denom = (float) Math.sqrt(vd[i]) / bc2Sqrt + epsF;
-            p[i] = p[i] + negStepSize * md[i] / denom;
-            if (track) {
-                double u = (double) p[i] - before;
-                w2 += (double) p[i] * p[i];
-                u2 += u * u;
+            for (int i = from; i < to; i++) {
+                float gi = g[i];
+                if (decoupled) {
+                    p[i] = p[i] * decay;
+                } else if (weightDecay != 0) {
+                    gi = Math.fma(wd, p[i], gi);
+                }
+                md[i] = Math.fma(oneMinusB1, gi, md[i] * b1);
+                vd[i] = vd[i] * b2 + oneMinusB2 * (gi * gi);
+                float denom = (float) Math.sqrt(vd[i]) / bc2Sqrt + epsF;
+                p[i] = p[i] + negStepSize * md[i] / denom;
+            }
+            if (before != null) {
+                addUpdateStats(p, from, to, before, stats);
             }
         }
-        if (track) {
-            stats[0] += w2;
-            stats[1] += u2;
+    }
+
+    private static final int STATS_CHUNK = 2048;
+    private static final ThreadLocal<float[]> STATS_SCRATCH = ThreadLocal.withInitial(() -> new float[STATS_CHUNK]);
+
+    /** Adds {@code sum p^2} and {@code sum (p - before)^2} over {@code [from, to)} to stats, four chains each. */
+    private static void addUpdateStats(float[] p, int from, int to, float[] before, double[] stats) {
+        double w0 = 0;
+        double w1 = 0;
+        double u0 = 0;
+        double u1 = 0;
+        int i = from;
+        for (; i + 1 < to; i += 2) {
+            double a = p[i];
+            double b = p[i + 1];
+            double da = a - before[i - from];
+            double db = b - before[i + 1 - from];
+            w0 += a * a;
+            w1 += b * b;
+            u0 += da * da;
+            u1 += db * db;
         }
+        for (; i < to; i++) {
+            double a = p[i];
+            double da = a - before[i - from];
+            w0 += a * a;
+            u0 += da * da;
+        }
+        stats[0] += w0 + w1;
+        stats[1] += u0 + u1;
     }
 }
