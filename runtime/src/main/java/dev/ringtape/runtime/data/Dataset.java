@@ -54,15 +54,10 @@ public final class Dataset {
 
     /** The samples at {@code indices[from .. from+count)} as an input batch and a label vector. */
     public Tensor[] batch(int[] indices, int from, int count) {
-        int per = Shapes.size(sampleShape);
-        float[] x = new float[count * per];
-        float[] y = new float[count];
-        for (int i = 0; i < count; i++) {
-            int s = indices[from + i];
-            System.arraycopy(features, s * per, x, i * per, per);
-            y[i] = labels[s];
-        }
-        return new Tensor[] {Tensor.of(x, Shapes.batched(count, sampleShape)), Tensor.of(y, count)};
+        Dataset picked = subset(indices, from, count);
+        return new Tensor[] {
+            Tensor.of(picked.features, Shapes.batched(count, sampleShape)), Tensor.of(picked.labels, count)
+        };
     }
 
     /** Splits off a seeded random {@code fraction} as the held-out part: {train, held-out}. */
@@ -72,12 +67,13 @@ public final class Dataset {
         return new Dataset[] {subset(order, held, n - held), subset(order, 0, held)};
     }
 
-    private Dataset subset(int[] order, int from, int count) {
+    /** The samples at {@code indices[from .. from+count)}, copied. */
+    private Dataset subset(int[] indices, int from, int count) {
         int per = Shapes.size(sampleShape);
         float[] x = new float[count * per];
         float[] y = new float[count];
         for (int i = 0; i < count; i++) {
-            int s = order[from + i];
+            int s = indices[from + i];
             System.arraycopy(features, s * per, x, i * per, per);
             y[i] = labels[s];
         }
