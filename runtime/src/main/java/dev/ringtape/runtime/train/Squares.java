@@ -34,6 +34,14 @@ final class Squares {
         for (; i < to; i++) {
             tail += (double) a[i] * a[i];
         }
-        return (((double) s0 + s1) + ((double) s2 + s3)) + (((double) s4 + s5) + ((double) s6 + s7)) + tail;
+        double sum = (((double) s0 + s1) + ((double) s2 + s3)) + (((double) s4 + s5) + ((double) s6 + s7)) + tail;
+        if (Double.isInfinite(sum)) {
+            // finite values above 1.8e19 overflow a float square: only NaN/Inf inputs may make the sum non-finite
+            sum = 0;
+            for (int j = from; j < to; j++) {
+                sum += (double) a[j] * a[j];
+            }
+        }
+        return sum;
     }
 }
