@@ -176,7 +176,7 @@ public record JobSpec(
             }
         }
         Telemetry telemetry = new Telemetry(
-                tm.string("out", "telemetry/" + name + ".jsonl"),
+                tm.string("out", "runs/" + name + "/telemetry.jsonl"),
                 tm.integer("every_steps", 1, 10),
                 Map.copyOf(thresholds));
 

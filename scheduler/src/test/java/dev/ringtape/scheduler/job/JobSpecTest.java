@@ -52,7 +52,7 @@ class JobSpecTest {
         assertEquals(65536.0, job.train().lossScale().init());
         assertEquals(2000, job.train().lossScale().growthInterval());
         assertEquals(0.2, job.data().evalSplit());
-        assertEquals("telemetry/digits-mlp.jsonl", job.telemetry().out());
+        assertEquals("runs/digits-mlp/telemetry.jsonl", job.telemetry().out());
         assertEquals(25.0, job.allreduce().bucketMb());
     }
 
