@@ -127,9 +127,15 @@ class TrainCommandTest {
 
     @Test
     void shouldNameTheOriginOfANaNInTheDataAndKeepTraining() throws Exception {
-        Path job = Launcher.root().resolve("src/test/resources/jobs/nan-in-data.yaml");
         Path log = tmp.resolve("nan.jsonl");
-        Launcher.Outcome o = Launcher.run(300, "train", job.toString(), "--set", "telemetry.out=" + log);
+        Launcher.Outcome o = Launcher.run(
+                300,
+                "train",
+                "deploy/jobs/zoo/nan-in-data.yaml",
+                "--set",
+                "train.micro_batches=2",
+                "--set",
+                "telemetry.out=" + log);
         assertEquals(0, o.exit(), o.stderr());
         assertTrue(o.stdout().contains(": the forward of linear in layers.0, before the all-reduce"), o.stdout());
         List<JsonNode> records = records(log);
