@@ -10,6 +10,7 @@ import dev.ringtape.runtime.nn.Sequential;
 import dev.ringtape.runtime.optim.LrSchedule;
 import dev.ringtape.runtime.optim.Optimizer;
 import dev.ringtape.runtime.precision.Precision;
+import dev.ringtape.runtime.tensor.Squares;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.Diagnoser;
 import dev.ringtape.telemetry.Records;

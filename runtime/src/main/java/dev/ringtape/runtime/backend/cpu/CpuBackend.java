@@ -3,6 +3,7 @@ package dev.ringtape.runtime.backend.cpu;
 import dev.ringtape.runtime.backend.Activation;
 import dev.ringtape.runtime.backend.Backend;
 import dev.ringtape.runtime.tensor.Mask;
+import dev.ringtape.runtime.tensor.Squares;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.Arrays;
 import org.bytedeco.openblas.global.openblas;
@@ -715,41 +716,9 @@ public final class CpuBackend implements Backend {
     private static final int STATS_CHUNK = 2048;
     private static final ThreadLocal<float[]> STATS_SCRATCH = ThreadLocal.withInitial(() -> new float[STATS_CHUNK]);
 
-    /**
-     * Adds {@code sum p^2} and {@code sum (p - before)^2} over {@code [from, to)} to stats: four float accumulators
-     * each, so the adds overlap and vectorize (telemetry needs a few digits, not float64's sixteen).
-     */
+    /** Adds {@code sum p^2} and {@code sum (p - before)^2} over {@code [from, to)} to stats (the chunk is in cache). */
     private static void addUpdateStats(float[] p, int from, int to, float[] before, double[] stats) {
-        float w0 = 0;
-        float w1 = 0;
-        float w2 = 0;
-        float w3 = 0;
-        float u0 = 0;
-        float u1 = 0;
-        float u2 = 0;
-        float u3 = 0;
-        int i = from;
-        for (; i + 3 < to; i += 4) {
-            int j = i - from;
-            float d0 = p[i] - before[j];
-            float d1 = p[i + 1] - before[j + 1];
-            float d2 = p[i + 2] - before[j + 2];
-            float d3 = p[i + 3] - before[j + 3];
-            w0 += p[i] * p[i];
-            w1 += p[i + 1] * p[i + 1];
-            w2 += p[i + 2] * p[i + 2];
-            w3 += p[i + 3] * p[i + 3];
-            u0 += d0 * d0;
-            u1 += d1 * d1;
-            u2 += d2 * d2;
-            u3 += d3 * d3;
-        }
-        for (; i < to; i++) {
-            float d = p[i] - before[i - from];
-            w0 += p[i] * p[i];
-            u0 += d * d;
-        }
-        stats[0] += ((double) w0 + w1) + ((double) w2 + w3);
-        stats[1] += ((double) u0 + u1) + ((double) u2 + u3);
+        stats[0] += Squares.of(p, from, to);
+        stats[1] += Squares.ofDifference(p, from, to, before, 0);
     }
 }

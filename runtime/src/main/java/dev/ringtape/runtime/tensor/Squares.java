@@ -1,4 +1,4 @@
-package dev.ringtape.runtime.train;
+package dev.ringtape.runtime.tensor;
 
 /**
  * Sums of squares over float arrays, for gradient norms and telemetry: eight independent float accumulators, so the
@@ -6,11 +6,11 @@ package dev.ringtape.runtime.train;
  * instructions. Each partial sum covers an eighth of the values, which keeps the relative error near 1e-5 even for
  * millions of values, as for PyTorch's float32 norms. The order is fixed, so results repeat exactly.
  */
-final class Squares {
+public final class Squares {
     private Squares() {}
 
     /** {@code sum a[i]^2} over {@code [from, to)}. */
-    static double of(float[] a, int from, int to) {
+    public static double of(float[] a, int from, int to) {
         float s0 = 0;
         float s1 = 0;
         float s2 = 0;
@@ -43,5 +43,33 @@ final class Squares {
             }
         }
         return sum;
+    }
+
+    /**
+     * {@code sum (a[i] - b[i - from + bFrom])^2} over {@code [from, to)} of {@code a}: the squared norm of an update,
+     * {@code a} after and {@code b} before; float accumulators as {@link #of}, for telemetry.
+     */
+    public static double ofDifference(float[] a, int from, int to, float[] b, int bFrom) {
+        float s0 = 0;
+        float s1 = 0;
+        float s2 = 0;
+        float s3 = 0;
+        int i = from;
+        int shift = bFrom - from;
+        for (; i + 3 < to; i += 4) {
+            float d0 = a[i] - b[i + shift];
+            float d1 = a[i + 1] - b[i + 1 + shift];
+            float d2 = a[i + 2] - b[i + 2 + shift];
+            float d3 = a[i + 3] - b[i + 3 + shift];
+            s0 += d0 * d0;
+            s1 += d1 * d1;
+            s2 += d2 * d2;
+            s3 += d3 * d3;
+        }
+        for (; i < to; i++) {
+            float d = a[i] - b[i + shift];
+            s0 += d * d;
+        }
+        return ((double) s0 + s1) + ((double) s2 + s3);
     }
 }

@@ -1,4 +1,4 @@
-package dev.ringtape.runtime.train;
+package dev.ringtape.runtime.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -26,5 +26,13 @@ class SquaresTest {
         assertEquals(9e38 + 4e38, sum, 1e33);
         float[] bad = {1f, Float.NaN, 2f, 0f, 0f, 0f, 0f, 0f, 0f};
         assertTrue(Double.isNaN(Squares.of(bad, 0, bad.length)));
+    }
+
+    @Test
+    void shouldSumSquaredDifferencesAgainstAnOffsetArray() {
+        float[] after = {0, 0, 3, 5, 7, 9, 11};
+        float[] before = {1, 4, 4, 8, 8};
+        // after[2..7) - before[0..5) = 2, 1, 3, 1, 3
+        assertEquals(4 + 1 + 9 + 1 + 9, Squares.ofDifference(after, 2, 7, before, 0));
     }
 }
