@@ -34,6 +34,9 @@ public final class Diagnoser {
     private double lowestLoss = Double.POSITIVE_INFINITY;
     private double firstWindowLoss = Double.NaN;
     private static final int FROZEN_WINDOW = 5;
+    private static final int GROWTH_WINDOW = 4;
+    private final double[] recentNorms = new double[GROWTH_WINDOW];
+    private int normSamples;
     private final Map<String, double[]> recentGradNorms = new HashMap<>();
     private final Map<String, Integer> gradNormSamples = new HashMap<>();
 
@@ -162,16 +165,32 @@ public final class Diagnoser {
                 }
             }
         }
-        if (Double.isFinite(s.gradNorm()) && s.gradNorm() > t.get("exploding_grad_norm")) {
+        if (Double.isFinite(s.gradNorm()) && !s.skipped()) {
+            recentNorms[normSamples++ % GROWTH_WINDOW] = s.gradNorm();
+        }
+        double growth = t.get("exploding_growth");
+        boolean growing = normSamples >= GROWTH_WINDOW;
+        for (int i = 1; growing && i < GROWTH_WINDOW; i++) {
+            double earlier = recentNorms[(normSamples - GROWTH_WINDOW + i - 1) % GROWTH_WINDOW];
+            double later = recentNorms[(normSamples - GROWTH_WINDOW + i) % GROWTH_WINDOW];
+            growing = earlier > 0 && later >= growth * earlier;
+        }
+        if (Double.isFinite(s.gradNorm()) && (s.gradNorm() > t.get("exploding_grad_norm") || growing)) {
             put(
                     out,
                     "EXPLODING_GRADIENT",
                     "error",
                     "",
                     s,
-                    evidence("grad_norm", s.gradNorm(), "threshold", t.get("exploding_grad_norm")),
-                    "gradients are huge; lower the learning rate, clip gradients (train.clip_grad_norm) or shrink"
-                            + " the initialization");
+                    evidence(
+                            "grad_norm",
+                            s.gradNorm(),
+                            "threshold",
+                            t.get("exploding_grad_norm"),
+                            "growing_by",
+                            growing ? growth : 0.0),
+                    "gradients are huge or growing exponentially; lower the learning rate, clip gradients"
+                            + " (train.clip_grad_norm) or shrink the initialization");
         }
         if (s.fp16() && s.lossScale() < t.get("loss_scale_min")) {
             put(

@@ -12,6 +12,11 @@ public final class Thresholds {
     public static final Map<String, Threshold> DEFAULTS = new TreeMap<>(Map.ofEntries(
             entry("exploding_grad_norm", 1e3, "global gradient L2 norm above which EXPLODING_GRADIENT is raised"),
             entry(
+                    "exploding_growth",
+                    10.0,
+                    "factor by which the global gradient norm grew at each of the last three"
+                            + " samples for EXPLODING_GRADIENT to be raised below the bound"),
+            entry(
                     "vanishing_ratio",
                     1e-3,
                     "a layer's weight-gradient norm over the last layer's, below which"

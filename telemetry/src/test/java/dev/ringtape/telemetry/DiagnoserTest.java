@@ -62,4 +62,23 @@ class DiagnoserTest {
         assertEquals(0.9, record.get("evidence").get("dead_frac").asDouble());
         assertTrue(record.get("hint").asText().contains("learning rate"));
     }
+
+    static Sample norm(long step, double gradNorm) {
+        return new Sample(step, 0.5, 1e-3, 1, false, false, gradNorm, List.of(), List.of());
+    }
+
+    @Test
+    void shouldRaiseExplodingGradientWhenTheNormGrowsTenfoldPerSampleBelowTheBound() {
+        Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 0);
+        assertEquals(List.of(), d.feed(norm(0, 0.01)));
+        assertEquals(List.of(), d.feed(norm(10, 0.1)));
+        assertEquals(List.of(), d.feed(norm(20, 1.0)));
+        List<Diagnoser.Diagnosis> raised = d.feed(norm(30, 10.0)); // three tenfold jumps in a row, all below 1e3
+        assertEquals(1, raised.size());
+        assertEquals("EXPLODING_GRADIENT", raised.get(0).code());
+        Diagnoser calm = new Diagnoser(Thresholds.defaults(), "job", 0);
+        for (double n : new double[] {0.01, 0.1, 0.5, 5.0, 6.0}) {
+            assertEquals(List.of(), calm.feed(norm(0, n)), "growth that pauses is not exponential");
+        }
+    }
 }
