@@ -27,11 +27,6 @@ public final class Backends {
         return b;
     }
 
-    /** Makes {@code backend} the one in use. */
-    public static void use(Backend backend) {
-        current = backend;
-    }
-
     /**
      * The backend named {@code cpu} or {@code cuda}, or with {@code auto} the available one of highest priority. A
      * named backend that is not available is an error; {@code auto} falls back to the CPU with one log line.

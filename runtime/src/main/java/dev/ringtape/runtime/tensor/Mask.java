@@ -16,10 +16,6 @@ public final class Mask {
         return size;
     }
 
-    public boolean get(int i) {
-        return (bits[i >>> 6] & (1L << i)) != 0;
-    }
-
     public void set(int i) {
         bits[i >>> 6] |= 1L << i;
     }
@@ -27,10 +23,5 @@ public final class Mask {
     /** The raw words, 64 elements each, element {@code i} at bit {@code i % 64} of word {@code i / 64}. */
     public long[] words() {
         return bits;
-    }
-
-    /** Bytes held: what activation-memory accounting charges for this mask. */
-    public long bytes() {
-        return 8L * bits.length;
     }
 }

@@ -44,12 +44,6 @@ public final class LossScaler {
         return growthTracker;
     }
 
-    /** Restores a saved state. */
-    public void restore(double savedScale, int savedTracker) {
-        this.scale = savedScale;
-        this.growthTracker = savedTracker;
-    }
-
     /** After a step: {@code foundInf} is the one all-reduced flag, so every rank updates alike. */
     public void update(boolean foundInf) {
         if (!enabled) {

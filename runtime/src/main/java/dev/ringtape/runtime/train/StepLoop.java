@@ -501,11 +501,6 @@ public final class StepLoop {
         }
     }
 
-    /** The diagnoses open now (for the end of a run and for tests). */
-    public List<Diagnoser.Diagnosis> openDiagnoses() {
-        return diagnoser.openDiagnoses();
-    }
-
     private void onGradientReady(Tensor leaf) {
         Integer i = indexOf.get(leaf);
         if (i != null && --pendingInBucket[bucketOf[i]] == 0) {

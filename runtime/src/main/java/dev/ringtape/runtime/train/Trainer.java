@@ -150,11 +150,6 @@ public final class Trainer {
 
     /** Mean loss and, for classification, accuracy on {@code data} (no tape, dropout off, fp32). */
     public Metrics evaluate(Dataset data) {
-        return evaluate(model, data);
-    }
-
-    /** Mean loss and, for classification, accuracy of {@code model} on {@code data}. */
-    public static Metrics evaluate(Sequential model, Dataset data) {
         if (data == null || data.size() == 0) {
             return new Metrics(Double.NaN, Double.NaN, 0);
         }
