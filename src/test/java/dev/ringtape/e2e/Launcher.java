@@ -36,6 +36,7 @@ final class Launcher {
                     .start();
             boolean done = p.waitFor(timeoutSeconds, TimeUnit.SECONDS);
             if (!done) {
+                p.descendants().forEach(ProcessHandle::destroyForcibly); // the launcher's java
                 p.destroyForcibly();
             }
             assertTrue(done, "ringtape " + String.join(" ", args) + " did not finish in " + timeoutSeconds + " s");

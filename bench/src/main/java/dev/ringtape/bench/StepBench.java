@@ -11,6 +11,7 @@ import dev.ringtape.runtime.nn.Sequential;
 import dev.ringtape.runtime.optim.Adam;
 import dev.ringtape.runtime.optim.LrSchedule;
 import dev.ringtape.runtime.precision.Precision;
+import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.runtime.train.GradientReducer;
 import dev.ringtape.runtime.train.LossScaler;
@@ -38,10 +39,12 @@ final class StepBench {
     public static void main(String[] args) throws Exception {
         int threads = 1;
         int steps = 200;
+        String part = "all";
         for (int i = 0; i + 1 < args.length; i += 2) {
             switch (args[i]) {
                 case "--threads" -> threads = Integer.parseInt(args[i + 1]);
                 case "--steps" -> steps = Integer.parseInt(args[i + 1]);
+                case "--part" -> part = args[i + 1];
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -51,63 +54,82 @@ final class StepBench {
         System.out.printf(
                 "MLP %s, batch %d, Adam, fp32, %d BLAS thread(s), best of 5 x %d steps%n",
                 java.util.Arrays.toString(widths), batch, threads, steps);
-        double ours = msPerStep(mlp(widths, "relu"), batch, steps, 0);
-        double gemms = gemmFloorMs(widths, batch, steps);
-        String torch = torchReference(widths, batch, steps, threads);
-        System.out.printf("%-44s %8.3f ms/step  %5.2fx%n", "the six GEMMs alone (OpenBLAS)", gemms, 1.0);
-        System.out.printf(
-                "%-44s %8.3f ms/step  %5.2fx%n", "Ringtape step (forward, backward, Adam)", ours, ours / gemms);
-        if (torch.startsWith("ms_per_step=")) {
-            double t = Double.parseDouble(torch.substring("ms_per_step=".length()));
-            System.out.printf("%-44s %8.3f ms/step  %5.2fx%n", "PyTorch 1.13 step, same model", t, t / gemms);
-        } else {
-            System.out.println("PyTorch reference: " + torch);
-        }
-
-        // telemetry: every step sampled (the worst case; jobs default to every 10th) against none, alternated
-        double[] off = new double[3];
-        double[] on = new double[3];
-        double[] tenth = new double[3];
-        for (int rep = 0; rep < 3; rep++) {
-            off[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 0);
-            on[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 1);
-            tenth[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 10);
-        }
-        java.util.Arrays.sort(off);
-        java.util.Arrays.sort(on);
-        java.util.Arrays.sort(tenth);
-        System.out.printf("%ntelemetry on the same MLP (median of 3 alternated runs)%n");
-        System.out.printf("%-44s %8.3f ms/step  %5.2fx%n", "no sampling", off[1], 1.0);
-        System.out.printf(
-                "%-44s %8.3f ms/step  %5.2fx (%+.1f %%)%n",
-                "every step sampled (layer stats, rules)", on[1], on[1] / off[1], 100 * (on[1] / off[1] - 1));
-        System.out.printf(
-                "%-44s %8.3f ms/step  %5.2fx (%+.1f %%)%n",
-                "every 10th step sampled (the default)", tenth[1], tenth[1] / off[1], 100 * (tenth[1] / off[1] - 1));
-
-        int depth = 32;
-        int[] deep = new int[depth + 2];
-        java.util.Arrays.fill(deep, 256);
-        deep[deep.length - 1] = 10;
-        for (String act : new String[] {"relu", "tanh"}) {
-            System.out.printf("%nrecompute: %d-layer %s MLP, width 256, batch %d%n", depth, act, batch);
-            double baseMs = 0;
-            long baseBytes = 0;
-            for (int segments : new int[] {0, 2, 4, 6, 8, 16}) {
-                Sequential m = mlp(deep, act).recompute(segments);
-                ActivationMemory.current().resetPeak();
-                long before = ActivationMemory.current().liveBytes();
-                double ms = msPerStep(m, batch, Math.max(10, steps / 4), segments);
-                long peak = ActivationMemory.current().peakBytes() - before;
-                if (segments == 0) {
-                    baseMs = ms;
-                    baseBytes = peak;
-                }
-                System.out.printf(
-                        "  segments %2d: peak activations %7.2f MiB (%5.1f%%), step %7.3f ms (%5.2fx)%n",
-                        segments, peak / 1048576.0, 100.0 * peak / baseBytes, ms, ms / baseMs);
+        if (part.equals("all") || part.equals("step")) {
+            double ours = msPerStep(mlp(widths, "relu"), batch, steps, 0);
+            double gemms = gemmFloorMs(widths, batch, steps);
+            String torch = torchReference(widths, batch, steps, threads);
+            System.out.printf("%-44s %8.3f ms/step  %5.2fx%n", "the six GEMMs alone (OpenBLAS)", gemms, 1.0);
+            System.out.printf(
+                    "%-44s %8.3f ms/step  %5.2fx%n", "Ringtape step (forward, backward, Adam)", ours, ours / gemms);
+            if (torch.startsWith("ms_per_step=")) {
+                double t = Double.parseDouble(torch.substring("ms_per_step=".length()));
+                System.out.printf("%-44s %8.3f ms/step  %5.2fx%n", "PyTorch 1.13 step, same model", t, t / gemms);
+            } else {
+                System.out.println("PyTorch reference: " + torch);
             }
         }
+        if (part.equals("all") || part.equals("telemetry")) {
+            // telemetry: every step sampled (the worst case; jobs default to every 10th) against none, alternated in
+            // pairs so that both sides of a ratio see the same machine load
+            int reps = 7;
+            double[] off = new double[reps];
+            double[] every = new double[reps];
+            double[] tenth = new double[reps];
+            for (int rep = 0; rep < reps; rep++) {
+                off[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 0);
+                every[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 1) / off[rep];
+                tenth[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 10) / off[rep];
+            }
+            System.out.printf(
+                    "%ntelemetry on the same MLP, loops: %s (median and range of %d alternated pairs)%n",
+                    Loops.get().implementation(), reps);
+            System.out.printf("%-44s %8.3f ms/step%n", "no sampling", median(off));
+            printOverhead("every step sampled (layer stats, rules)", every);
+            printOverhead("every 10th step sampled (the default)", tenth);
+        }
+        if (part.equals("all") || part.equals("recompute")) {
+            int depth = 32;
+            int[] deep = new int[depth + 2];
+            java.util.Arrays.fill(deep, 256);
+            deep[deep.length - 1] = 10;
+            for (String act : new String[] {"relu", "tanh"}) {
+                System.out.printf("%nrecompute: %d-layer %s MLP, width 256, batch %d%n", depth, act, batch);
+                double baseMs = 0;
+                long baseBytes = 0;
+                for (int segments : new int[] {0, 2, 4, 6, 8, 16}) {
+                    Sequential m = mlp(deep, act).recompute(segments);
+                    ActivationMemory.current().resetPeak();
+                    long before = ActivationMemory.current().liveBytes();
+                    double ms = msPerStep(m, batch, Math.max(10, steps / 4), segments);
+                    long peak = ActivationMemory.current().peakBytes() - before;
+                    if (segments == 0) {
+                        baseMs = ms;
+                        baseBytes = peak;
+                    }
+                    System.out.printf(
+                            "  segments %2d: peak activations %7.2f MiB (%5.1f%%), step %7.3f ms (%5.2fx)%n",
+                            segments, peak / 1048576.0, 100.0 * peak / baseBytes, ms, ms / baseMs);
+                }
+            }
+        }
+    }
+
+    private static double median(double[] a) {
+        double[] c = a.clone();
+        java.util.Arrays.sort(c);
+        return c[c.length / 2];
+    }
+
+    private static void printOverhead(String what, double[] ratios) {
+        double lo = Double.MAX_VALUE;
+        double hi = -Double.MAX_VALUE;
+        for (double r : ratios) {
+            lo = Math.min(lo, r);
+            hi = Math.max(hi, r);
+        }
+        System.out.printf(
+                "%-44s %+7.1f %%  (%+.1f to %+.1f %%)%n",
+                what, 100 * (median(ratios) - 1), 100 * (lo - 1), 100 * (hi - 1));
     }
 
     static Sequential mlp(int[] widths, String act) throws Exception {

@@ -29,8 +29,13 @@ public final class Thresholds {
             entry(
                     "saturated_frac",
                     0.20,
-                    "fraction of a sigmoid/tanh layer's outputs within 1e-3 of a bound, above"
-                            + " which SATURATED_ACTIVATION is raised"),
+                    "fraction of a sigmoid/tanh layer's outputs within saturation_margin of a bound,"
+                            + " above which SATURATED_ACTIVATION is raised"),
+            entry(
+                    "saturation_margin",
+                    1e-3,
+                    "distance from a sigmoid/tanh bound (0 or 1; -1 or 1) within which an output counts"
+                            + " as saturated"),
             entry(
                     "update_ratio_high",
                     1e-1,

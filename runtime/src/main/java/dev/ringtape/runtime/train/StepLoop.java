@@ -10,7 +10,7 @@ import dev.ringtape.runtime.nn.Sequential;
 import dev.ringtape.runtime.optim.LrSchedule;
 import dev.ringtape.runtime.optim.Optimizer;
 import dev.ringtape.runtime.precision.Precision;
-import dev.ringtape.runtime.tensor.Squares;
+import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.Diagnoser;
 import dev.ringtape.telemetry.Records;
@@ -105,7 +105,8 @@ public final class StepLoop {
     private final int[] pendingInBucket;
     private final boolean[] bucketStarted;
     private double localSquares;
-    private final LayerSampler sampler = new LayerSampler();
+    private final LayerSampler sampler;
+    private final Loops loops = Loops.get();
     private final Diagnoser diagnoser;
     // per-parameter statistics, filled by passes the step makes anyway (unscale, the optimizer)
     private final double[] paramSquares;
@@ -147,6 +148,7 @@ public final class StepLoop {
         this.pendingInBucket = new int[buckets.length];
         this.bucketStarted = new boolean[buckets.length];
         this.diagnoser = new Diagnoser(options.thresholds(), options.job(), reducer.rank());
+        this.sampler = new LayerSampler(options.thresholds().get("saturation_margin"));
         this.paramSquares = new double[params.size()];
         this.paramMaxAbs = new float[params.size()];
         this.paramZeros = new int[params.size()];
@@ -257,28 +259,9 @@ public final class StepLoop {
         // one walk over the arena: unscale, per-parameter squares, and on sampled steps max |g| and zero counts
         double sq = 0;
         for (int i = 0; i < params.size(); i++) {
-            int from = offsets[i];
-            int to = offsets[i + 1];
-            for (int j = from; j < to; j++) {
-                arena[j] *= inv;
-            }
-            paramSquares[i] = Squares.of(arena, from, to);
+            paramSquares[i] =
+                    loops.scale(arena, offsets[i], offsets[i + 1], inv, sampled ? paramMaxAbs : null, paramZeros, i);
             sq += paramSquares[i];
-            if (sampled) {
-                float max = 0;
-                int zeros = 0;
-                for (int j = from; j < to; j++) {
-                    float a = Math.abs(arena[j]);
-                    if (a > max) {
-                        max = a;
-                    }
-                    if (a == 0f) {
-                        zeros++;
-                    }
-                }
-                paramMaxAbs[i] = max;
-                paramZeros[i] = zeros;
-            }
         }
         // the sum of finite gradients can still overflow, so the reduced arena is checked too (same on every rank)
         boolean foundInf = scalars[0] > 0 || !Double.isFinite(sq);
@@ -449,7 +432,7 @@ public final class StepLoop {
         for (int i = 0; i < params.size(); i++) {
             // the optimizer measured both norms in its own pass; a skipped step moved nothing
             float[] w = params.get(i).data();
-            double ww = skipped ? Squares.of(w, 0, w.length) : optimizerStats[i][0];
+            double ww = skipped ? loops.squares(w, 0, w.length) : optimizerStats[i][0];
             double dd = skipped ? 0 : optimizerStats[i][1];
             Sample.Param g = grads.get(i);
             double wn = Math.sqrt(ww);
@@ -519,7 +502,7 @@ public final class StepLoop {
                 continue;
             }
             System.arraycopy(g.data(), 0, arena, offsets[i], g.size());
-            sq += Squares.of(arena, offsets[i], offsets[i + 1]);
+            sq += loops.squares(arena, offsets[i], offsets[i + 1]);
         }
         localSquares += sq;
         int from = offsets[buckets[b][0]];

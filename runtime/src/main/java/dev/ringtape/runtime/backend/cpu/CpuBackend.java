@@ -2,15 +2,15 @@ package dev.ringtape.runtime.backend.cpu;
 
 import dev.ringtape.runtime.backend.Activation;
 import dev.ringtape.runtime.backend.Backend;
+import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Mask;
-import dev.ringtape.runtime.tensor.Squares;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.Arrays;
 import org.bytedeco.openblas.global.openblas;
 
 /**
  * The CPU backend: matrix products through OpenBLAS (bundled natives, no system install), everything else in plain
- * loops over the backing arrays. Reductions accumulate in double.
+ * loops over the backing arrays. Loops accumulate in double.
  */
 public final class CpuBackend implements Backend {
     private static final double SQRT_2_OVER_PI = 0.7978845608028654;
@@ -683,34 +683,23 @@ public final class CpuBackend implements Backend {
         float oneMinusB2 = (float) (1.0 - beta2);
         float bc2Sqrt = (float) Math.sqrt(1.0 - Math.pow(beta2, t));
         float negStepSize = (float) -(lr / (1.0 - Math.pow(beta1, t)));
-        float epsF = (float) eps;
-        float decay = (float) (1.0 - lr * weightDecay);
-        float wd = (float) weightDecay;
-        // with stats, chunk by chunk: the update loop stays as it is (statistics inside it slowed it by 3x) and the
-        // statistics read the chunk while it is still in cache
-        int chunk = stats == null ? p.length : STATS_CHUNK;
-        float[] before = stats == null ? null : STATS_SCRATCH.get();
-        for (int from = 0; from < p.length; from += chunk) {
-            int to = Math.min(p.length, from + chunk);
-            if (before != null) {
-                System.arraycopy(p, from, before, 0, to - from);
-            }
-            for (int i = from; i < to; i++) {
-                float gi = g[i];
-                if (decoupled) {
-                    p[i] = p[i] * decay;
-                } else if (weightDecay != 0) {
-                    gi = Math.fma(wd, p[i], gi);
-                }
-                md[i] = Math.fma(oneMinusB1, gi, md[i] * b1);
-                vd[i] = vd[i] * b2 + oneMinusB2 * (gi * gi);
-                float denom = (float) Math.sqrt(vd[i]) / bc2Sqrt + epsF;
-                p[i] = p[i] + negStepSize * md[i] / denom;
-            }
-            if (before != null) {
-                addUpdateStats(p, from, to, before, stats);
-            }
-        }
+        Loops.get()
+                .adam(
+                        p,
+                        g,
+                        md,
+                        vd,
+                        b1,
+                        oneMinusB1,
+                        b2,
+                        oneMinusB2,
+                        bc2Sqrt,
+                        negStepSize,
+                        (float) eps,
+                        decoupled,
+                        (float) (1.0 - lr * weightDecay),
+                        (float) weightDecay,
+                        stats);
     }
 
     private static final int STATS_CHUNK = 2048;
@@ -718,7 +707,6 @@ public final class CpuBackend implements Backend {
 
     /** Adds {@code sum p^2} and {@code sum (p - before)^2} over {@code [from, to)} to stats (the chunk is in cache). */
     private static void addUpdateStats(float[] p, int from, int to, float[] before, double[] stats) {
-        stats[0] += Squares.of(p, from, to);
-        stats[1] += Squares.ofDifference(p, from, to, before, 0);
+        Loops.get().addUpdateSquares(p, from, to, before, 0, stats);
     }
 }

@@ -1,0 +1,220 @@
+package dev.ringtape.runtime.tensor;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link Loops} on the incubating Vector API: one 256-bit vector holds the eight float lanes, so every lane adds
+ * the same values in the same order as the plain Java code and the results are the same bits. The maximum magnitude
+ * is taken on the float bits as integers (for non-negative floats, integer order is float order), which the JIT
+ * compiles to one instruction where a float maximum needs a sequence for NaN and signed zeros.
+ *
+ * <p>Compiled apart from the rest of the module (it needs {@code --add-modules jdk.incubator.vector}) and loaded by
+ * {@link Loops#get()} only when the JVM has that module.
+ */
+final class VectorLoops extends Loops {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+
+    @Override
+    public String implementation() {
+        return "Vector API, 8 x float";
+    }
+
+    @Override
+    public double squares(float[] a, int from, int to) {
+        FloatVector s = FloatVector.zero(F);
+        int i = from;
+        for (; i <= to - 8; i += 8) {
+            FloatVector v = FloatVector.fromArray(F, a, i);
+            s = s.add(v.mul(v));
+        }
+        return finish(a, from, to, combine(s, i, to, a));
+    }
+
+    @Override
+    public double scale(float[] a, int from, int to, float scale, float[] maxAbs, int[] zeros, int slot) {
+        FloatVector s = FloatVector.zero(F);
+        int i = from;
+        if (maxAbs == null) {
+            for (; i <= to - 8; i += 8) {
+                FloatVector v = FloatVector.fromArray(F, a, i).mul(scale);
+                v.intoArray(a, i);
+                s = s.add(v.mul(v));
+            }
+            for (int j = i; j < to; j++) {
+                a[j] *= scale;
+            }
+            return finish(a, from, to, combine(s, i, to, a));
+        }
+        IntVector max = IntVector.zero(IntVector.SPECIES_256);
+        IntVector zero = IntVector.zero(IntVector.SPECIES_256);
+        for (; i <= to - 8; i += 8) {
+            FloatVector v = FloatVector.fromArray(F, a, i).mul(scale);
+            v.intoArray(a, i);
+            s = s.add(v.mul(v));
+            IntVector bits = v.reinterpretAsInts().and(0x7fffffff);
+            max = max.max(bits);
+            zero = zero.add(bits.sub(1).lanewise(VectorOperators.LSHR, 31)); // 1 where bits == 0
+        }
+        int m = max.reduceLanes(VectorOperators.MAX);
+        int z = zero.reduceLanes(VectorOperators.ADD);
+        for (int j = i; j < to; j++) {
+            a[j] *= scale;
+            int bits = Float.floatToRawIntBits(a[j]) & 0x7fffffff;
+            m = Math.max(m, bits);
+            z += (bits - 1) >>> 31;
+        }
+        maxAbs[slot] = Float.intBitsToFloat(m);
+        zeros[slot] = z;
+        return finish(a, from, to, combine(s, i, to, a));
+    }
+
+    @Override
+    public void addUpdateSquares(float[] after, int from, int to, float[] before, int bFrom, double[] out) {
+        FloatVector w = FloatVector.zero(F);
+        FloatVector d = FloatVector.zero(F);
+        int shift = bFrom - from;
+        int i = from;
+        for (; i <= to - 8; i += 8) {
+            FloatVector v = FloatVector.fromArray(F, after, i);
+            FloatVector e = v.sub(FloatVector.fromArray(F, before, i + shift));
+            w = w.add(v.mul(v));
+            d = d.add(e.mul(e));
+        }
+        double tail = 0;
+        for (int j = i; j < to; j++) {
+            double e = (double) after[j] - before[j + shift];
+            tail += e * e;
+        }
+        out[0] += finish(after, from, to, combine(w, i, to, after));
+        out[1] += combine(d, to, to, after) + tail;
+    }
+
+    @Override
+    public void adam(
+            float[] p,
+            float[] g,
+            float[] m,
+            float[] v,
+            float b1,
+            float oneMinusB1,
+            float b2,
+            float oneMinusB2,
+            float bc2Sqrt,
+            float negStepSize,
+            float eps,
+            boolean decoupled,
+            float decay,
+            float wd,
+            double[] stats) {
+        if (stats == null) {
+            // the plain loop, which the JIT vectorizes by itself as well as this class would
+            super.adam(
+                    p, g, m, v, b1, oneMinusB1, b2, oneMinusB2, bc2Sqrt, negStepSize, eps, decoupled, decay, wd, null);
+            return;
+        }
+        // the update and both norms in one pass: the statistics cost no memory traffic of their own
+        FloatVector oneMinusB1s = FloatVector.broadcast(F, oneMinusB1);
+        FloatVector wds = FloatVector.broadcast(F, wd);
+        FloatVector w = FloatVector.zero(F);
+        FloatVector d = FloatVector.zero(F);
+        int i = 0;
+        for (; i <= p.length - 8; i += 8) {
+            FloatVector old = FloatVector.fromArray(F, p, i);
+            FloatVector pi = old;
+            FloatVector gi = FloatVector.fromArray(F, g, i);
+            if (decoupled) {
+                pi = pi.mul(decay);
+            } else if (wd != 0) {
+                gi = wds.fma(pi, gi);
+            }
+            FloatVector mi = oneMinusB1s.fma(gi, FloatVector.fromArray(F, m, i).mul(b1));
+            mi.intoArray(m, i);
+            FloatVector vi =
+                    FloatVector.fromArray(F, v, i).mul(b2).add(gi.mul(gi).mul(oneMinusB2));
+            vi.intoArray(v, i);
+            FloatVector denom = vi.sqrt().div(bc2Sqrt).add(eps);
+            FloatVector fresh = pi.add(mi.mul(negStepSize).div(denom));
+            fresh.intoArray(p, i);
+            FloatVector e = fresh.sub(old);
+            w = w.add(fresh.mul(fresh));
+            d = d.add(e.mul(e));
+        }
+        double tailW = 0;
+        double tailD = 0;
+        for (; i < p.length; i++) {
+            float old = p[i];
+            adamRange(
+                    p,
+                    g,
+                    m,
+                    v,
+                    i,
+                    i + 1,
+                    b1,
+                    oneMinusB1,
+                    b2,
+                    oneMinusB2,
+                    bc2Sqrt,
+                    negStepSize,
+                    eps,
+                    decoupled,
+                    decay,
+                    wd);
+            double e = (double) p[i] - old;
+            tailW += (double) p[i] * p[i];
+            tailD += e * e;
+        }
+        stats[0] += finish(
+                p,
+                0,
+                p.length,
+                pairwise(w.lane(0), w.lane(1), w.lane(2), w.lane(3), w.lane(4), w.lane(5), w.lane(6), w.lane(7))
+                        + tailW);
+        stats[1] += pairwise(d.lane(0), d.lane(1), d.lane(2), d.lane(3), d.lane(4), d.lane(5), d.lane(6), d.lane(7))
+                + tailD;
+    }
+
+    @Override
+    public void addActivationStats(float[] y, int units, float shift, float lo, float hi, double[] out, int[] alive) {
+        if (units % 8 != 0 || units == 0) {
+            super.addActivationStats(y, units, shift, lo, hi, out, alive); // the same lanes, in plain Java
+            return;
+        }
+        // whole rows of whole groups of eight: one flat loop (C2 keeps vectors in registers in a single loop, not
+        // across nested ones), the column wrapping around at the end of each row
+        FloatVector s = FloatVector.zero(F);
+        FloatVector q = FloatVector.zero(F);
+        long outside = 0;
+        int n = y.length - y.length % units;
+        int column = 0;
+        for (int i = 0; i < n; i += 8) {
+            FloatVector v = FloatVector.fromArray(F, y, i);
+            FloatVector d = v.sub(shift);
+            s = s.add(d);
+            q = q.add(d.mul(d));
+            outside += v.compare(VectorOperators.LT, lo)
+                    .or(v.compare(VectorOperators.GT, hi))
+                    .trueCount();
+            if (alive != null) {
+                IntVector.fromArray(IntVector.SPECIES_256, alive, column)
+                        .or(v.reinterpretAsInts().and(0x7fffffff))
+                        .intoArray(alive, column);
+            }
+            column += 8;
+            if (column == units) {
+                column = 0;
+            }
+        }
+        out[0] += pairwise(s.lane(0), s.lane(1), s.lane(2), s.lane(3), s.lane(4), s.lane(5), s.lane(6), s.lane(7));
+        out[1] += pairwise(q.lane(0), q.lane(1), q.lane(2), q.lane(3), q.lane(4), q.lane(5), q.lane(6), q.lane(7));
+        out[2] += outside;
+    }
+
+    private static double combine(FloatVector s, int i, int to, float[] a) {
+        return combine(
+                s.lane(0), s.lane(1), s.lane(2), s.lane(3), s.lane(4), s.lane(5), s.lane(6), s.lane(7), i, to, a);
+    }
+}

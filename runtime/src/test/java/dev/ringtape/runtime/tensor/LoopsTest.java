@@ -1,0 +1,227 @@
+package dev.ringtape.runtime.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class LoopsTest {
+    private static final Loops VECTOR = Loops.get();
+    private static final Loops SCALAR = Loops.scalar();
+
+    @Test
+    void shouldRunOnTheVectorApiInTheBuildsJvms() {
+        // the surefire JVMs get --add-modules jdk.incubator.vector (pom.xml), as the launcher's do
+        assertEquals("Vector API, 8 x float", VECTOR.implementation());
+    }
+
+    @Test
+    void shouldMatchADoubleSumToFloatPrecision() {
+        float[] a = new float[100_003];
+        double want = 0;
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) Math.sin(i) * (i % 13);
+            want += (double) a[i] * a[i];
+        }
+        for (Loops r : List.of(VECTOR, SCALAR)) {
+            assertEquals(want, r.squares(a, 0, a.length), want * 1e-5);
+            assertEquals(9.0 + 16.0, r.squares(new float[] {1, 3, 4, 2}, 1, 3));
+        }
+    }
+
+    @Test
+    void shouldStayFiniteForHugeFiniteValuesAndNotForNaN() {
+        float[] big = {3e19f, -2e19f, 1f, 0f, 0f, 0f, 0f, 0f, 0f};
+        float[] bad = {1f, Float.NaN, 2f, 0f, 0f, 0f, 0f, 0f, 0f};
+        for (Loops r : List.of(VECTOR, SCALAR)) {
+            double sum = r.squares(big, 0, big.length);
+            assertTrue(Double.isFinite(sum), "float squares overflow, the double fallback does not");
+            assertEquals(9e38 + 4e38, sum, 1e33);
+            assertTrue(Double.isNaN(r.squares(bad, 0, bad.length)));
+            assertTrue(Double.isFinite(r.scale(big.clone(), 0, big.length, 1f, null, null, 0)));
+        }
+    }
+
+    @Test
+    void shouldGiveTheSameBitsOnBothImplementations() {
+        Random rnd = new Random(7);
+        for (int trial = 0; trial < 200; trial++) {
+            int n = 1 + rnd.nextInt(trial < 100 ? 40 : 5000);
+            float[] a = new float[n];
+            for (int i = 0; i < n; i++) {
+                a[i] = switch (rnd.nextInt(6)) {
+                    case 0 -> 0f;
+                    case 1 -> -0f;
+                    case 2 -> Float.MIN_VALUE * rnd.nextInt(100); // subnormal
+                    default -> (float) (rnd.nextGaussian() * Math.pow(10, rnd.nextInt(20) - 10));
+                };
+            }
+            int from = rnd.nextInt(n);
+            int to = from + rnd.nextInt(n - from + 1);
+            float scale = trial % 3 == 0 ? 1f : (float) Math.scalb(3.0, -rnd.nextInt(20));
+            String at = "trial " + trial + " [" + from + ", " + to + ")";
+            assertEquals(SCALAR.squares(a, from, to), VECTOR.squares(a, from, to), at);
+
+            float[] s = a.clone();
+            float[] v = a.clone();
+            float[] maxS = new float[2];
+            float[] maxV = new float[2];
+            int[] zerosS = new int[2];
+            int[] zerosV = new int[2];
+            assertEquals(
+                    SCALAR.scale(s, from, to, scale, maxS, zerosS, 1),
+                    VECTOR.scale(v, from, to, scale, maxV, zerosV, 1),
+                    at);
+            assertArrayEquals(s, v, at);
+            assertEquals(maxS[1], maxV[1], at);
+            assertEquals(zerosS[1], zerosV[1], at);
+            float want = 0;
+            int wantZeros = 0;
+            for (int i = from; i < to; i++) {
+                want = Math.max(want, Math.abs(s[i]));
+                wantZeros += s[i] == 0f ? 1 : 0;
+            }
+            assertEquals(want, maxS[1], at);
+            assertEquals(wantZeros, zerosS[1], at);
+            assertEquals(
+                    SCALAR.scale(a.clone(), from, to, scale, null, null, 0),
+                    VECTOR.scale(a.clone(), from, to, scale, null, null, 0),
+                    at);
+
+            int bFrom = rnd.nextInt(3);
+            float[] before = new float[bFrom + to - from];
+            for (int i = 0; i < before.length; i++) {
+                before[i] = a[Math.min(n - 1, from + Math.max(0, i - bFrom))] + (float) rnd.nextGaussian() * 1e-3f;
+            }
+            double[] os = {0.5, 0.25};
+            double[] ov = {0.5, 0.25};
+            SCALAR.addUpdateSquares(a, from, to, before, bFrom, os);
+            VECTOR.addUpdateSquares(a, from, to, before, bFrom, ov);
+            assertArrayEquals(os, ov, at);
+        }
+    }
+
+    @Test
+    void shouldMeasureActivationsAlikeOnBothImplementations() {
+        Random rnd = new Random(11);
+        for (int units : new int[] {1, 3, 8, 13, 256, 260}) {
+            for (int rows : new int[] {1, 5, 64}) {
+                float[] y = new float[rows * units];
+                for (int i = 0; i < y.length; i++) {
+                    int column = i % units;
+                    // every third column dead; values near both sigmoid bounds, and some in between
+                    y[i] = column % 3 == 0
+                            ? 0f
+                            : rnd.nextBoolean() ? rnd.nextFloat() * 2e-3f : 1 - rnd.nextFloat() * 0.5f;
+                }
+                double[] s = {1, 2, 3};
+                double[] v = {1, 2, 3};
+                int[] aliveS = new int[units];
+                int[] aliveV = new int[units];
+                SCALAR.addActivationStats(y, units, 0.4f, 1e-3f, 1 - 1e-3f, s, aliveS);
+                VECTOR.addActivationStats(y, units, 0.4f, 1e-3f, 1 - 1e-3f, v, aliveV);
+                String at = rows + " x " + units;
+                assertArrayEquals(s, v, at);
+                assertArrayEquals(aliveS, aliveV, at);
+                double sum = 0;
+                double squares = 0;
+                long outside = 0;
+                for (float value : y) {
+                    sum += value - 0.4f;
+                    squares += (double) (value - 0.4f) * (value - 0.4f);
+                    outside += value < 1e-3f || value > 1 - 1e-3f ? 1 : 0;
+                }
+                assertEquals(1 + sum, s[0], 1e-5 * y.length, at);
+                assertEquals(2 + squares, s[1], 1e-5 * y.length, at);
+                assertEquals(3 + outside, s[2], at);
+                for (int j = 0; j < units; j++) {
+                    boolean dead = true;
+                    for (int r = 0; r < rows; r++) {
+                        dead &= y[r * units + j] == 0f;
+                    }
+                    assertEquals(dead, aliveS[j] == 0, at + " column " + j);
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldUpdateAlikeWithAndWithoutStatisticsOnBothImplementations() {
+        Random rnd = new Random(5);
+        for (int n : new int[] {1, 7, 8, 2047, 2048, 2049, 5003}) {
+            for (int mode = 0; mode < 3; mode++) {
+                boolean decoupled = mode == 1;
+                float wd = mode == 0 ? 0f : 0.01f;
+                float[][] start = new float[4][n];
+                for (int i = 0; i < n; i++) {
+                    start[0][i] = (float) rnd.nextGaussian();
+                    start[1][i] = (float) rnd.nextGaussian() * 1e-2f;
+                    start[2][i] = (float) rnd.nextGaussian() * 1e-3f;
+                    start[3][i] = rnd.nextFloat() * 1e-5f;
+                }
+                float[][] plain = copy(start);
+                SCALAR.adam(
+                        plain[0], plain[1], plain[2], plain[3], 0.9f, 0.1f, 0.999f, 1e-3f, 0.03f, -0.01f, 1e-8f,
+                        decoupled, 0.9999f, wd, null);
+                String at = "n " + n + " mode " + mode;
+                double[] want = new double[2];
+                for (int i = 0; i < n; i++) {
+                    double e = (double) plain[0][i] - start[0][i];
+                    want[0] += (double) plain[0][i] * plain[0][i];
+                    want[1] += e * e;
+                }
+                double[][] stats = new double[2][2];
+                int k = 0;
+                for (Loops loops : List.of(SCALAR, VECTOR)) {
+                    float[][] t = copy(start);
+                    loops.adam(
+                            t[0],
+                            t[1],
+                            t[2],
+                            t[3],
+                            0.9f,
+                            0.1f,
+                            0.999f,
+                            1e-3f,
+                            0.03f,
+                            -0.01f,
+                            1e-8f,
+                            decoupled,
+                            0.9999f,
+                            wd,
+                            stats[k++]);
+                    assertArrayEquals(plain[0], t[0], at + " weights, " + loops.implementation());
+                    assertArrayEquals(plain[2], t[2], at + " first moments, " + loops.implementation());
+                    assertArrayEquals(plain[3], t[3], at + " second moments, " + loops.implementation());
+                }
+                assertArrayEquals(stats[0], stats[1], at);
+                assertEquals(want[0], stats[0][0], want[0] * 1e-5, at);
+                assertEquals(want[1], stats[0][1], want[1] * 1e-4, at);
+            }
+        }
+    }
+
+    private static float[][] copy(float[][] a) {
+        float[][] c = new float[a.length][];
+        for (int i = 0; i < a.length; i++) {
+            c[i] = a[i].clone();
+        }
+        return c;
+    }
+
+    @Test
+    void shouldSumSquaredDifferencesAgainstAnOffsetArray() {
+        float[] after = {0, 0, 3, 5, 7, 9, 11};
+        float[] before = {1, 4, 4, 8, 8};
+        for (Loops r : List.of(VECTOR, SCALAR)) {
+            double[] out = new double[2];
+            // after[2..7) - before[0..5) = 2, 1, 3, 1, 3
+            r.addUpdateSquares(after, 2, 7, before, 0, out);
+            assertEquals(9 + 25 + 49 + 81 + 121, out[0]);
+            assertEquals(4 + 1 + 9 + 1 + 9, out[1]);
+        }
+    }
+}
