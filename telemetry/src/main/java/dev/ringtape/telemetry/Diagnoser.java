@@ -289,7 +289,7 @@ public final class Diagnoser {
                                         + " or a detached path is the usual cause");
                     }
                 }
-                if (s.fp16() && p.zeroFrac() > t.get("fp16_underflow_frac")) {
+                if (p.underflowFrac() > t.get("fp16_underflow_frac")) { // NaN (fp32) compares false
                     put(
                             out,
                             "FP16_UNDERFLOW",
@@ -297,14 +297,14 @@ public final class Diagnoser {
                             p.layer(),
                             s,
                             evidence(
-                                    "zero_frac",
-                                    p.zeroFrac(),
+                                    "underflow_frac",
+                                    p.underflowFrac(),
                                     "loss_scale",
                                     s.lossScale(),
                                     "threshold",
                                     t.get("fp16_underflow_frac")),
-                            "gradients underflow to zero in fp16; enable dynamic loss scaling (a larger"
-                                    + " train.loss_scale) or use bf16");
+                            "16-bit rounding flushes this layer's gradients to zero (the layers below it get"
+                                    + " zeros); enable dynamic loss scaling (a larger train.loss_scale) or use bf16");
                 }
             }
             if (smallest != null && minNorm > 0 && maxNorm / minNorm > t.get("grad_spread")) {

@@ -17,7 +17,11 @@ public record Sample(
         List<Param> params,
         List<Activation> activations) {
 
-    /** One parameter tensor: norms of its gradient (after unscale and clipping) and weight, and its real update. */
+    /**
+     * One parameter tensor: norms of its gradient (after unscale and clipping) and weight, and its real update; in a
+     * 16-bit run, the fraction of the non-zero values of its gradient and of its layer's output gradient that
+     * rounding to 16 bits flushed to zero (NaN in fp32).
+     */
     public record Param(
             String name,
             String layer,
@@ -27,7 +31,8 @@ public record Sample(
             double updateRatio,
             double gradMaxAbs,
             int nonFinite,
-            double zeroFrac) {}
+            double zeroFrac,
+            double underflowFrac) {}
 
     /** One activation layer's output on the step's first micro-batch. */
     public record Activation(

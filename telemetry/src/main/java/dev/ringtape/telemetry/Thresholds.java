@@ -51,9 +51,10 @@ public final class Thresholds {
                             + " above which GRADIENT_SCALE_SPREAD is raised"),
             entry(
                     "fp16_underflow_frac",
-                    0.5,
-                    "fraction of a weight's gradient values that are zero in fp16, above"
-                            + " which FP16_UNDERFLOW is raised"),
+                    0.1,
+                    "fraction of the non-zero gradient values of a layer (its output's and its"
+                            + " parameters') that 16-bit rounding flushed to zero, above which FP16_UNDERFLOW is"
+                            + " raised"),
             entry("loss_scale_min", 1.0, "loss scale below which LOSS_SCALE_COLLAPSE is raised"),
             entry(
                     "loss_diverging_factor",

@@ -19,7 +19,7 @@ class DiagnoserTest {
                 false,
                 false,
                 1.0,
-                List.of(new Sample.Param("layers.0.weight", "layers.0", true, 0.1, 1, 1e-3, 0.01, 0, 0)),
+                List.of(new Sample.Param("layers.0.weight", "layers.0", true, 0.1, 1, 1e-3, 0.01, 0, 0, Double.NaN)),
                 List.of(new Sample.Activation("layers.1", "relu", 0.3, 0.5, 0, deadFrac)));
     }
 

@@ -204,7 +204,7 @@ public final class Tape implements AutoCloseable {
             if (g != null) {
                 if (node.output() != root) {
                     // the root is the fp32 loss (times the loss scale, which may exceed the 16-bit range)
-                    precision.round(g.data());
+                    UnderflowProbe.round(precision, g.data(), node.layer());
                 }
                 try {
                     node.rule().apply(g, grads);
@@ -299,7 +299,7 @@ public final class Tape implements AutoCloseable {
 
         private void flushLeaves() {
             for (Map.Entry<Tensor, Tensor> e : leafPass.entrySet()) {
-                precision.round(e.getValue().data());
+                UnderflowProbe.round(precision, e.getValue().data(), e.getKey().name());
                 e.getKey().gradBuffer().addInPlace(e.getValue());
             }
             leafPass.clear();
@@ -309,7 +309,7 @@ public final class Tape implements AutoCloseable {
         private void flushLeaf(Tensor leaf) {
             Tensor pass = leafPass.remove(leaf);
             if (pass != null) {
-                precision.round(pass.data());
+                UnderflowProbe.round(precision, pass.data(), leaf.name());
                 leaf.gradBuffer().addInPlace(pass);
             }
         }

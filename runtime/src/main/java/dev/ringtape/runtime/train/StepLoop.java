@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ringtape.runtime.autograd.Autocast;
 import dev.ringtape.runtime.autograd.NonFiniteProbe;
 import dev.ringtape.runtime.autograd.Tape;
+import dev.ringtape.runtime.autograd.UnderflowProbe;
 import dev.ringtape.runtime.nn.ForwardContext;
 import dev.ringtape.runtime.nn.LayerSampler;
 import dev.ringtape.runtime.nn.Sequential;
@@ -112,6 +113,9 @@ public final class StepLoop {
     private final double[] paramSquares;
     private final float[] paramMaxAbs;
     private final int[] paramZeros;
+    private final int[] paramNonFinite;
+    private final String[] layerNames;
+    private final UnderflowProbe underflow = new UnderflowProbe();
     private final double[][] optimizerStats;
 
     public StepLoop(
@@ -152,6 +156,12 @@ public final class StepLoop {
         this.paramSquares = new double[params.size()];
         this.paramMaxAbs = new float[params.size()];
         this.paramZeros = new int[params.size()];
+        this.paramNonFinite = new int[params.size()];
+        this.layerNames = new String[params.size()];
+        for (int i = 0; i < params.size(); i++) {
+            String name = params.get(i).name();
+            layerNames[i] = name.substring(0, name.lastIndexOf('.'));
+        }
         this.optimizerStats = new double[params.size()][2];
     }
 
@@ -213,6 +223,9 @@ public final class StepLoop {
         long forwardNs = 0;
         long backwardNs = 0;
         boolean sampled = options.telemetryEvery() > 0 && step % options.telemetryEvery() == 0;
+        if (sampled && options.precision() != Precision.FP32) {
+            underflow.open(); // counts what 16-bit rounding flushes to zero in this step's backward passes
+        }
         for (int m = 0; m < k; m++) {
             Tensor[] xy = microBatches.get(m);
             samples += xy[0].dim(0);
@@ -241,6 +254,7 @@ public final class StepLoop {
                 backwardNs += System.nanoTime() - t1;
             }
         }
+        underflow.close();
 
         long t2 = System.nanoTime();
         for (int b = 0; b < buckets.length; b++) {
@@ -261,6 +275,7 @@ public final class StepLoop {
         for (int i = 0; i < params.size(); i++) {
             paramSquares[i] =
                     loops.scale(arena, offsets[i], offsets[i + 1], inv, sampled ? paramMaxAbs : null, paramZeros, i);
+            paramNonFinite[i] = 0;
             sq += paramSquares[i];
         }
         // the sum of finite gradients can still overflow, so the reduced arena is checked too (same on every rank)
@@ -269,12 +284,11 @@ public final class StepLoop {
 
         NonFinite origin = null;
         double lr = schedule.lr(step);
-        List<Sample.Param> gradStats = List.of();
         double norm = Double.NaN;
         boolean clipped = false;
         if (foundInf) {
             if (sampled) {
-                gradStats = nonFiniteGradientStats(); // the local gradients, with their non-finite counts
+                measureNonFiniteGradients();
             }
             boolean lossNotFinite = scalars[3] > 0;
             if (!scaler.enabled() || lossNotFinite) {
@@ -298,9 +312,6 @@ public final class StepLoop {
                 clipped = true;
             }
             unpack();
-            if (sampled) {
-                gradStats = gradientStats();
-            }
         }
         long t4 = System.nanoTime();
         if (!foundInf) {
@@ -315,7 +326,7 @@ public final class StepLoop {
         scaler.update(foundInf);
         long t5 = System.nanoTime();
         if (sampled) {
-            sample(step, meanLoss, lr, scale, foundInf, norm, gradStats);
+            sample(step, meanLoss, lr, scale, foundInf, norm);
         }
         if (origin != null) {
             for (Diagnoser.Diagnosis d : diagnoser.nonFinite(step, origin.layer(), origin.op(), origin.phase())) {
@@ -369,31 +380,14 @@ public final class StepLoop {
         }
     }
 
-    /** Per-parameter gradient statistics (after unscale and clipping) from the step's own pass over the arena. */
-    private List<Sample.Param> gradientStats() {
-        List<Sample.Param> out = new java.util.ArrayList<>(params.size());
+    /**
+     * Statistics of a step being skipped: this rank's own gradients, with their non-finite values counted, in place of
+     * what the unscale walk measures on the finite path.
+     */
+    private void measureNonFiniteGradients() {
         for (int i = 0; i < params.size(); i++) {
-            Tensor p = params.get(i);
-            int n = offsets[i + 1] - offsets[i];
-            out.add(new Sample.Param(
-                    p.name(),
-                    layerOf(p),
-                    p.rank() >= 2,
-                    Math.sqrt(paramSquares[i]),
-                    Double.NaN,
-                    Double.NaN,
-                    paramMaxAbs[i],
-                    0,
-                    n == 0 ? 1 : (double) paramZeros[i] / n));
-        }
-        return out;
-    }
-
-    /** Statistics of a step being skipped: this rank's own gradients, with their non-finite values counted. */
-    private List<Sample.Param> nonFiniteGradientStats() {
-        List<Sample.Param> out = new java.util.ArrayList<>(params.size());
-        for (Tensor p : params) {
-            float[] g = p.grad() == null ? new float[0] : p.grad().data();
+            Tensor grad = params.get(i).grad();
+            float[] g = grad == null ? new float[0] : grad.data();
             double sq = 0;
             float max = 0;
             int bad = 0;
@@ -407,45 +401,40 @@ public final class StepLoop {
                 max = Math.max(max, Math.abs(v));
                 zeros += v == 0f ? 1 : 0;
             }
-            out.add(new Sample.Param(
-                    p.name(),
-                    layerOf(p),
-                    p.rank() >= 2,
-                    Math.sqrt(sq),
-                    Double.NaN,
-                    Double.NaN,
-                    max,
-                    bad,
-                    g.length == 0 ? 1 : (double) zeros / g.length));
+            paramSquares[i] = sq;
+            paramMaxAbs[i] = max;
+            paramZeros[i] = zeros;
+            paramNonFinite[i] = bad;
         }
-        return out;
     }
 
-    private static String layerOf(Tensor param) {
-        return param.name().substring(0, param.name().lastIndexOf('.'));
-    }
-
-    /** Completes the sample with weight norms and real update ratios, then emits layer and diagnosis records. */
-    private void sample(
-            long step, double loss, double lr, float scale, boolean skipped, double norm, List<Sample.Param> grads) {
-        List<Sample.Param> stats = new java.util.ArrayList<>(grads.size());
+    /**
+     * Assembles the sample from what the step's own passes measured (gradients: the unscale walk, or the local
+     * gradients of a skipped step; weight and update norms: the optimizer; activations: the sampled forward; 16-bit
+     * underflow: the tape's rounding), then emits layer and diagnosis records.
+     */
+    private void sample(long step, double loss, double lr, float scale, boolean skipped, double norm) {
+        List<Sample.Param> stats = new java.util.ArrayList<>(params.size());
         for (int i = 0; i < params.size(); i++) {
-            // the optimizer measured both norms in its own pass; a skipped step moved nothing
-            float[] w = params.get(i).data();
-            double ww = skipped ? loops.squares(w, 0, w.length) : optimizerStats[i][0];
+            Tensor p = params.get(i);
+            // a skipped step moved nothing
+            double ww = skipped ? loops.squares(p.data(), 0, p.size()) : optimizerStats[i][0];
             double dd = skipped ? 0 : optimizerStats[i][1];
-            Sample.Param g = grads.get(i);
             double wn = Math.sqrt(ww);
+            int n = p.size();
             stats.add(new Sample.Param(
-                    g.name(),
-                    g.layer(),
-                    g.weight(),
-                    g.gradNorm(),
+                    p.name(),
+                    layerNames[i],
+                    p.rank() >= 2,
+                    Math.sqrt(paramSquares[i]),
                     wn,
                     wn > 0 ? Math.sqrt(dd) / wn : Double.NaN,
-                    g.gradMaxAbs(),
-                    g.nonFinite(),
-                    g.zeroFrac()));
+                    paramMaxAbs[i],
+                    paramNonFinite[i],
+                    n == 0 ? 1 : (double) paramZeros[i] / n,
+                    options.precision() == Precision.FP32
+                            ? Double.NaN
+                            : underflow.flushedFraction(layerNames[i], p.name())));
         }
         Sample s = new Sample(
                 step,
@@ -467,6 +456,9 @@ public final class StepLoop {
             Records.putNumber(o, "grad_max_abs", p.gradMaxAbs());
             o.put("nonfinite", p.nonFinite());
             Records.putNumber(o, "zero_frac", p.zeroFrac());
+            if (!Double.isNaN(p.underflowFrac())) {
+                o.put("underflow_frac", p.underflowFrac());
+            }
             sink.emit(o);
         }
         for (Sample.Activation a : s.activations()) {

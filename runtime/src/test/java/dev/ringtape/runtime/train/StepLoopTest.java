@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ringtape.runtime.autograd.ActivationMemory;
 import dev.ringtape.runtime.data.BatchPlan;
 import dev.ringtape.runtime.data.Dataset;
@@ -300,6 +301,62 @@ class StepLoopTest {
         assertEquals(0.0, zeroFraction(recovered), "with a scale of 65536 none underflows");
         double rel = relativeDifference(recovered, reference);
         assertTrue(rel < 2e-2, "and they match fp32 to 16-bit precision: " + rel);
+    }
+
+    @Test
+    void shouldCountWhatFp16RoundingFlushesAndDiagnoseItOnlyWithoutScaling() throws Exception {
+        Dataset d = Synthetic.teacher(64, 8, 3, 7);
+        BatchPlan plan = new BatchPlan(64, 64, 1, 1, 3);
+        for (float scale : new float[] {1f, 65536f}) {
+            List<ObjectNode> records = new ArrayList<>();
+            Sequential m = model(DEEP_SIGMOID, 5);
+            StepLoop loop = new StepLoop(
+                    m,
+                    new Sgd(m.parameterList(), 0, 0, 0, false),
+                    LrSchedule.constant(0),
+                    new LossScaler(true, scale, 2, 0.5, 1 << 30),
+                    GradientReducer.local(),
+                    sink(records),
+                    new StepLoop.Options(
+                            "t", 1, Precision.FP16, 0, 1, 25L << 20, 1, dev.ringtape.telemetry.Thresholds.defaults()));
+            loop.step(0, micro(d, plan, 0, 0));
+            // the layer whose gradients rounding flushed most (NaN where no non-zero value was left to round)
+            String worst = null;
+            double most = -1;
+            for (ObjectNode r : records) {
+                if (r.has("param") && r.path("underflow_frac").asDouble(-1) > most) {
+                    most = r.path("underflow_frac").asDouble();
+                    worst = r.path("layer").asText();
+                }
+            }
+            List<String> diagnosed = records.stream()
+                    .filter(r -> "FP16_UNDERFLOW".equals(r.path("code").asText()))
+                    .map(r -> r.path("layer").asText())
+                    .toList();
+            if (scale == 1f) {
+                assertTrue(most > 0.5, "at scale 1, rounding flushes most of " + worst + "'s gradient: " + most);
+                assertTrue(diagnosed.contains(worst), "and FP16_UNDERFLOW names it: " + diagnosed);
+                assertEquals(
+                        1.0,
+                        zeroFraction(
+                                m.parameters().get("layers.0.weight").grad().data()));
+            } else {
+                assertEquals(0.0, most, "at 65536 nothing is flushed");
+                assertEquals(List.of(), diagnosed);
+            }
+        }
+    }
+
+    static TelemetrySink sink(List<ObjectNode> records) {
+        return new TelemetrySink() {
+            @Override
+            public void emit(ObjectNode record) {
+                records.add(record);
+            }
+
+            @Override
+            public void close() {}
+        };
     }
 
     @Test
