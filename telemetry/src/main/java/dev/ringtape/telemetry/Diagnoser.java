@@ -242,6 +242,8 @@ public final class Diagnoser {
                     smallest = p;
                 }
                 double ratio = p.updateRatio();
+                // updates scale with the rate: during warm-up and decay the bound shrinks with lr / base lr
+                double lowRatio = t.get("update_ratio_low") * (s.baseLr() > 0 ? Math.min(1, s.lr() / s.baseLr()) : 1);
                 if (Double.isFinite(ratio) && ratio > t.get("update_ratio_high")) {
                     put(
                             out,
@@ -252,14 +254,14 @@ public final class Diagnoser {
                             evidence("update_ratio", ratio, "threshold", t.get("update_ratio_high")),
                             "each step changes this layer's weights by more than a tenth; the learning rate is too"
                                     + " high");
-                } else if (Double.isFinite(ratio) && ratio < t.get("update_ratio_low") && ratio >= 0) {
+                } else if (Double.isFinite(ratio) && ratio < lowRatio && ratio >= 0) {
                     put(
                             out,
                             "UPDATE_RATIO_LOW",
                             "warn",
                             p.layer(),
                             s,
-                            evidence("update_ratio", ratio, "threshold", t.get("update_ratio_low")),
+                            evidence("update_ratio", ratio, "threshold", lowRatio, "lr", s.lr(), "base_lr", s.baseLr()),
                             "this layer's weights hardly move; the learning rate is too low (or the layer is"
                                     + " frozen)");
                 }

@@ -79,8 +79,10 @@ public final class Report {
                     String l = r.path("layer").asText() + " "
                             + r.path("activation").asText();
                     if (r.path("activation").asText().equals("relu")) {
-                        dead.computeIfAbsent(l, k -> new ArrayList<>())
-                                .add(new double[] {step, r.path("dead_frac").asDouble()});
+                        if (r.path("dead_frac").isNumber()) { // null until its window is full
+                            dead.computeIfAbsent(l, k -> new ArrayList<>())
+                                    .add(new double[] {step, r.path("dead_frac").asDouble()});
+                        }
                     } else if (!r.path("activation").asText().contains("relu")) {
                         saturated.computeIfAbsent(l, k -> new ArrayList<>()).add(new double[] {
                             step, r.path("saturated_frac").asDouble()

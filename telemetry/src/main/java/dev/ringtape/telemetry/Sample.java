@@ -10,6 +10,7 @@ public record Sample(
         long step,
         double loss,
         double lr,
+        double baseLr,
         double lossScale,
         boolean fp16,
         boolean skipped,

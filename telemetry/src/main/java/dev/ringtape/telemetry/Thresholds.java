@@ -24,8 +24,13 @@ public final class Thresholds {
             entry(
                     "dead_frac",
                     0.10,
-                    "fraction of a ReLU layer's units that output zero for every sample of the step,"
-                            + " above which DEAD_RELU is raised"),
+                    "fraction of a ReLU layer's units that output zero for every sample of the last"
+                            + " dead_window samples, above which DEAD_RELU is raised"),
+            entry(
+                    "dead_window",
+                    4.0,
+                    "sampled steps (their first micro-batches) over which a ReLU unit must output zero for"
+                            + " every sample to count as dead; dead_frac is reported once the window is full"),
             entry(
                     "saturated_frac",
                     0.20,
@@ -43,7 +48,8 @@ public final class Thresholds {
             entry(
                     "update_ratio_low",
                     1e-5,
-                    "||lr * update|| / ||w|| of a weight below which UPDATE_RATIO_LOW is" + " raised"),
+                    "||lr * update|| / ||w|| of a weight below which UPDATE_RATIO_LOW is raised, times"
+                            + " lr / base lr while a schedule warms up or decays"),
             entry(
                     "grad_spread",
                     100.0,

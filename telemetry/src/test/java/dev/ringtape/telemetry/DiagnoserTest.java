@@ -15,6 +15,7 @@ class DiagnoserTest {
                 step,
                 0.5,
                 1e-3,
+                1e-3,
                 1,
                 false,
                 false,
@@ -64,7 +65,7 @@ class DiagnoserTest {
     }
 
     static Sample norm(long step, double gradNorm) {
-        return new Sample(step, 0.5, 1e-3, 1, false, false, gradNorm, List.of(), List.of());
+        return new Sample(step, 0.5, 1e-3, 1e-3, 1, false, false, gradNorm, List.of(), List.of());
     }
 
     @Test

@@ -1,28 +1,50 @@
 package dev.ringtape.runtime.optim;
 
+import java.util.function.LongToDoubleFunction;
+
 /** The learning rate at each optimizer step (0-based), from the base rate. */
-@FunctionalInterface
 public interface LrSchedule {
     double lr(long step);
 
+    /**
+     * The rate the schedule is built on ({@code optimizer.lr}; the peak of every schedule here): telemetry relates
+     * update sizes to {@code lr(step) / base()}, so warm-up and decay are not mistaken for a learning rate too low.
+     */
+    double base();
+
+    /** A schedule of base rate {@code base} whose rate at each step {@code rate} gives. */
+    static LrSchedule of(double base, LongToDoubleFunction rate) {
+        return new LrSchedule() {
+            @Override
+            public double lr(long step) {
+                return rate.applyAsDouble(step);
+            }
+
+            @Override
+            public double base() {
+                return base;
+            }
+        };
+    }
+
     static LrSchedule constant(double lr) {
-        return step -> lr;
+        return of(lr, step -> lr);
     }
 
     /** Linear warm-up from 0 over {@code warmupSteps}, then half a cosine from lr down to 0 at {@code totalSteps}. */
     static LrSchedule cosine(double lr, long warmupSteps, long totalSteps) {
-        return step -> {
+        return of(lr, step -> {
             if (step < warmupSteps) {
                 return lr * (step + 1) / warmupSteps;
             }
             long span = Math.max(1, totalSteps - warmupSteps);
             double progress = Math.min(1.0, (double) (step - warmupSteps) / span);
             return lr * 0.5 * (1 + Math.cos(Math.PI * progress));
-        };
+        });
     }
 
     /** {@code lr * gamma^(step / stepSize)}, as {@code torch.optim.lr_scheduler.StepLR}. */
     static LrSchedule step(double lr, long stepSize, double gamma) {
-        return step -> lr * Math.pow(gamma, step / stepSize);
+        return of(lr, step -> lr * Math.pow(gamma, step / stepSize));
     }
 }

@@ -152,7 +152,8 @@ public final class StepLoop {
         this.pendingInBucket = new int[buckets.length];
         this.bucketStarted = new boolean[buckets.length];
         this.diagnoser = new Diagnoser(options.thresholds(), options.job(), reducer.rank());
-        this.sampler = new LayerSampler(options.thresholds().get("saturation_margin"));
+        this.sampler = new LayerSampler(options.thresholds().get("saturation_margin"), (int)
+                options.thresholds().get("dead_window"));
         this.paramSquares = new double[params.size()];
         this.paramMaxAbs = new float[params.size()];
         this.paramZeros = new int[params.size()];
@@ -440,6 +441,7 @@ public final class StepLoop {
                 step,
                 loss,
                 lr,
+                schedule.base(),
                 scale,
                 options.precision() == Precision.FP16,
                 skipped,
