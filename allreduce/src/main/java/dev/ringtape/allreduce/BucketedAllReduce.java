@@ -6,27 +6,25 @@ import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.OneToOneConcurrentArrayQueue;
-import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * All-reduce of an arena range by range (the trainer's gradient buckets) on a ring driven by its own agent thread,
  * so the caller can hand over a bucket as soon as backward has finished it and go on computing: {@link #submit}
- * returns at once, {@link #await} waits for everything submitted. Every rank must submit the same ranges in the same
+ * returns at once, {@link #await} waits for everything submitted. The caller must not touch a submitted range until
+ * {@link #await} returns (it may write other ranges meanwhile). Every rank must submit the same ranges in the same
  * order (each is a collective). A failure stops the agent and is rethrown by the next {@code await}, naming the rank
  * and step.
  */
 public final class BucketedAllReduce implements AutoCloseable {
     private final RingAllReduce ring;
-    private final UnsafeBuffer arena;
     private final OneToOneConcurrentArrayQueue<Runnable> work = new OneToOneConcurrentArrayQueue<>(1024);
     private final AtomicLong submitted = new AtomicLong();
     private final AtomicLong completed = new AtomicLong();
     private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
     private final AgentRunner runner;
 
-    public BucketedAllReduce(RingAllReduce ring, UnsafeBuffer arena) {
+    public BucketedAllReduce(RingAllReduce ring) {
         this.ring = ring;
-        this.arena = arena;
         this.runner = new AgentRunner(
                 new BackoffIdleStrategy(100, 10, 1_000, 100_000),
                 e -> failure.compareAndSet(
@@ -36,8 +34,8 @@ public final class BucketedAllReduce implements AutoCloseable {
         AgentRunner.startOnThread(runner);
     }
 
-    /** Queues the sum of floats {@code [offset, offset + length)} of the arena for step {@code step}; returns at once. */
-    public void submit(int offset, int length, long step) {
+    /** Queues the sum of floats {@code [offset, offset + length)} of {@code arena} for step {@code step}; returns at once. */
+    public void submit(float[] arena, int offset, int length, long step) {
         enqueue(() -> ring.allReduce(arena, offset, length, step));
     }
 

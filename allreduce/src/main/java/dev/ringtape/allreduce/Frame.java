@@ -53,6 +53,7 @@ final class Frame {
 
     static void write(
             MutableDirectBuffer b,
+            int at,
             byte type,
             int ringStep,
             int sender,
@@ -60,14 +61,14 @@ final class Frame {
             long sequence,
             int offset,
             int count) {
-        b.putByte(0, MAGIC);
-        b.putByte(TYPE, type);
-        b.putShort(RING_STEP, (short) ringStep, java.nio.ByteOrder.LITTLE_ENDIAN);
-        b.putInt(SENDER, sender, java.nio.ByteOrder.LITTLE_ENDIAN);
-        b.putLong(TOKEN, token, java.nio.ByteOrder.LITTLE_ENDIAN);
-        b.putLong(SEQUENCE, sequence, java.nio.ByteOrder.LITTLE_ENDIAN);
-        b.putInt(OFFSET, offset, java.nio.ByteOrder.LITTLE_ENDIAN);
-        b.putInt(COUNT, count, java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putByte(at, MAGIC);
+        b.putByte(at + TYPE, type);
+        b.putShort(at + RING_STEP, (short) ringStep, java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putInt(at + SENDER, sender, java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putLong(at + TOKEN, token, java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putLong(at + SEQUENCE, sequence, java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putInt(at + OFFSET, offset, java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putInt(at + COUNT, count, java.nio.ByteOrder.LITTLE_ENDIAN);
     }
 
     static boolean valid(DirectBuffer b, int at, int length) {

@@ -51,11 +51,10 @@ class RingAllReduceTest {
         return out;
     }
 
-    static UnsafeBuffer direct(float[] v, int padFloats) {
-        UnsafeBuffer b = new UnsafeBuffer(ByteBuffer.allocateDirect(4 * (v.length + 2 * padFloats)));
-        for (int i = 0; i < v.length; i++) {
-            b.putFloat(4 * (padFloats + i), v[i]);
-        }
+    /** {@code v} with {@code padFloats} zeros on each side. */
+    static float[] padded(float[] v, int padFloats) {
+        float[] b = new float[v.length + 2 * padFloats];
+        System.arraycopy(v, 0, b, padFloats, v.length);
         return b;
     }
 
@@ -70,15 +69,11 @@ class RingAllReduceTest {
                     int rd = round;
                     float[] want = reference(world, size, rd);
                     List<float[]> got = rings.onEveryRank((rank, ring) -> {
-                        UnsafeBuffer b = direct(input(rank, size, rd), 5);
+                        float[] b = padded(input(rank, size, rd), 5);
                         ring.allReduce(b, 5, size, rd);
-                        float[] out = new float[size];
-                        for (int i = 0; i < size; i++) {
-                            out[i] = b.getFloat(4 * (5 + i));
-                        }
-                        assertEquals(0f, b.getFloat(0), "the range before the slice is untouched");
-                        assertEquals(0f, b.getFloat(4 * (5 + size)), "the range after the slice is untouched");
-                        return out;
+                        assertEquals(0f, b[4], "the range before the slice is untouched");
+                        assertEquals(0f, b[5 + size], "the range after the slice is untouched");
+                        return java.util.Arrays.copyOfRange(b, 5, 5 + size);
                     });
                     for (int r = 0; r < world; r++) {
                         float[] g = got.get(r);
@@ -100,8 +95,7 @@ class RingAllReduceTest {
             List<double[]> got = rings.onEveryRank((rank, ring) -> {
                 double[] v = {rank == 1 ? 1 : 0, 0.1 * (rank + 1), 64 * (rank + 1)};
                 ring.sumScalars(v, 0);
-                UnsafeBuffer b = direct(input(rank, 10, 0), 0);
-                ring.allReduce(b, 0, 10, 0); // scalar and buffer collectives interleave
+                ring.allReduce(input(rank, 10, 0), 0, 10, 0); // scalar and buffer collectives interleave
                 double[] again = {rank};
                 ring.sumScalars(again, 1);
                 return new double[] {v[0], v[1], v[2], again[0]};
@@ -122,7 +116,7 @@ class RingAllReduceTest {
                         Aeron.connect(new Aeron.Context().aeronDirectoryName(rings.driver.aeronDirectoryName()));
                 ExclusivePublication pub = forger.addExclusivePublication("aeron:ipc?term-length=65536", 7001 + 1)) {
             UnsafeBuffer frame = new UnsafeBuffer(ByteBuffer.allocateDirect(Frame.LENGTH + 4));
-            Frame.write(frame, Frame.REDUCE_SCATTER, 0, 0, 41L, 0, 0, 1); // rank 0's frame to rank 1, wrong token
+            Frame.write(frame, 0, Frame.REDUCE_SCATTER, 0, 0, 41L, 0, 0, 1); // rank 0's frame to rank 1, wrong token
             frame.putFloat(Frame.LENGTH, 1e30f);
             long deadline = System.nanoTime() + 10_000_000_000L;
             while (pub.offer(frame, 0, Frame.LENGTH + 4) < 0) {
@@ -134,9 +128,9 @@ class RingAllReduceTest {
                 assertTrue(round < 2_000, "the forged frame never reached rank 1");
                 long step = round;
                 List<Float> got = rings.onEveryRank((rank, ring) -> {
-                    UnsafeBuffer b = direct(new float[] {rank + 1f, 10f}, 0);
+                    float[] b = {rank + 1f, 10f};
                     ring.allReduce(b, 0, 2, step);
-                    return b.getFloat(0);
+                    return b[0];
                 });
                 assertEquals(List.of(3f, 3f), got, "the forged 1e30 never enters a sum");
             }
@@ -155,7 +149,7 @@ class RingAllReduceTest {
                         if (rank == 2) {
                             return null; // rank 2 never joins step 17
                         }
-                        ring.allReduce(direct(new float[1000], 0), 0, 1000, 17);
+                        ring.allReduce(new float[1000], 0, 1000, 17);
                         return null;
                     }));
             double seconds = (System.nanoTime() - start) / 1e9;

@@ -7,7 +7,6 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * One rank in its own JVM, for the process tests: {@code rank world ipc|udp dir token size rounds timeoutMs}. The
@@ -55,11 +54,11 @@ public final class RingProcessMain {
             }
             ring.connect(new Rendezvous(rank, world, token, endpoints));
             for (int round = 0; round < rounds; round++) {
-                UnsafeBuffer b = RingAllReduceTest.direct(RingAllReduceTest.input(rank, size, round), 0);
+                float[] b = RingAllReduceTest.input(rank, size, round);
                 ring.allReduce(b, 0, size, round);
                 float[] want = RingAllReduceTest.reference(world, size, round);
                 for (int i = 0; i < size; i++) {
-                    if (Float.floatToIntBits(b.getFloat(4 * i)) != Float.floatToIntBits(want[i])) {
+                    if (Float.floatToIntBits(b[i]) != Float.floatToIntBits(want[i])) {
                         System.out.println("WRONG at round " + round + " element " + i);
                         System.exit(4);
                     }

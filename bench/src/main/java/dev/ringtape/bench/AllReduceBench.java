@@ -16,7 +16,6 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import org.agrona.concurrent.UnsafeBuffer;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -139,12 +138,10 @@ final class AllReduceBench {
     /** Best seconds of one all-reduce of {@code floats} over every rank at once. */
     static double ring(List<RingAllReduce> rings, ExecutorService pool, int floats) throws Exception {
         int n = rings.size();
-        List<UnsafeBuffer> buffers = new ArrayList<>();
+        List<float[]> buffers = new ArrayList<>();
         for (int r = 0; r < n; r++) {
-            UnsafeBuffer b = new UnsafeBuffer(ByteBuffer.allocateDirect(4 * floats));
-            for (int i = 0; i < floats; i++) {
-                b.putFloat(4 * i, 1f);
-            }
+            float[] b = new float[floats];
+            java.util.Arrays.fill(b, 1f);
             buffers.add(b);
         }
         int reps = floats > (16 << 20) ? 3 : floats > (1 << 20) ? 6 : 30;
@@ -153,7 +150,7 @@ final class AllReduceBench {
             List<Callable<Long>> tasks = new ArrayList<>();
             for (int r = 0; r < n; r++) {
                 RingAllReduce ring = rings.get(r);
-                UnsafeBuffer b = buffers.get(r);
+                float[] b = buffers.get(r);
                 long step = rep;
                 tasks.add(() -> {
                     long t0 = System.nanoTime();

@@ -2,9 +2,7 @@ package dev.ringtape.scheduler.cli;
 
 import dev.ringtape.allreduce.Transport;
 import dev.ringtape.runtime.data.DataException;
-import dev.ringtape.runtime.nn.ModelBuilder;
 import dev.ringtape.runtime.nn.SpecException;
-import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.runtime.train.GradientReducer;
 import dev.ringtape.runtime.train.StateStore;
 import dev.ringtape.runtime.train.Trainer;
@@ -103,15 +101,12 @@ final class Train {
     /** Runs the job's workers as threads summing over an Aeron ring; rank 0 prints progress. */
     private static Trainer.Summary threads(JobSpec job, Path jobDir, TelemetrySink sink, PrintStream out)
             throws SpecException, DataException {
-        int floats = ModelBuilder.build(job.model(), job.seed()).parameterList().stream()
-                .mapToInt(Tensor::size)
-                .sum();
         Transport transport = Transport.of(job.allreduce().transport(), true);
         try (LocalRing ring =
                 new LocalRing(job.workers(), transport, (long) (job.allreduce().timeoutS() * 1e9))) {
             List<AeronGradientReducer> reducers = new ArrayList<>();
             for (int r = 0; r < job.workers(); r++) {
-                reducers.add(new AeronGradientReducer(ring.rank(r), floats));
+                reducers.add(new AeronGradientReducer(ring.rank(r)));
             }
             try {
                 return threads(job, jobDir, sink, out, reducers);
