@@ -88,7 +88,7 @@ final class AllReduceBench {
             }
             if (!json) {
                 System.out.printf(
-                        "all-reduce, %d ranks, %s, %d cores, %d floats a frame; best of several runs per size%n",
+                        "all-reduce, %d ranks, %s, %d cores, %d floats a frame; best of 10-50 runs per size after 5 warm-up runs%n",
                         ranks,
                         transport.name().toLowerCase(java.util.Locale.ROOT),
                         Runtime.getRuntime().availableProcessors(),
@@ -144,9 +144,12 @@ final class AllReduceBench {
             java.util.Arrays.fill(b, 1f);
             buffers.add(b);
         }
-        int reps = floats > (16 << 20) ? 3 : floats > (1 << 20) ? 6 : 30;
+        // five warm-up runs (as nccl-tests): the first touches of large arrays and logs, and the JIT, would
+        // otherwise be in the figure
+        int warmup = 5;
+        int reps = floats > (16 << 20) ? 10 : floats > (1 << 20) ? 20 : 50;
         double best = Double.MAX_VALUE;
-        for (int rep = 0; rep < reps + 2; rep++) {
+        for (int rep = 0; rep < reps + warmup; rep++) {
             List<Callable<Long>> tasks = new ArrayList<>();
             for (int r = 0; r < n; r++) {
                 RingAllReduce ring = rings.get(r);
@@ -162,7 +165,7 @@ final class AllReduceBench {
             for (Future<Long> f : pool.invokeAll(tasks)) {
                 slowest = Math.max(slowest, f.get());
             }
-            if (rep >= 2) {
+            if (rep >= warmup) {
                 best = Math.min(best, slowest / 1e9);
             }
         }

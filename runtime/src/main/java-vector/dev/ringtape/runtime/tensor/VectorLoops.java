@@ -72,27 +72,6 @@ final class VectorLoops extends Loops {
     }
 
     @Override
-    public void addUpdateSquares(float[] after, int from, int to, float[] before, int bFrom, double[] out) {
-        FloatVector w = FloatVector.zero(F);
-        FloatVector d = FloatVector.zero(F);
-        int shift = bFrom - from;
-        int i = from;
-        for (; i <= to - 8; i += 8) {
-            FloatVector v = FloatVector.fromArray(F, after, i);
-            FloatVector e = v.sub(FloatVector.fromArray(F, before, i + shift));
-            w = w.add(v.mul(v));
-            d = d.add(e.mul(e));
-        }
-        double tail = 0;
-        for (int j = i; j < to; j++) {
-            double e = (double) after[j] - before[j + shift];
-            tail += e * e;
-        }
-        out[0] += finish(after, from, to, combine(w, i, to, after));
-        out[1] += combine(d, to, to, after) + tail;
-    }
-
-    @Override
     public void adam(
             float[] p,
             float[] g,
@@ -167,6 +146,10 @@ final class VectorLoops extends Loops {
             tailW += (double) p[i] * p[i];
             tailD += e * e;
         }
+        addStats(p, w, d, tailW, tailD, stats);
+    }
+
+    private static void addStats(float[] p, FloatVector w, FloatVector d, double tailW, double tailD, double[] stats) {
         stats[0] += finish(
                 p,
                 0,
@@ -175,6 +158,62 @@ final class VectorLoops extends Loops {
                         + tailW);
         stats[1] += pairwise(d.lane(0), d.lane(1), d.lane(2), d.lane(3), d.lane(4), d.lane(5), d.lane(6), d.lane(7))
                 + tailD;
+    }
+
+    @Override
+    public void sgd(
+            float[] p,
+            float[] g,
+            float[] buf,
+            boolean firstStep,
+            float wd,
+            float mom,
+            float keep,
+            float negLr,
+            boolean decay,
+            boolean nesterov,
+            double[] stats) {
+        if (stats == null) {
+            super.sgd(p, g, buf, firstStep, wd, mom, keep, negLr, decay, nesterov, null);
+            return;
+        }
+        // the update and both norms in one pass, as for Adam
+        FloatVector wds = FloatVector.broadcast(F, wd);
+        FloatVector keeps = FloatVector.broadcast(F, keep);
+        FloatVector moms = FloatVector.broadcast(F, mom);
+        FloatVector negLrs = FloatVector.broadcast(F, negLr);
+        FloatVector w = FloatVector.zero(F);
+        FloatVector d = FloatVector.zero(F);
+        int i = 0;
+        for (; i <= p.length - 8; i += 8) {
+            FloatVector old = FloatVector.fromArray(F, p, i);
+            FloatVector step = FloatVector.fromArray(F, g, i);
+            if (decay) {
+                step = wds.fma(old, step);
+            }
+            if (buf != null) {
+                FloatVector b = firstStep
+                        ? step
+                        : keeps.fma(step, FloatVector.fromArray(F, buf, i).mul(mom));
+                b.intoArray(buf, i);
+                step = nesterov ? moms.fma(b, step) : b;
+            }
+            FloatVector fresh = negLrs.fma(step, old);
+            fresh.intoArray(p, i);
+            FloatVector e = fresh.sub(old);
+            w = w.add(fresh.mul(fresh));
+            d = d.add(e.mul(e));
+        }
+        double tailW = 0;
+        double tailD = 0;
+        for (; i < p.length; i++) {
+            float old = p[i];
+            sgdRange(p, g, buf, i, i + 1, firstStep, wd, mom, keep, negLr, decay, nesterov);
+            double e = (double) p[i] - old;
+            tailW += (double) p[i] * p[i];
+            tailD += e * e;
+        }
+        addStats(p, w, d, tailW, tailD, stats);
     }
 
     @Override

@@ -104,49 +104,6 @@ public class Loops {
     }
 
     /**
-     * Adds {@code sum after[i]^2} to {@code out[0]} and {@code sum (after[i] - before[i - from + bFrom])^2} to {@code
-     * out[1]} over {@code [from, to)} of {@code after}: the squared norms of weights after an optimizer update and of
-     * the update itself.
-     */
-    public void addUpdateSquares(float[] after, int from, int to, float[] before, int bFrom, double[] out) {
-        float d0 = 0;
-        float d1 = 0;
-        float d2 = 0;
-        float d3 = 0;
-        float d4 = 0;
-        float d5 = 0;
-        float d6 = 0;
-        float d7 = 0;
-        int shift = bFrom - from;
-        int i = from;
-        for (; i <= to - 8; i += 8) {
-            float e0 = after[i] - before[i + shift];
-            float e1 = after[i + 1] - before[i + 1 + shift];
-            float e2 = after[i + 2] - before[i + 2 + shift];
-            float e3 = after[i + 3] - before[i + 3 + shift];
-            float e4 = after[i + 4] - before[i + 4 + shift];
-            float e5 = after[i + 5] - before[i + 5 + shift];
-            float e6 = after[i + 6] - before[i + 6 + shift];
-            float e7 = after[i + 7] - before[i + 7 + shift];
-            d0 += e0 * e0;
-            d1 += e1 * e1;
-            d2 += e2 * e2;
-            d3 += e3 * e3;
-            d4 += e4 * e4;
-            d5 += e5 * e5;
-            d6 += e6 * e6;
-            d7 += e7 * e7;
-        }
-        double tail = 0;
-        for (int j = i; j < to; j++) {
-            double e = (double) after[j] - before[j + shift];
-            tail += e * e;
-        }
-        out[0] += squares(after, from, to);
-        out[1] += pairwise(d0, d1, d2, d3, d4, d5, d6, d7) + tail;
-    }
-
-    /**
      * One step of Adam or AdamW on one tensor, in torch.optim's single-tensor formulas and operation order (its
      * roundings of the hyperparameters are done by the caller): {@code m = fma(oneMinusB1, g, m * b1)}, {@code v = v *
      * b2 + oneMinusB2 * (g * g)}, {@code p = p + negStepSize * m / (sqrt(v) / bc2Sqrt + eps)}; before that, with
@@ -190,16 +147,10 @@ public class Loops {
                     wd);
             return;
         }
-        // chunk by chunk, so the update loop stays one the JIT vectorizes, and the statistics read the chunk (a
-        // multiple of eight long, so lanes carry across chunks) while it is in cache
-        float[] before = ADAM_BEFORE.get();
-        float w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0;
-        float d0 = 0, d1 = 0, d2 = 0, d3 = 0, d4 = 0, d5 = 0, d6 = 0, d7 = 0;
-        double tailW = 0;
-        double tailD = 0;
-        for (int from = 0; from < p.length; from += ADAM_CHUNK) {
-            int to = Math.min(p.length, from + ADAM_CHUNK);
-            System.arraycopy(p, from, before, 0, to - from);
+        UpdateLanes lanes = UPDATE_LANES.get().reset();
+        for (int from = 0; from < p.length; from += CHUNK) {
+            int to = Math.min(p.length, from + CHUNK);
+            System.arraycopy(p, from, lanes.before, 0, to - from);
             adamRange(
                     p,
                     g,
@@ -217,33 +168,98 @@ public class Loops {
                     decoupled,
                     decay,
                     wd);
+            lanes.add(p, from, to);
+        }
+        lanes.addTo(p, stats);
+    }
+
+    /**
+     * One step of SGD on one tensor, in torch.optim's formulas (its {@code add(alpha=)} is one fused multiply-add, so
+     * it is here): {@code d = g}, plus {@code wd * p} when {@code decay}; with a momentum buffer, {@code buf = d} on the
+     * first step and {@code fma(keep, d, buf * mom)} after, {@code d = nesterov ? fma(mom, buf, d) : buf}; then {@code
+     * p = fma(negLr, d, p)}. {@code stats} as for {@link #adam}.
+     */
+    public void sgd(
+            float[] p,
+            float[] g,
+            float[] buf,
+            boolean firstStep,
+            float wd,
+            float mom,
+            float keep,
+            float negLr,
+            boolean decay,
+            boolean nesterov,
+            double[] stats) {
+        if (stats == null) {
+            sgdRange(p, g, buf, 0, p.length, firstStep, wd, mom, keep, negLr, decay, nesterov);
+            return;
+        }
+        UpdateLanes lanes = UPDATE_LANES.get().reset();
+        for (int from = 0; from < p.length; from += CHUNK) {
+            int to = Math.min(p.length, from + CHUNK);
+            System.arraycopy(p, from, lanes.before, 0, to - from);
+            sgdRange(p, g, buf, from, to, firstStep, wd, mom, keep, negLr, decay, nesterov);
+            lanes.add(p, from, to);
+        }
+        lanes.addTo(p, stats);
+    }
+
+    /** SGD's update of {@code [from, to)}, as {@link #sgd} defines it. */
+    static void sgdRange(
+            float[] p,
+            float[] g,
+            float[] buf,
+            int from,
+            int to,
+            boolean firstStep,
+            float wd,
+            float mom,
+            float keep,
+            float negLr,
+            boolean decay,
+            boolean nesterov) {
+        for (int i = from; i < to; i++) {
+            float d = g[i];
+            if (decay) {
+                d = Math.fma(wd, p[i], d);
+            }
+            if (buf != null) {
+                buf[i] = firstStep ? d : Math.fma(keep, d, buf[i] * mom);
+                d = nesterov ? Math.fma(mom, buf[i], d) : buf[i];
+            }
+            p[i] = Math.fma(negLr, d, p[i]);
+        }
+    }
+
+    /**
+     * Squared norms of weights after an update and of the update, in lanes over a whole tensor updated chunk by chunk
+     * (the update loop stays one the JIT vectorizes; the statistics read each chunk while it is in cache). Chunks are
+     * a multiple of eight long, so lanes carry across them exactly as in one pass.
+     */
+    private static final class UpdateLanes {
+        final float[] before = new float[CHUNK];
+        final float[] w = new float[8];
+        final float[] d = new float[8];
+        double tailW;
+        double tailD;
+
+        UpdateLanes reset() {
+            java.util.Arrays.fill(w, 0);
+            java.util.Arrays.fill(d, 0);
+            tailW = 0;
+            tailD = 0;
+            return this;
+        }
+
+        void add(float[] p, int from, int to) {
             int i = from;
             for (; i <= to - 8; i += 8) {
-                int b = i - from;
-                float e0 = p[i] - before[b];
-                float e1 = p[i + 1] - before[b + 1];
-                float e2 = p[i + 2] - before[b + 2];
-                float e3 = p[i + 3] - before[b + 3];
-                float e4 = p[i + 4] - before[b + 4];
-                float e5 = p[i + 5] - before[b + 5];
-                float e6 = p[i + 6] - before[b + 6];
-                float e7 = p[i + 7] - before[b + 7];
-                w0 += p[i] * p[i];
-                w1 += p[i + 1] * p[i + 1];
-                w2 += p[i + 2] * p[i + 2];
-                w3 += p[i + 3] * p[i + 3];
-                w4 += p[i + 4] * p[i + 4];
-                w5 += p[i + 5] * p[i + 5];
-                w6 += p[i + 6] * p[i + 6];
-                w7 += p[i + 7] * p[i + 7];
-                d0 += e0 * e0;
-                d1 += e1 * e1;
-                d2 += e2 * e2;
-                d3 += e3 * e3;
-                d4 += e4 * e4;
-                d5 += e5 * e5;
-                d6 += e6 * e6;
-                d7 += e7 * e7;
+                for (int k = 0; k < 8; k++) {
+                    float e = p[i + k] - before[i + k - from];
+                    w[k] += p[i + k] * p[i + k];
+                    d[k] += e * e;
+                }
             }
             for (; i < to; i++) {
                 double e = (double) p[i] - before[i - from];
@@ -251,12 +267,15 @@ public class Loops {
                 tailD += e * e;
             }
         }
-        stats[0] += finish(p, 0, p.length, pairwise(w0, w1, w2, w3, w4, w5, w6, w7) + tailW);
-        stats[1] += pairwise(d0, d1, d2, d3, d4, d5, d6, d7) + tailD;
+
+        void addTo(float[] p, double[] stats) {
+            stats[0] += finish(p, 0, p.length, pairwise(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]) + tailW);
+            stats[1] += pairwise(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]) + tailD;
+        }
     }
 
-    private static final int ADAM_CHUNK = 2048;
-    private static final ThreadLocal<float[]> ADAM_BEFORE = ThreadLocal.withInitial(() -> new float[ADAM_CHUNK]);
+    private static final int CHUNK = 2048;
+    private static final ThreadLocal<UpdateLanes> UPDATE_LANES = ThreadLocal.withInitial(UpdateLanes::new);
 
     /** Adam's update of {@code [from, to)}, as {@link #adam} defines it. */
     static void adamRange(

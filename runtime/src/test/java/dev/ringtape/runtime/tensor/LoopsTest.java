@@ -90,17 +90,6 @@ class LoopsTest {
                     SCALAR.scale(a.clone(), from, to, scale, null, null, 0),
                     VECTOR.scale(a.clone(), from, to, scale, null, null, 0),
                     at);
-
-            int bFrom = rnd.nextInt(3);
-            float[] before = new float[bFrom + to - from];
-            for (int i = 0; i < before.length; i++) {
-                before[i] = a[Math.min(n - 1, from + Math.max(0, i - bFrom))] + (float) rnd.nextGaussian() * 1e-3f;
-            }
-            double[] os = {0.5, 0.25};
-            double[] ov = {0.5, 0.25};
-            SCALAR.addUpdateSquares(a, from, to, before, bFrom, os);
-            VECTOR.addUpdateSquares(a, from, to, before, bFrom, ov);
-            assertArrayEquals(os, ov, at);
         }
     }
 
@@ -204,24 +193,72 @@ class LoopsTest {
         }
     }
 
+    @Test
+    void shouldStepSgdAlikeWithAndWithoutStatisticsOnBothImplementations() {
+        Random rnd = new Random(9);
+        for (int n : new int[] {1, 7, 8, 2047, 2048, 2049, 5003}) {
+            for (int mode = 0; mode < 5; mode++) {
+                boolean momentum = mode > 0;
+                boolean first = mode == 1;
+                boolean nesterov = mode == 3;
+                boolean decay = mode == 4;
+                float[][] start = new float[3][n];
+                for (int i = 0; i < n; i++) {
+                    start[0][i] = (float) rnd.nextGaussian();
+                    start[1][i] = (float) rnd.nextGaussian() * 1e-2f;
+                    start[2][i] = (float) rnd.nextGaussian() * 1e-2f;
+                }
+                float[][] plain = copy(start);
+                SCALAR.sgd(
+                        plain[0],
+                        plain[1],
+                        momentum ? plain[2] : null,
+                        first,
+                        0.01f,
+                        0.9f,
+                        0.9f,
+                        -0.1f,
+                        decay,
+                        nesterov,
+                        null);
+                String at = "n " + n + " mode " + mode;
+                double[] want = new double[2];
+                for (int i = 0; i < n; i++) {
+                    double e = (double) plain[0][i] - start[0][i];
+                    want[0] += (double) plain[0][i] * plain[0][i];
+                    want[1] += e * e;
+                }
+                double[][] stats = new double[2][2];
+                int k = 0;
+                for (Loops loops : List.of(SCALAR, VECTOR)) {
+                    float[][] t = copy(start);
+                    loops.sgd(
+                            t[0],
+                            t[1],
+                            momentum ? t[2] : null,
+                            first,
+                            0.01f,
+                            0.9f,
+                            0.9f,
+                            -0.1f,
+                            decay,
+                            nesterov,
+                            stats[k++]);
+                    assertArrayEquals(plain[0], t[0], at + " weights, " + loops.implementation());
+                    assertArrayEquals(plain[2], t[2], at + " momentum, " + loops.implementation());
+                }
+                assertArrayEquals(stats[0], stats[1], at);
+                assertEquals(want[0], stats[0][0], want[0] * 1e-5, at);
+                assertEquals(want[1], stats[0][1], want[1] * 1e-4, at);
+            }
+        }
+    }
+
     private static float[][] copy(float[][] a) {
         float[][] c = new float[a.length][];
         for (int i = 0; i < a.length; i++) {
             c[i] = a[i].clone();
         }
         return c;
-    }
-
-    @Test
-    void shouldSumSquaredDifferencesAgainstAnOffsetArray() {
-        float[] after = {0, 0, 3, 5, 7, 9, 11};
-        float[] before = {1, 4, 4, 8, 8};
-        for (Loops r : List.of(VECTOR, SCALAR)) {
-            double[] out = new double[2];
-            // after[2..7) - before[0..5) = 2, 1, 3, 1, 3
-            r.addUpdateSquares(after, 2, 7, before, 0, out);
-            assertEquals(9 + 25 + 49 + 81 + 121, out[0]);
-            assertEquals(4 + 1 + 9 + 1 + 9, out[1]);
-        }
     }
 }

@@ -611,49 +611,20 @@ public final class CpuBackend implements Backend {
         float[] p = param.data();
         float[] g = grad.data();
         float[] buf = momentumBuffer == null ? null : momentumBuffer.data();
-        float wd = (float) weightDecay;
-        float mom = (float) momentum;
-        float keep = (float) (1.0 - dampening);
-        float negLr = (float) -lr;
-        int chunk = stats == null ? p.length : STATS_CHUNK;
-        float[] before = stats == null ? null : STATS_SCRATCH.get();
-        for (int from = 0; from < p.length; from += chunk) {
-            int to = Math.min(p.length, from + chunk);
-            if (before != null) {
-                System.arraycopy(p, from, before, 0, to - from);
-            }
-            sgdRange(p, g, buf, from, to, firstStep, wd, mom, keep, negLr, weightDecay != 0, nesterov);
-            if (before != null) {
-                addUpdateStats(p, from, to, before, stats);
-            }
-        }
-    }
-
-    /** PyTorch's vectorized add(x, alpha=a) computes x + a*y as one fused multiply-add; so do we, for equal bits. */
-    private static void sgdRange(
-            float[] p,
-            float[] g,
-            float[] buf,
-            int from,
-            int to,
-            boolean firstStep,
-            float wd,
-            float mom,
-            float keep,
-            float negLr,
-            boolean decay,
-            boolean nesterov) {
-        for (int i = from; i < to; i++) {
-            float d = g[i];
-            if (decay) {
-                d = Math.fma(wd, p[i], d);
-            }
-            if (buf != null) {
-                buf[i] = firstStep ? d : Math.fma(keep, d, buf[i] * mom);
-                d = nesterov ? Math.fma(mom, buf[i], d) : buf[i];
-            }
-            p[i] = Math.fma(negLr, d, p[i]);
-        }
+        // torch's roundings of the Python-double hyperparameters
+        Loops.get()
+                .sgd(
+                        p,
+                        g,
+                        buf,
+                        firstStep,
+                        (float) weightDecay,
+                        (float) momentum,
+                        (float) (1.0 - dampening),
+                        (float) -lr,
+                        weightDecay != 0,
+                        nesterov,
+                        stats);
     }
 
     @Override
@@ -700,13 +671,5 @@ public final class CpuBackend implements Backend {
                         (float) (1.0 - lr * weightDecay),
                         (float) weightDecay,
                         stats);
-    }
-
-    private static final int STATS_CHUNK = 2048;
-    private static final ThreadLocal<float[]> STATS_SCRATCH = ThreadLocal.withInitial(() -> new float[STATS_CHUNK]);
-
-    /** Adds {@code sum p^2} and {@code sum (p - before)^2} over {@code [from, to)} to stats (the chunk is in cache). */
-    private static void addUpdateStats(float[] p, int from, int to, float[] before, double[] stats) {
-        Loops.get().addUpdateSquares(p, from, to, before, 0, stats);
     }
 }
