@@ -11,6 +11,9 @@ import jdk.incubator.vector.VectorSpecies;
  * is taken on the float bits as integers (for non-negative floats, integer order is float order), which the JIT
  * compiles to one instruction where a float maximum needs a sequence for NaN and signed zeros.
  *
+ * <p>Lanes are read where the vectors are made: a vector passed to a method the JIT does not inline is boxed, and
+ * the loop that made it with it (Adam with statistics ran 60 % slower for a helper taking two vectors).
+ *
  * <p>Compiled apart from the rest of the module (it needs {@code --add-modules jdk.incubator.vector}) and loaded by
  * {@link Loops#get()} only when the JVM has that module.
  */
@@ -30,7 +33,13 @@ final class VectorLoops extends Loops {
             FloatVector v = FloatVector.fromArray(F, a, i);
             s = s.add(v.mul(v));
         }
-        return finish(a, from, to, combine(s, i, to, a));
+        return finish(
+                a,
+                from,
+                to,
+                combine(
+                        s.lane(0), s.lane(1), s.lane(2), s.lane(3), s.lane(4), s.lane(5), s.lane(6), s.lane(7), i, to,
+                        a));
     }
 
     @Override
@@ -46,7 +55,13 @@ final class VectorLoops extends Loops {
             for (int j = i; j < to; j++) {
                 a[j] *= scale;
             }
-            return finish(a, from, to, combine(s, i, to, a));
+            return finish(
+                    a,
+                    from,
+                    to,
+                    combine(
+                            s.lane(0), s.lane(1), s.lane(2), s.lane(3), s.lane(4), s.lane(5), s.lane(6), s.lane(7), i,
+                            to, a));
         }
         IntVector max = IntVector.zero(IntVector.SPECIES_256);
         IntVector zero = IntVector.zero(IntVector.SPECIES_256);
@@ -68,7 +83,13 @@ final class VectorLoops extends Loops {
         }
         maxAbs[slot] = Float.intBitsToFloat(m);
         zeros[slot] = z;
-        return finish(a, from, to, combine(s, i, to, a));
+        return finish(
+                a,
+                from,
+                to,
+                combine(
+                        s.lane(0), s.lane(1), s.lane(2), s.lane(3), s.lane(4), s.lane(5), s.lane(6), s.lane(7), i, to,
+                        a));
     }
 
     @Override
@@ -92,9 +113,32 @@ final class VectorLoops extends Loops {
             // the plain loop, which the JIT vectorizes by itself as well as this class would
             super.adam(
                     p, g, m, v, b1, oneMinusB1, b2, oneMinusB2, bc2Sqrt, negStepSize, eps, decoupled, decay, wd, null);
-            return;
+        } else {
+            adamWithStats(
+                    p, g, m, v, b1, oneMinusB1, b2, oneMinusB2, bc2Sqrt, negStepSize, eps, decoupled, decay, wd, stats);
         }
-        // the update and both norms in one pass: the statistics cost no memory traffic of their own
+    }
+
+    /**
+     * The update and both norms in one pass, so the statistics cost no memory traffic of their own. A method of its
+     * own, compiled apart from the plain path.
+     */
+    private static void adamWithStats(
+            float[] p,
+            float[] g,
+            float[] m,
+            float[] v,
+            float b1,
+            float oneMinusB1,
+            float b2,
+            float oneMinusB2,
+            float bc2Sqrt,
+            float negStepSize,
+            float eps,
+            boolean decoupled,
+            float decay,
+            float wd,
+            double[] stats) {
         FloatVector oneMinusB1s = FloatVector.broadcast(F, oneMinusB1);
         FloatVector wds = FloatVector.broadcast(F, wd);
         FloatVector w = FloatVector.zero(F);
@@ -146,18 +190,11 @@ final class VectorLoops extends Loops {
             tailW += (double) p[i] * p[i];
             tailD += e * e;
         }
-        addStats(p, w, d, tailW, tailD, stats);
-    }
-
-    private static void addStats(float[] p, FloatVector w, FloatVector d, double tailW, double tailD, double[] stats) {
-        stats[0] += finish(
-                p,
-                0,
-                p.length,
-                pairwise(w.lane(0), w.lane(1), w.lane(2), w.lane(3), w.lane(4), w.lane(5), w.lane(6), w.lane(7))
-                        + tailW);
-        stats[1] += pairwise(d.lane(0), d.lane(1), d.lane(2), d.lane(3), d.lane(4), d.lane(5), d.lane(6), d.lane(7))
-                + tailD;
+        // lanes read here: a vector passed to a method that is not inlined is boxed, and the loop with it
+        double ww = pairwise(w.lane(0), w.lane(1), w.lane(2), w.lane(3), w.lane(4), w.lane(5), w.lane(6), w.lane(7));
+        double dd = pairwise(d.lane(0), d.lane(1), d.lane(2), d.lane(3), d.lane(4), d.lane(5), d.lane(6), d.lane(7));
+        stats[0] += finish(p, 0, p.length, ww + tailW);
+        stats[1] += dd + tailD;
     }
 
     @Override
@@ -175,9 +212,24 @@ final class VectorLoops extends Loops {
             double[] stats) {
         if (stats == null) {
             super.sgd(p, g, buf, firstStep, wd, mom, keep, negLr, decay, nesterov, null);
-            return;
+        } else {
+            sgdWithStats(p, g, buf, firstStep, wd, mom, keep, negLr, decay, nesterov, stats);
         }
-        // the update and both norms in one pass, as for Adam
+    }
+
+    /** The update and both norms in one pass, in a method of its own as for {@link #adamWithStats}. */
+    private static void sgdWithStats(
+            float[] p,
+            float[] g,
+            float[] buf,
+            boolean firstStep,
+            float wd,
+            float mom,
+            float keep,
+            float negLr,
+            boolean decay,
+            boolean nesterov,
+            double[] stats) {
         FloatVector wds = FloatVector.broadcast(F, wd);
         FloatVector keeps = FloatVector.broadcast(F, keep);
         FloatVector moms = FloatVector.broadcast(F, mom);
@@ -213,7 +265,11 @@ final class VectorLoops extends Loops {
             tailW += (double) p[i] * p[i];
             tailD += e * e;
         }
-        addStats(p, w, d, tailW, tailD, stats);
+        // lanes read here: a vector passed to a method that is not inlined is boxed, and the loop with it
+        double ww = pairwise(w.lane(0), w.lane(1), w.lane(2), w.lane(3), w.lane(4), w.lane(5), w.lane(6), w.lane(7));
+        double dd = pairwise(d.lane(0), d.lane(1), d.lane(2), d.lane(3), d.lane(4), d.lane(5), d.lane(6), d.lane(7));
+        stats[0] += finish(p, 0, p.length, ww + tailW);
+        stats[1] += dd + tailD;
     }
 
     @Override
@@ -250,10 +306,5 @@ final class VectorLoops extends Loops {
         out[0] += pairwise(s.lane(0), s.lane(1), s.lane(2), s.lane(3), s.lane(4), s.lane(5), s.lane(6), s.lane(7));
         out[1] += pairwise(q.lane(0), q.lane(1), q.lane(2), q.lane(3), q.lane(4), q.lane(5), q.lane(6), q.lane(7));
         out[2] += outside;
-    }
-
-    private static double combine(FloatVector s, int i, int to, float[] a) {
-        return combine(
-                s.lane(0), s.lane(1), s.lane(2), s.lane(3), s.lane(4), s.lane(5), s.lane(6), s.lane(7), i, to, a);
     }
 }
