@@ -42,7 +42,7 @@ public class Loops {
             return new Loops();
         }
         try {
-            return (Loops) Class.forName(Loops.class.getName().replace("Loops", "VectorLoops"))
+            return (Loops) Class.forName(Loops.class.getPackageName() + ".VectorLoops")
                     .getDeclaredConstructor()
                     .newInstance();
         } catch (ReflectiveOperationException | LinkageError e) {
