@@ -40,6 +40,47 @@ class TrainCommandTest {
     }
 
     @Test
+    void shouldStopTheTrainingJvmWhenTheLauncherIsTerminated() throws Exception {
+        // the launcher runs java as a child (to filter its stderr), so it must pass a SIGTERM on
+        Path log = tmp.resolve("long.jsonl");
+        Process p = new ProcessBuilder(
+                        Launcher.root().resolve("deploy/bin/ringtape").toString(),
+                        "train",
+                        "deploy/jobs/digits-mlp.yaml",
+                        "--set",
+                        "train.epochs=100000",
+                        "--set",
+                        "telemetry.out=" + log)
+                .directory(Launcher.root().toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("out.txt").toFile())
+                .start();
+        List<ProcessHandle> jvms = List.of();
+        try {
+            long deadline = System.nanoTime() + 120_000_000_000L;
+            while (!Files.exists(log) || !Files.readString(log).contains("\"type\":\"step\"")) {
+                assertTrue(p.isAlive(), "the launcher stopped early: " + Files.readString(tmp.resolve("out.txt")));
+                assertTrue(System.nanoTime() < deadline, "no step record within 120 s");
+                Thread.sleep(100);
+            }
+            jvms = p.descendants()
+                    .filter(h -> h.info().command().orElse("").endsWith("java"))
+                    .toList();
+            assertEquals(1, jvms.size(), "one training JVM under the launcher: " + jvms);
+            p.destroy(); // SIGTERM to the launcher only
+            assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "the launcher exits");
+            assertTrue(
+                    jvms.get(0).onExit().get(30, java.util.concurrent.TimeUnit.SECONDS) != null
+                            && !jvms.get(0).isAlive(),
+                    "and so does its java");
+            assertEquals(143, p.exitValue(), "with java's exit status for SIGTERM");
+        } finally {
+            jvms.forEach(ProcessHandle::destroyForcibly); // no longer the launcher's descendants once it is gone
+            p.destroyForcibly();
+        }
+    }
+
+    @Test
     void shouldTrainTheDigitsMlpPast97PercentHeldOutAccuracy() throws Exception {
         Path log = tmp.resolve("digits.jsonl");
         Launcher.Outcome o = Launcher.run(300, "train", "deploy/jobs/digits-mlp.yaml", "--set", "telemetry.out=" + log);

@@ -64,6 +64,21 @@ class DiagnoserTest {
         assertTrue(record.get("hint").asText().contains("learning rate"));
     }
 
+    @Test
+    void shouldJudgeSmallUpdatesAgainstTheScheduledRateNotTheBaseOne() {
+        // an update ratio of 5e-7 is too low at the base rate, and what a decay to a hundredth of it gives
+        Sample.Param w = new Sample.Param("layers.0.weight", "layers.0", true, 0.1, 1, 5e-7, 0.01, 0, 0, Double.NaN);
+        Diagnoser atBase = new Diagnoser(Thresholds.defaults(), "job", 0);
+        List<Diagnoser.Diagnosis> raised =
+                atBase.feed(new Sample(0, 0.5, 1e-3, 1e-3, 1, false, false, 1.0, List.of(w), List.of()));
+        assertEquals(
+                List.of("UPDATE_RATIO_LOW"),
+                raised.stream().map(Diagnoser.Diagnosis::code).toList());
+        Diagnoser decayed = new Diagnoser(Thresholds.defaults(), "job", 0);
+        assertEquals(
+                List.of(), decayed.feed(new Sample(0, 0.5, 1e-5, 1e-3, 1, false, false, 1.0, List.of(w), List.of())));
+    }
+
     static Sample norm(long step, double gradNorm) {
         return new Sample(step, 0.5, 1e-3, 1e-3, 1, false, false, gradNorm, List.of(), List.of());
     }
