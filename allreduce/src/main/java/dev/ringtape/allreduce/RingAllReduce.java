@@ -48,6 +48,7 @@ public final class RingAllReduce implements AutoCloseable {
     private Publication publication;
     private Rendezvous rendezvous;
     private float[] incoming = new float[0];
+    private float[] scratch = new float[0];
     private long token;
     private int fragmentFloats;
     private long sequence;
@@ -131,6 +132,7 @@ public final class RingAllReduce implements AutoCloseable {
         this.publication = p;
         this.fragmentFloats = (p.maxPayloadLength() - Frame.LENGTH) / 4;
         this.incoming = new float[fragmentFloats];
+        this.scratch = new float[fragmentFloats];
         long deadline = System.nanoTime() + ctx.timeoutNs();
         idle.reset();
         while (!p.isConnected() || !subscription.isConnected()) {
@@ -366,14 +368,17 @@ public final class RingAllReduce implements AutoCloseable {
         int dst = baseFloat + from;
         long src = b.addressOffset() + payload;
         if (type == Frame.REDUCE_SCATTER) {
-            // one bulk copy out of the log, then an add the JIT vectorizes (adding through Unsafe straight from the
-            // log it leaves scalar, at half the speed)
+            // both operands copied to scratch arrays first, so the add indexes them alike: C2 vectorizes
+            // ours[dst + i] += theirs[i] poorly, and a 64 MiB all-reduce over IPC ran 10-35 % slower that way
+            // (bench/RESULTS.md); adding through Unsafe straight from the log it leaves scalar
             float[] theirs = incoming;
+            float[] ours = scratch;
             UnsafeApi.copyMemory(b.byteArray(), src, theirs, FLOAT_ARRAY_BASE, 4L * count);
-            float[] ours = data;
+            UnsafeApi.copyMemory(data, FLOAT_ARRAY_BASE + 4L * dst, ours, FLOAT_ARRAY_BASE, 4L * count);
             for (int i = 0; i < count; i++) {
-                ours[dst + i] += theirs[i];
+                ours[i] += theirs[i];
             }
+            UnsafeApi.copyMemory(ours, FLOAT_ARRAY_BASE, data, FLOAT_ARRAY_BASE + 4L * dst, 4L * count);
         } else {
             UnsafeApi.copyMemory(b.byteArray(), src, data, FLOAT_ARRAY_BASE + 4L * dst, 4L * count);
         }
