@@ -12,6 +12,7 @@ import java.util.concurrent.TimeUnit;
 public final class AllReduceContext {
     private Transport transport = Transport.UDP;
     private String aeronDirectory;
+    private EmbeddedDriver driver;
     private String host = "127.0.0.1";
     private long timeoutNs = TimeUnit.SECONDS.toNanos(60);
     private int termLength;
@@ -37,6 +38,21 @@ public final class AllReduceContext {
 
     public String aeronDirectory() {
         return aeronDirectory;
+    }
+
+    /**
+     * The embedded driver of this JVM to connect to: sets {@link #aeronDirectory}, and the ring runs the driver's
+     * duty cycle while it waits for its peers.
+     */
+    public AllReduceContext driver(EmbeddedDriver value) {
+        driver = value;
+        aeronDirectory = value.aeronDirectoryName();
+        return this;
+    }
+
+    /** The embedded driver the ring helps run, or null when the driver is another process's. */
+    EmbeddedDriver driver() {
+        return driver;
     }
 
     /** The address UDP subscriptions bind (port 0: the OS picks one, reported by {@code endpoint()}). */

@@ -1,10 +1,11 @@
 package dev.ringtape.allreduce;
 
 import io.aeron.driver.MediaDriver;
-import io.aeron.driver.ThreadingMode;
-import org.agrona.concurrent.BackoffIdleStrategy;
 
-/** Embedded Aeron media drivers: one thread, a directory under /dev/shm removed on close (also after a failure). */
+/**
+ * Embedded Aeron media drivers: run by the threads of this JVM ({@link EmbeddedDriver}), in a directory under
+ * /dev/shm removed on close (also after a failure).
+ */
 public final class MediaDrivers {
     private MediaDrivers() {}
 
@@ -12,18 +13,16 @@ public final class MediaDrivers {
      * Launches a driver in {@code directory}, replacing whatever a dead run left there, after removing the
      * directories of drivers whose process no longer exists (a killed process cannot clean up after itself).
      */
-    public static MediaDriver launch(String directory) {
+    public static EmbeddedDriver launch(String directory) {
         sweepStale();
         MediaDriver.Context ctx = new MediaDriver.Context()
                 .aeronDirectoryName(directory)
-                .threadingMode(ThreadingMode.SHARED)
-                .sharedIdleStrategy(new BackoffIdleStrategy(100, 10, 1_000, 100_000))
                 .dirDeleteOnStart(true)
                 .dirDeleteOnShutdown(true)
                 .termBufferSparseFile(true)
                 .warnIfDirectoryExists(false)
                 .printConfigurationOnStart(false);
-        return MediaDriver.launch(ctx);
+        return new EmbeddedDriver(ctx);
     }
 
     /** Removes {@code ringtape-aeron-<tag>-<pid>-<n>} directories whose process {@code pid} is gone. */

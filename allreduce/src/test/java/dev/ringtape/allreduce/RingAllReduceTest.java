@@ -168,13 +168,20 @@ class RingAllReduceTest {
     }
 
     @Test
-    void shouldRemoveTheDriverDirectoryOnClose() throws Exception {
+    void shouldRemoveTheDriverDirectoryAndStopItsKeeperOnClose() throws Exception {
         String dir;
         try (Rings rings = new Rings(2, Transport.UDP, 1L, 20_000)) {
             dir = rings.driver.aeronDirectoryName();
             assertTrue(Files.isDirectory(Path.of(dir)));
             assertFalse(rings.ranks.get(0).endpoint().endsWith(":0"), "the OS picked a port");
+            assertTrue(driverKeeperRunning());
         }
         assertFalse(Files.exists(Path.of(dir)), "no leftovers under /dev/shm");
+        assertFalse(driverKeeperRunning(), "the driver's keeper thread ends with the driver");
+    }
+
+    private static boolean driverKeeperRunning() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .anyMatch(t -> t.isAlive() && t.getName().equals("ringtape-aeron-driver"));
     }
 }

@@ -1,6 +1,5 @@
 package dev.ringtape.allreduce;
 
-import io.aeron.driver.MediaDriver;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -28,7 +27,7 @@ public final class RingProcessMain {
         long timeoutMs = Long.parseLong(args[7]);
         String driverDir =
                 dir.resolve("driver-" + (transport == Transport.IPC ? 0 : rank)).toString();
-        MediaDriver driver = null;
+        EmbeddedDriver driver = null;
         if (transport == Transport.UDP || rank == 0) {
             driver = MediaDrivers.launch(MediaDrivers.directoryFor("proc" + rank));
             driverDir = driver.aeronDirectoryName();
@@ -39,14 +38,17 @@ public final class RingProcessMain {
         if (transport == Transport.IPC && rank != 0) {
             driverDir = waitFor(dir.resolve("driver"), timeoutMs);
         }
-        try (RingAllReduce ring = RingAllReduce.open(
-                new AllReduceContext()
-                        .transport(transport)
-                        .aeronDirectory(driverDir)
-                        .termLength(16 << 20)
-                        .timeoutNs(TimeUnit.MILLISECONDS.toNanos(timeoutMs)),
-                rank,
-                world)) {
+        AllReduceContext ctx = new AllReduceContext()
+                .transport(transport)
+                .termLength(16 << 20)
+                .timeoutNs(TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+        // the rank that hosts a driver helps run it; IPC ranks of other processes only connect to it
+        if (driver != null) {
+            ctx.driver(driver);
+        } else {
+            ctx.aeronDirectory(driverDir);
+        }
+        try (RingAllReduce ring = RingAllReduce.open(ctx, rank, world)) {
             write(dir.resolve("endpoint-" + rank), ring.endpoint());
             List<String> endpoints = new ArrayList<>();
             for (int r = 0; r < world; r++) {

@@ -1,6 +1,5 @@
 package dev.ringtape.allreduce;
 
-import io.aeron.driver.MediaDriver;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -11,7 +10,7 @@ import java.util.concurrent.TimeUnit;
 
 /** N ranks as threads of this JVM over one embedded media driver, rendezvous done in memory. */
 final class Rings implements AutoCloseable {
-    final MediaDriver driver;
+    final EmbeddedDriver driver;
     final List<RingAllReduce> ranks = new ArrayList<>();
     final ExecutorService pool;
 
@@ -22,7 +21,7 @@ final class Rings implements AutoCloseable {
         for (int r = 0; r < world; r++) {
             AllReduceContext ctx = new AllReduceContext()
                     .transport(transport)
-                    .aeronDirectory(driver.aeronDirectoryName())
+                    .driver(driver)
                     .timeoutNs(TimeUnit.MILLISECONDS.toNanos(timeoutMs));
             RingAllReduce ring = RingAllReduce.open(ctx, r, world);
             ranks.add(ring);

@@ -1,11 +1,11 @@
 package dev.ringtape.bench;
 
 import dev.ringtape.allreduce.AllReduceContext;
+import dev.ringtape.allreduce.EmbeddedDriver;
 import dev.ringtape.allreduce.MediaDrivers;
 import dev.ringtape.allreduce.Rendezvous;
 import dev.ringtape.allreduce.RingAllReduce;
 import dev.ringtape.allreduce.Transport;
-import io.aeron.driver.MediaDriver;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
@@ -51,7 +51,7 @@ final class AllReduceBench {
                 sizes.add(s);
             }
         }
-        List<MediaDriver> drivers = new ArrayList<>();
+        List<EmbeddedDriver> drivers = new ArrayList<>();
         List<RingAllReduce> rings = new ArrayList<>();
         ExecutorService pool = Executors.newFixedThreadPool(ranks);
         JavaSparkContext sc = null;
@@ -61,9 +61,9 @@ final class AllReduceBench {
                 if (transport == Transport.UDP || r == 0) {
                     drivers.add(MediaDrivers.launch(MediaDrivers.directoryFor("bench" + r)));
                 }
-                MediaDriver d = drivers.get(drivers.size() - 1);
+                EmbeddedDriver d = drivers.get(drivers.size() - 1);
                 RingAllReduce ring = RingAllReduce.open(
-                        new AllReduceContext().transport(transport).aeronDirectory(d.aeronDirectoryName()), r, ranks);
+                        new AllReduceContext().transport(transport).driver(d), r, ranks);
                 rings.add(ring);
                 endpoints.add(ring.endpoint());
             }
@@ -127,7 +127,7 @@ final class AllReduceBench {
             }
             pool.shutdownNow();
             rings.forEach(RingAllReduce::close);
-            drivers.forEach(MediaDriver::close);
+            drivers.forEach(EmbeddedDriver::close);
         }
     }
 

@@ -1,11 +1,11 @@
 package dev.ringtape.scheduler.worker;
 
 import dev.ringtape.allreduce.AllReduceContext;
+import dev.ringtape.allreduce.EmbeddedDriver;
 import dev.ringtape.allreduce.MediaDrivers;
 import dev.ringtape.allreduce.Rendezvous;
 import dev.ringtape.allreduce.RingAllReduce;
 import dev.ringtape.allreduce.Transport;
-import io.aeron.driver.MediaDriver;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,7 +19,7 @@ import java.util.concurrent.TimeUnit;
  * media driver (IPC) or one driver each (UDP on loopback). Closing it releases every client and driver directory.
  */
 public final class LocalRing implements AutoCloseable {
-    private final List<MediaDriver> drivers = new ArrayList<>();
+    private final List<EmbeddedDriver> drivers = new ArrayList<>();
     private final List<RingAllReduce> rings = new ArrayList<>();
 
     public LocalRing(int world, Transport transport, long timeoutNs) {
@@ -32,7 +32,7 @@ public final class LocalRing implements AutoCloseable {
                 }
                 AllReduceContext ctx = new AllReduceContext()
                         .transport(transport)
-                        .aeronDirectory(drivers.get(drivers.size() - 1).aeronDirectoryName())
+                        .driver(drivers.get(drivers.size() - 1))
                         .timeoutNs(timeoutNs);
                 RingAllReduce ring = RingAllReduce.open(ctx, r, world);
                 rings.add(ring);
@@ -65,6 +65,6 @@ public final class LocalRing implements AutoCloseable {
     @Override
     public void close() {
         rings.forEach(RingAllReduce::close);
-        drivers.forEach(MediaDriver::close);
+        drivers.forEach(EmbeddedDriver::close);
     }
 }
