@@ -9,22 +9,34 @@ import java.util.Arrays;
 public final class Bench {
     private Bench() {}
 
+    private static final String USAGE = "usage: ringtape bench sgemm [--size N] [--reps R]\n"
+            + "       ringtape bench step [--threads T] [--steps S] [--part all|step|telemetry|recompute]\n"
+            + "       ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--json] [--no-spark]";
+
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: ringtape bench sgemm [--size N] [--reps R]\n"
-                    + "       ringtape bench step [--threads T] [--steps S]\n"
-                    + "       ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--json] [--no-spark]");
+            System.err.println(USAGE);
             System.exit(2);
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
-        switch (args[0]) {
-            case "sgemm" -> SgemmBench.main(rest);
-            case "step" -> StepBench.main(rest);
-            case "allreduce" -> AllReduceBench.main(rest);
-            default -> {
-                System.err.println("unknown benchmark '" + args[0] + "'");
-                System.exit(2);
+        try {
+            switch (args[0]) {
+                case "sgemm" -> SgemmBench.main(rest);
+                case "step" -> StepBench.main(rest);
+                case "allreduce" -> AllReduceBench.main(rest);
+                default -> throw new IllegalArgumentException("unknown benchmark '" + args[0] + "'");
             }
+        } catch (NumberFormatException e) {
+            usage(args[0] + ": not a number (" + e.getMessage() + ")");
+        } catch (ArrayIndexOutOfBoundsException e) {
+            usage(args[0] + ": " + args[args.length - 1] + " needs a value");
+        } catch (IllegalArgumentException e) {
+            usage(args[0] + ": " + e.getMessage());
         }
+    }
+
+    private static void usage(String problem) {
+        System.err.println("ringtape bench " + problem + "\n" + USAGE);
+        System.exit(2);
     }
 }
