@@ -36,6 +36,7 @@ import org.agrona.concurrent.UnsafeBuffer;
 public final class RingAllReduce implements AutoCloseable {
     private final AllReduceContext ctx;
     private final EmbeddedDriver driver;
+    private final Adder adder = Adder.get();
     private final int rank;
     private final int world;
     private final Aeron aeron;
@@ -383,17 +384,9 @@ public final class RingAllReduce implements AutoCloseable {
         int dst = baseFloat + from;
         long src = b.addressOffset() + payload;
         if (type == Frame.REDUCE_SCATTER) {
-            // both operands copied to scratch arrays first, so the add indexes them alike: C2 vectorizes
-            // ours[dst + i] += theirs[i] poorly, and a 64 MiB all-reduce over IPC ran 10-35 % slower that way
-            // (bench/RESULTS.md); adding through Unsafe straight from the log it leaves scalar
-            float[] theirs = incoming;
-            float[] ours = scratch;
-            UnsafeApi.copyMemory(b.byteArray(), src, theirs, FLOAT_ARRAY_BASE, 4L * count);
-            UnsafeApi.copyMemory(data, FLOAT_ARRAY_BASE + 4L * dst, ours, FLOAT_ARRAY_BASE, 4L * count);
-            for (int i = 0; i < count; i++) {
-                ours[i] += theirs[i];
-            }
-            UnsafeApi.copyMemory(ours, FLOAT_ARRAY_BASE, data, FLOAT_ARRAY_BASE + 4L * dst, 4L * count);
+            // one bulk copy out of the log (adding through Unsafe straight from the log C2 leaves scalar)
+            UnsafeApi.copyMemory(b.byteArray(), src, incoming, FLOAT_ARRAY_BASE, 4L * count);
+            adder.add(data, dst, incoming, count, scratch);
         } else {
             UnsafeApi.copyMemory(b.byteArray(), src, data, FLOAT_ARRAY_BASE + 4L * dst, 4L * count);
         }
