@@ -18,7 +18,7 @@ import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * Ring all-reduce over Aeron: sums float32 ranges of a buffer across N ranks, each rank sending to rank + 1 and
- * receiving from rank - 1. A range is summed in segments of 4 MiB, each by reduce-scatter then all-gather, 2(N - 1)
+ * receiving from rank - 1. A range is summed in segments of 1 MiB, each by reduce-scatter then all-gather, 2(N - 1)
  * ring steps over N chunks of the segment; every chunk moves in
  * MTU-sized fragments, and a fragment goes on to the next step as soon as it has arrived (and been added), so a rank
  * sends fragment i + 1 while the next rank reduces fragment i. Each element is summed in the same ring order on
@@ -191,14 +191,16 @@ public final class RingAllReduce implements AutoCloseable {
             return;
         }
         // segment by segment (each a ring all-reduce of its own): a segment's chunks are sent, summed and gathered
-        // while they are still in cache (64 MiB over IPC, three A/B runs: median 1.95-2.06 GB/s against 1.73-1.85)
+        // while they are still in cache. 64 MiB over IPC, alternated runs: no segments 1.73-1.85 GB/s, 4 MiB
+        // segments 1.95-2.06 (before the ranks ran the driver); then 4 MiB 2.85-3.05, 1 MiB 3.14-3.44, 256 KiB
+        // 3.25-3.35, and at 256 MiB 1 MiB segments still led (3.11 against 2.86, 256 KiB 3.03-3.23)
         for (int done = 0; done < length; done += SEGMENT_FLOATS) {
             ring(data, offset + done, Math.min(SEGMENT_FLOATS, length - done), step);
         }
     }
 
-    /** Floats of one segment: 4 MiB, as the logs' terms. */
-    static final int SEGMENT_FLOATS = 1 << 20;
+    /** Floats of one segment: 1 MiB, the size that measured best (above). */
+    static final int SEGMENT_FLOATS = 1 << 18;
 
     private void ring(float[] data, int offset, int length, long step) {
         mode = Frame.REDUCE_SCATTER;

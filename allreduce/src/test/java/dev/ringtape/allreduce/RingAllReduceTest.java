@@ -69,7 +69,7 @@ class RingAllReduceTest {
     void shouldSumExactlyLikeTheSerialReferenceForUnevenSizesAndRepeatedSteps(int world, Transport transport)
             throws Exception {
         try (Rings rings = new Rings(world, transport, 0xC0FFEEL, 20_000)) {
-            for (int n : new int[] {1, 7, 1_000_003, 2_500_007}) { // the last spans three segments
+            for (int n : new int[] {1, 7, 1_000_003, 2_500_007}) { // the last two span several segments
                 for (int round = 0; round < 3; round++) {
                     int size = n;
                     int rd = round;

@@ -88,7 +88,7 @@ final class AllReduceBench {
             }
             if (!json) {
                 System.out.printf(
-                        "all-reduce, %d ranks, %s, %d cores, %d floats a frame; best of 10-50 runs per size after 5 warm-up runs%n",
+                        "all-reduce, %d ranks, %s, %d cores, %d floats a frame; average of a loop of 10-1000 per size after 5 warm-up runs%n",
                         ranks,
                         transport.name().toLowerCase(java.util.Locale.ROOT),
                         Runtime.getRuntime().availableProcessors(),
@@ -97,9 +97,11 @@ final class AllReduceBench {
                         "%10s %12s %12s %16s %12s %12s%n",
                         "size", "algbw GB/s", "busbw GB/s", "treeAggr GB/s", "TCP GB/s", "ring/tree");
             }
+            // 500 all-reduces of 1 MiB first, so the JIT has compiled the ring before the first figure
+            ring(rings, pool, 1 << 18, 500);
             for (long bytes : sizes) {
                 int floats = (int) (bytes / 4);
-                double ringSeconds = ring(rings, pool, floats);
+                double ringSeconds = ring(rings, pool, floats, reps(bytes));
                 double alg = bytes / ringSeconds / 1e9;
                 double bus = alg * 2 * (ranks - 1) / ranks;
                 double tree = sc == null ? Double.NaN : bytes / treeAggregate(sc, ranks, floats) / 1e9;
@@ -135,41 +137,38 @@ final class AllReduceBench {
         return bytes >= 1 << 20 ? (bytes >> 20) + " MiB" : (bytes >> 10) + " KiB";
     }
 
-    /** Best seconds of one all-reduce of {@code floats} over every rank at once. */
-    static double ring(List<RingAllReduce> rings, ExecutorService pool, int floats) throws Exception {
+    /**
+     * Seconds per all-reduce of {@code floats}, as nccl-tests measure it: every rank runs 5 warm-up all-reduces (the
+     * first touches of the arrays and logs), then times a loop of them; the slowest rank's average. The ranks run
+     * the loop back to back, so the figure is the ring's, not the wake-up of threads between runs.
+     */
+    static double ring(List<RingAllReduce> rings, ExecutorService pool, int floats, int reps) throws Exception {
         int n = rings.size();
-        List<float[]> buffers = new ArrayList<>();
+        List<Callable<Long>> tasks = new ArrayList<>();
         for (int r = 0; r < n; r++) {
+            RingAllReduce ring = rings.get(r);
             float[] b = new float[floats];
-            java.util.Arrays.fill(b, 1f);
-            buffers.add(b);
+            tasks.add(() -> {
+                for (int i = 0; i < 5; i++) {
+                    ring.allReduce(b, 0, floats, i);
+                }
+                long t0 = System.nanoTime();
+                for (int i = 0; i < reps; i++) {
+                    ring.allReduce(b, 0, floats, i);
+                }
+                return System.nanoTime() - t0;
+            });
         }
-        // five warm-up runs (as nccl-tests): the first touches of large arrays and logs, and the JIT, would
-        // otherwise be in the figure
-        int warmup = 5;
-        int reps = floats > (16 << 20) ? 10 : floats > (1 << 20) ? 20 : 50;
-        double best = Double.MAX_VALUE;
-        for (int rep = 0; rep < reps + warmup; rep++) {
-            List<Callable<Long>> tasks = new ArrayList<>();
-            for (int r = 0; r < n; r++) {
-                RingAllReduce ring = rings.get(r);
-                float[] b = buffers.get(r);
-                long step = rep;
-                tasks.add(() -> {
-                    long t0 = System.nanoTime();
-                    ring.allReduce(b, 0, floats, step);
-                    return System.nanoTime() - t0;
-                });
-            }
-            long slowest = 0;
-            for (Future<Long> f : pool.invokeAll(tasks)) {
-                slowest = Math.max(slowest, f.get());
-            }
-            if (rep >= warmup) {
-                best = Math.min(best, slowest / 1e9);
-            }
+        long slowest = 0;
+        for (Future<Long> f : pool.invokeAll(tasks)) {
+            slowest = Math.max(slowest, f.get());
         }
-        return best;
+        return slowest / 1e9 / reps;
+    }
+
+    /** Loop length for one size: about 2 GiB moved per rank, 10 to 1,000 all-reduces. */
+    static int reps(long bytes) {
+        return (int) Math.max(10, Math.min(1_000, (2L << 30) / bytes));
     }
 
     /** Best seconds of summing one float[] per partition with {@code treeAggregate} (the data cached first). */
