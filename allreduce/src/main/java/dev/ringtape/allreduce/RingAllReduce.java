@@ -26,8 +26,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  *
  * <p>The floats live in the caller's heap array (the trainer's gradient arena itself, so nothing is copied in or out
  * of direct memory around a sum). Each frame is claimed in the publication's log and filled in place (header, then
- * the floats in one bulk copy); a received fragment is copied out of the log in one bulk copy and either added by a
- * loop the JIT vectorizes (reduce-scatter) or copied straight into the array (all-gather). Per rank and all-reduce of
+ * the floats in one bulk copy); a received fragment is copied out of the log in one bulk copy and either added into
+ * the array ({@link Adder}: eight lanes at a time; reduce-scatter) or copied straight into it (all-gather). Per rank and all-reduce of
  * S bytes on two ranks that is S copied into logs and S out of them, the least a log-based transport can do.
  *
  * <p>Not thread-safe: one thread drives a ring. No allocation per call. A peer that dies or stalls turns into an
