@@ -54,6 +54,9 @@ public final class Report {
         switch (r.path("type").asText()) {
             case "run" -> job = r.path("job").asText();
             case "step" -> {
+                if (r.path("rank").asInt(0) != 0) {
+                    return; // every rank reports the same all-reduced loss: chart rank 0's
+                }
                 if (r.path("loss").isNumber()) {
                     loss.add(new double[] {step, r.path("loss").asDouble()});
                 }

@@ -101,6 +101,9 @@ public final class Watch {
                     r.path("world_size").asInt(1),
                     r.path("layers").size());
             case "step" -> {
+                if (r.path("rank").asInt(0) != 0) {
+                    return null; // every rank reports the same all-reduced loss: follow rank 0's
+                }
                 lastStep = r;
                 if (r.path("step").asLong() - lastPrintedStep >= 10
                         || r.path("skipped").asBoolean()) {

@@ -58,6 +58,20 @@ public final class Normalizer {
         return new Normalizer(shift, scale);
     }
 
+    /** What is subtracted from each feature. */
+    public float[] shift() {
+        return shift.clone();
+    }
+
+    /** What each shifted feature is divided by: the model's input is {@code (x - shift()) / divisor()}. */
+    public float[] divisor() {
+        float[] d = new float[scale.length];
+        for (int j = 0; j < d.length; j++) {
+            d[j] = (float) (1.0 / scale[j]);
+        }
+        return d;
+    }
+
     /** Normalizes {@code data}'s features in place. */
     public void apply(Dataset data) {
         float[] x = data.features();

@@ -21,6 +21,9 @@ import java.util.List;
  * {@code nonfinite} and {@code end} telemetry records.
  */
 public final class Trainer {
+    /** Steps between checks that every rank still holds the same parameters (two scalar collectives each). */
+    private static final int SYNC_CHECK_EVERY = 100;
+
     private final Sequential model;
     private final StepLoop loop;
     private final BatchPlan plan;
@@ -66,6 +69,7 @@ public final class Trainer {
             row.put("params", l.parameters().stream().mapToInt(Tensor::size).sum());
         }
         sink.emit(run);
+        Replicas.broadcastFromRankZero(model.parameterList(), reducer);
 
         int perEpoch = plan.stepsPerEpoch();
         int epochs = (int) ((totalSteps + perEpoch - 1) / perEpoch);
@@ -97,6 +101,9 @@ public final class Trainer {
                                 loop.scaler().scale(),
                                 loop.scaler().growthTracker()));
                 step++;
+                if (step % SYNC_CHECK_EVERY == 0 || step == totalSteps) {
+                    Replicas.checkInSync(model.parameterList(), reducer, step);
+                }
                 if (r.skipped()) {
                     skipped++;
                 }

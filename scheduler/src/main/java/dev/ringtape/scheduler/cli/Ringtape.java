@@ -22,7 +22,28 @@ public final class Ringtape {
     private Ringtape() {}
 
     public static void main(String[] args) {
+        exportInternalMisc();
         System.exit(run(args, System.out, System.err));
+    }
+
+    /**
+     * Agrona (under Aeron) needs {@code jdk.internal.misc}. The launcher passes {@code --add-exports}; a JVM that
+     * spark-submit started has only Spark's {@code --add-opens} of {@code java.lang}, which is enough to export the
+     * package from here, so a plain {@code spark-submit} needs no extra option. Executors get the flag through
+     * {@code spark.executor.extraJavaOptions}.
+     */
+    private static void exportInternalMisc() {
+        Module base = Object.class.getModule();
+        if (base.isExported("jdk.internal.misc", Ringtape.class.getModule())) {
+            return;
+        }
+        try {
+            java.lang.reflect.Method add = Module.class.getDeclaredMethod("implAddExportsToAllUnnamed", String.class);
+            add.setAccessible(true);
+            add.invoke(base, "jdk.internal.misc");
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            // java.lang is not open to us either: Aeron will say what it misses when it starts
+        }
     }
 
     /** Runs a command, returning its exit status. */

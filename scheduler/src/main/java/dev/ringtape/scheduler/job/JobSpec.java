@@ -27,8 +27,18 @@ public record JobSpec(
         Train train,
         Allreduce allreduce,
         Checkpoint checkpoint,
+        Export export,
         Telemetry telemetry)
         implements Serializable {
+
+    /** {@code export:}: where the driver writes the trained model (safetensors). */
+    public record Export(String path) implements Serializable {}
+
+    /** This job with its data sources replaced (the driver resolves their paths before shipping the job). */
+    public JobSpec withData(Data value) {
+        return new JobSpec(
+                name, seed, workers, backend, spark, value, model, train, allreduce, checkpoint, export, telemetry);
+    }
 
     /** {@code spark:}: the embedded session's master and extra conf. */
     public record Spark(String master, Map<String, String> conf) implements Serializable {}
@@ -85,6 +95,7 @@ public record JobSpec(
             "train",
             "allreduce",
             "checkpoint",
+            "export",
             "telemetry");
     private static final Set<String> FORMATS = Set.of("csv", "idx", "parquet", "libsvm", "synthetic");
 
@@ -164,6 +175,10 @@ public record JobSpec(
         Checkpoint checkpoint = new Checkpoint(
                 ck.string("dir", "checkpoints/" + name), ck.integer("every_steps", 0, 200), ck.integer("keep", 1, 3));
 
+        SpecNode ex = root.has("export") ? root.object("export") : new SpecNode(emptyObject(), "export");
+        ex.allowOnly(Set.of("path"));
+        Export export = new Export(ex.string("path", "runs/" + name + "/model.safetensors"));
+
         SpecNode tm = root.has("telemetry") ? root.object("telemetry") : new SpecNode(emptyObject(), "telemetry");
         tm.allowOnly(Set.of("out", "every_steps", "thresholds"));
         Map<String, Double> thresholds = new LinkedHashMap<>();
@@ -191,6 +206,7 @@ public record JobSpec(
                 t,
                 allreduce,
                 checkpoint,
+                export,
                 telemetry);
     }
 

@@ -29,7 +29,10 @@ public final class Worker {
     private Worker() {}
 
     /** The data a worker trains and evaluates on, normalized with the training split's statistics. */
-    public record Data(Dataset train, Dataset eval) {}
+    public record Data(Dataset train, Dataset eval, Normalizer normalizer) {}
+
+    /** What a worker's run ends with: its summary, the trained model and the normalization its input needs. */
+    public record Outcome(Trainer.Summary summary, Sequential model, Normalizer normalizer) {}
 
     /** Reads, splits and normalizes the job's data, seen with the model's input shape. */
     public static Data data(JobSpec job, Path jobDir, int[] inputShape) throws DataException {
@@ -49,7 +52,9 @@ public final class Worker {
             norm.apply(eval);
         }
         return new Data(
-                shaped(train, inputShape, "data.train"), eval == null ? null : shaped(eval, inputShape, "data.eval"));
+                shaped(train, inputShape, "data.train"),
+                eval == null ? null : shaped(eval, inputShape, "data.eval"),
+                norm);
     }
 
     private static Dataset shaped(Dataset d, int[] inputShape, String key) throws DataException {
@@ -61,7 +66,7 @@ public final class Worker {
     }
 
     /** Trains {@code job} as worker {@code reducer.rank()} of {@code reducer.worldSize()}. */
-    public static Trainer.Summary run(
+    public static Outcome run(
             JobSpec job,
             Path jobDir,
             GradientReducer reducer,
@@ -129,7 +134,8 @@ public final class Worker {
                     t.precision());
         }
         ObjectNode config = job.toJson();
-        return new Trainer(model, loop, plan, reducer, store, sink, job.name(), progress)
+        Trainer.Summary summary = new Trainer(model, loop, plan, reducer, store, sink, job.name(), progress)
                 .fit(data.train(), data.eval(), totalSteps, config);
+        return new Outcome(summary, model, data.normalizer());
     }
 }

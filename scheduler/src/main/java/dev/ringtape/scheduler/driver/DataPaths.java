@@ -1,0 +1,49 @@
+package dev.ringtape.scheduler.driver;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ringtape.runtime.data.DataException;
+import dev.ringtape.scheduler.job.JobSpec;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Resolves a job's data paths on the driver, before the job is shipped: a relative path is looked up from the
+ * working directory, then beside the job file, and becomes absolute (executors do not share the driver's working
+ * directory); a local file that is not there is an error now rather than on every executor. Paths with a scheme
+ * ({@code hdfs://}, {@code s3a://}, ...) are left as they are.
+ */
+final class DataPaths {
+    private DataPaths() {}
+
+    static JobSpec.Data resolve(JobSpec.Data data, Path jobDir) throws DataException {
+        return new JobSpec.Data(
+                resolve(data.train(), jobDir), resolve(data.eval(), jobDir), data.evalSplit(), data.normalize());
+    }
+
+    private static JobSpec.Source resolve(JobSpec.Source s, Path jobDir) throws DataException {
+        if (s == null || s.path() == null) {
+            return s;
+        }
+        ObjectNode options = s.options().deepCopy();
+        String path = file(s.path(), jobDir);
+        options.put("path", path);
+        if (options.hasNonNull("labels")) {
+            options.put("labels", file(options.get("labels").asText(), jobDir));
+        }
+        return new JobSpec.Source(s.format(), path, s.label(), options);
+    }
+
+    private static String file(String path, Path jobDir) throws DataException {
+        if (path.matches("[A-Za-z][A-Za-z0-9+.-]*://.*")) {
+            return path.startsWith("file://") ? file(path.substring("file://".length()), jobDir) : path;
+        }
+        Path p = Path.of(path);
+        if (Files.exists(p)) {
+            return p.toAbsolutePath().normalize().toString();
+        }
+        if (!p.isAbsolute() && jobDir != null && Files.exists(jobDir.resolve(p))) {
+            return jobDir.resolve(p).toAbsolutePath().normalize().toString();
+        }
+        throw new DataException(path + ": no such file");
+    }
+}

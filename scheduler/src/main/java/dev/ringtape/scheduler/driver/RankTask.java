@@ -1,0 +1,112 @@
+package dev.ringtape.scheduler.driver;
+
+import dev.ringtape.allreduce.AllReduceContext;
+import dev.ringtape.allreduce.EmbeddedDriver;
+import dev.ringtape.allreduce.MediaDrivers;
+import dev.ringtape.allreduce.Rendezvous;
+import dev.ringtape.allreduce.RingAllReduce;
+import dev.ringtape.allreduce.Transport;
+import dev.ringtape.runtime.data.DataException;
+import dev.ringtape.runtime.nn.SpecException;
+import dev.ringtape.runtime.train.StateStore;
+import dev.ringtape.scheduler.job.JobSpec;
+import dev.ringtape.scheduler.worker.AeronGradientReducer;
+import dev.ringtape.scheduler.worker.Worker;
+import dev.ringtape.telemetry.SocketSink;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.List;
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.BarrierTaskInfo;
+
+/**
+ * One rank of a job, run as a barrier task on an executor. Rank = partition id. It reports to the driver's
+ * telemetry server, starts Aeron (IPC through one media driver when every rank runs in this executor JVM, else UDP
+ * on the executor's own address), exchanges ring endpoints with one {@code allGather}, and trains with the ring as
+ * the trainer's {@code GradientReducer}. Rank 0 returns the trained model; a rank that fails tells the driver why
+ * before its exception fails the stage.
+ */
+final class RankTask implements Barrier.Task<TrainedModel> {
+    private final JobSpec job;
+    private final String telemetryEndpoint;
+    private final long token;
+
+    RankTask(JobSpec job, String telemetryEndpoint, long token) {
+        this.job = job;
+        this.telemetryEndpoint = telemetryEndpoint;
+        this.token = token;
+    }
+
+    @Override
+    public List<TrainedModel> run() throws Exception {
+        BarrierTaskContext ctx = BarrierTaskContext.get();
+        int rank = ctx.partitionId();
+        try (SocketSink sink = new SocketSink(telemetryEndpoint, rank, 30_000)) {
+            try {
+                Worker.Outcome o = train(ctx, rank, sink);
+                return rank == 0 ? List.of(TrainedModel.of(o)) : List.of();
+            } catch (SpecException | DataException e) {
+                sink.error(e.getMessage());
+                throw new IllegalStateException(e.getMessage(), e);
+            } catch (RuntimeException | Error e) {
+                sink.error("rank " + rank + ": " + e);
+                throw e;
+            }
+        }
+    }
+
+    private Worker.Outcome train(BarrierTaskContext ctx, int rank, SocketSink sink)
+            throws SpecException, DataException {
+        BarrierTaskInfo[] infos = ctx.getTaskInfos();
+        int world = infos.length;
+        String own = infos[rank].address();
+        boolean oneJvm = Arrays.stream(infos).allMatch(i -> i.address().equals(own));
+        Transport transport = Transport.of(job.allreduce().transport(), oneJvm);
+        if (transport == Transport.IPC && !oneJvm) {
+            throw new SpecException(
+                    "allreduce.transport",
+                    "aeron-ipc needs every rank in one executor JVM, but the " + world + " ranks run in "
+                            + Arrays.stream(infos)
+                                    .map(BarrierTaskInfo::address)
+                                    .distinct()
+                                    .count()
+                            + " executors; use aeron-udp or auto");
+        }
+        EmbeddedDriver ownDriver = null;
+        EmbeddedDriver driver;
+        if (transport == Transport.IPC) {
+            driver = SharedDrivers.acquire(token);
+        } else {
+            ownDriver = MediaDrivers.launch(MediaDrivers.directoryFor("rank" + rank));
+            driver = ownDriver;
+        }
+        try {
+            AllReduceContext arc = new AllReduceContext()
+                    .transport(transport)
+                    .driver(driver)
+                    .host(host(own))
+                    .timeoutNs((long) (job.allreduce().timeoutS() * 1e9));
+            try (RingAllReduce ring = RingAllReduce.open(arc, rank, world)) {
+                String[] endpoints = ctx.allGather(ring.endpoint());
+                ring.connect(new Rendezvous(rank, world, token, List.of(endpoints)));
+                try (AeronGradientReducer reducer = new AeronGradientReducer(ring)) {
+                    PrintStream progress =
+                            rank == 0 ? sink.console() : new PrintStream(OutputStream.nullOutputStream());
+                    return Worker.run(job, null, reducer, StateStore.NONE, sink, progress);
+                }
+            }
+        } finally {
+            if (ownDriver != null) {
+                ownDriver.close();
+            } else {
+                SharedDrivers.release(token);
+            }
+        }
+    }
+
+    private static String host(String address) {
+        int colon = address.lastIndexOf(':');
+        return colon > 0 ? address.substring(0, colon) : address;
+    }
+}

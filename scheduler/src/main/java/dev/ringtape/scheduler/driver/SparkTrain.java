@@ -1,0 +1,205 @@
+package dev.ringtape.scheduler.driver;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ringtape.runtime.data.DataException;
+import dev.ringtape.scheduler.job.JobSpec;
+import dev.ringtape.telemetry.JsonlFileSink;
+import dev.ringtape.telemetry.RankMerger;
+import dev.ringtape.telemetry.TelemetryServer;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.spark.SparkConf;
+import org.apache.spark.SparkContext;
+
+/**
+ * The driver of a job: checks what can be checked before any executor starts, then runs the job's {@code workers}
+ * ranks as one Spark barrier stage in a job group (cancelled on failure), collects every rank's telemetry into one
+ * log, and writes rank 0's trained model to {@code export.path}.
+ *
+ * <p>Under {@code spark-submit} the master and conf are spark-submit's (the job's {@code spark.conf} fills in only
+ * what it left unset); otherwise the job's {@code spark.master} (default {@code local[workers]}) runs embedded.
+ */
+public final class SparkTrain {
+    /** JVM flags every executor needs: Agrona reaches into jdk.internal.misc; the Vector API speeds the loops. */
+    static final String EXECUTOR_FLAGS =
+            "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED --add-modules=jdk.incubator.vector";
+
+    private static final Pattern LOCAL = Pattern.compile("local(?:\\[(\\*|\\d+)(?:,\\s*(\\d+))?])?");
+
+    private SparkTrain() {}
+
+    /** A failure the driver reports as one line. */
+    public static final class JobFailed extends Exception {
+        public JobFailed(String message) {
+            super(message);
+        }
+    }
+
+    /** What a finished job reports. */
+    public record Result(double evalLoss, double evalAccuracy, int evalSamples, long steps, Path export) {}
+
+    /** Runs {@code job}; {@code jobDir} resolves relative data paths that are not found from the working directory. */
+    public static Result run(JobSpec job, Path jobDir, PrintStream out) throws JobFailed, DataException {
+        JobSpec shipped = job.withData(DataPaths.resolve(job.data(), jobDir));
+        Path export = Path.of(job.export().path());
+        checkWritable(export, "export.path");
+        Path log = Path.of(job.telemetry().out());
+        checkWritable(log, "telemetry.out");
+
+        SparkConf conf = conf(job);
+        checkConf(job, conf);
+        SparkContext sc = SparkContext.getOrCreate(conf);
+        String group = "ringtape-" + job.name() + "-" + Long.toHexString(new SecureRandom().nextLong());
+        try (JsonlFileSink file = new JsonlFileSink(log);
+                TelemetryServer server = new TelemetryServer(
+                        telemetryHost(sc), job.workers(), new RankMerger(job.workers(), file), out)) {
+            sc.setJobGroup(
+                    group,
+                    "ringtape train " + job.name() + ": " + job.workers() + " worker" + (job.workers() == 1 ? "" : "s"),
+                    true);
+            List<TrainedModel> results;
+            try {
+                long token = new SecureRandom().nextLong();
+                results = Barrier.run(
+                        sc, job.workers(), new RankTask(shipped, server.endpoint(), token), TrainedModel.class);
+                server.finish(10_000);
+            } catch (RuntimeException e) {
+                sc.cancelJobGroup(group);
+                server.finish(5_000);
+                throw new JobFailed(server.firstError() != null ? server.firstError() : explain(e, job, conf));
+            }
+            TrainedModel model = results.get(0);
+            writeExport(export, model, job);
+            return new Result(model.evalLoss(), model.evalAccuracy(), model.evalSamples(), model.steps(), export);
+        } catch (IOException e) {
+            throw new JobFailed("cannot write " + log + ": " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            sc.cancelJobGroup(group);
+            throw new JobFailed("interrupted");
+        } finally {
+            sc.clearJobGroup();
+            sc.stop();
+        }
+    }
+
+    /** Spark's conf: spark-submit's if it launched us, else the job's master; the flags executors need. */
+    static SparkConf conf(JobSpec job) {
+        SparkConf conf = new SparkConf(); // picks up spark.* system properties, as spark-submit sets them
+        boolean submitted = conf.contains("spark.master");
+        if (!submitted) {
+            conf.setMaster(job.spark().master());
+            if (job.spark().master().startsWith("local")) {
+                // one machine: keep every endpoint on loopback
+                conf.setIfMissing("spark.driver.host", "127.0.0.1");
+                conf.setIfMissing("spark.driver.bindAddress", "127.0.0.1");
+            }
+        }
+        for (Map.Entry<String, String> e : job.spark().conf().entrySet()) {
+            if (submitted) {
+                conf.setIfMissing(e.getKey(), e.getValue());
+            } else {
+                conf.set(e.getKey(), e.getValue());
+            }
+        }
+        conf.setIfMissing("spark.app.name", "ringtape: " + job.name());
+        conf.setIfMissing("spark.ui.showConsoleProgress", "false");
+        // a barrier stage that lacks slots is retried every 15 s, 40 times, by default: fail within ~30 s instead
+        conf.setIfMissing("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s");
+        conf.setIfMissing("spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "30");
+        String opts = conf.get("spark.executor.extraJavaOptions", "");
+        if (!opts.contains("jdk.internal.misc")) {
+            conf.set("spark.executor.extraJavaOptions", (opts + " " + EXECUTOR_FLAGS).strip());
+        }
+        return conf;
+    }
+
+    /** Refuses, before any executor starts, what would make the barrier stage fail or hang. */
+    static void checkConf(JobSpec job, SparkConf conf) throws JobFailed {
+        if (conf.getBoolean("spark.dynamicAllocation.enabled", false)) {
+            throw new JobFailed("spark.dynamicAllocation.enabled is true, but Spark runs barrier stages only with"
+                    + " a fixed set of executors; set spark.dynamicAllocation.enabled=false for this job");
+        }
+        String master = conf.get("spark.master");
+        Matcher m = LOCAL.matcher(master);
+        if (m.matches()) {
+            int slots = m.group(1) == null
+                    ? 1
+                    : m.group(1).equals("*")
+                            ? Runtime.getRuntime().availableProcessors()
+                            : Integer.parseInt(m.group(1));
+            int cpus = conf.getInt("spark.task.cpus", 1);
+            if (job.workers() > slots / cpus) {
+                throw new JobFailed("workers: " + job.workers() + " barrier tasks need " + job.workers()
+                        + " task slots at once, but spark.master " + master + " offers " + slots / cpus
+                        + "; use local[" + job.workers() * cpus + "] or at most " + slots / cpus + " workers");
+            }
+        }
+    }
+
+    /** One line for a failed stage that no rank explained (a lost executor, too few slots, ...). */
+    static String explain(RuntimeException e, JobSpec job, SparkConf conf) {
+        String msg = String.valueOf(e.getMessage());
+        if (msg.contains("BarrierJobSlotsNumberCheckFailed")
+                || msg.contains("number of slots")
+                || msg.contains("maxConcurrentTasksCheck")) {
+            return "workers: " + job.workers() + " barrier tasks need " + job.workers()
+                    + " task slots at once, but the cluster at " + conf.get("spark.master")
+                    + " did not offer them; add executors or cores, or lower workers";
+        }
+        String first = msg.lines().findFirst().orElse(msg);
+        return "the Spark job failed: " + first;
+    }
+
+    private static String telemetryHost(SparkContext sc) {
+        return sc.conf().get("spark.driver.host", "127.0.0.1");
+    }
+
+    private static void checkWritable(Path file, String key) throws JobFailed {
+        Path dir = file.toAbsolutePath().getParent();
+        try {
+            Files.createDirectories(dir);
+            Path probe = Files.createTempFile(dir, ".ringtape-probe", "");
+            Files.delete(probe);
+        } catch (IOException | SecurityException e) {
+            throw new JobFailed(key + ": cannot write " + file + " (" + describe(e) + ")");
+        }
+    }
+
+    private static String describe(Exception e) {
+        if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        }
+        if (e instanceof java.nio.file.FileSystemException fse && fse.getReason() != null) {
+            return fse.getReason();
+        }
+        return e.getClass().getSimpleName() + ": " + e.getMessage();
+    }
+
+    private static void writeExport(Path export, TrainedModel model, JobSpec job) throws JobFailed {
+        Map<String, Safetensors.Entry> tensors = new LinkedHashMap<>();
+        model.values()
+                .forEach((k, v) ->
+                        tensors.put(k, new Safetensors.Entry(model.shapes().get(k), v)));
+        tensors.put("normalize.shift", new Safetensors.Entry(model.inputShape(), model.shift()));
+        tensors.put("normalize.scale", new Safetensors.Entry(model.inputShape(), model.divisor()));
+        ObjectNode spec = job.toJson();
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("format", "pt");
+        meta.put("model", spec.get("model").toString());
+        meta.put("ringtape_version", Version.get());
+        try {
+            Safetensors.write(export, tensors, meta);
+        } catch (IOException e) {
+            throw new JobFailed("export.path: cannot write " + export + ": " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,131 @@
+package dev.ringtape.telemetry;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The driver's end of the ranks' telemetry: a TCP server each rank's {@link SocketSink} connects to. Records go to a
+ * {@link RankMerger} that writes the one log of the run; console lines are printed as they come; a rank's error
+ * message is kept for the driver to report.
+ *
+ * <p>Why TCP rather than an Aeron stream: the driver may be a JVM Ringtape does not start (spark-submit's, or a
+ * cluster-mode driver) and need not run a media driver or hold Aeron's buffers; records are small (a few KB a step),
+ * ordered and must not be lost, which a TCP stream gives with back-pressure for free; and it crosses hosts wherever
+ * the Spark driver itself is reachable.
+ *
+ * <p>Frames, one JSON object a line: {@code {"hello": RANK}} first, then telemetry records (objects with
+ * {@code type}), {@code {"console": TEXT}} and {@code {"error": TEXT}}.
+ */
+public final class TelemetryServer implements AutoCloseable {
+    static final String HELLO = "hello";
+    static final String CONSOLE = "console";
+    static final String ERROR = "error";
+
+    private final ServerSocket server;
+    private final RankMerger merger;
+    private final PrintStream console;
+    private final CountDownLatch finished;
+    private final List<Thread> readers = new ArrayList<>();
+    private final Thread acceptor;
+    private volatile String firstError;
+
+    /** Listens on {@code host} (an ephemeral port) for {@code world} ranks. */
+    public TelemetryServer(String host, int world, RankMerger merger, PrintStream console) throws IOException {
+        this.server = new ServerSocket();
+        this.server.bind(new InetSocketAddress(InetAddress.getByName(host), 0), world);
+        this.merger = merger;
+        this.console = console;
+        this.finished = new CountDownLatch(world);
+        this.acceptor = new Thread(this::accept, "ringtape-telemetry-acceptor");
+        this.acceptor.setDaemon(true);
+        this.acceptor.start();
+    }
+
+    /** {@code host:port} for the ranks' {@link SocketSink}. */
+    public String endpoint() {
+        return server.getInetAddress().getHostAddress() + ":" + server.getLocalPort();
+    }
+
+    /** The first error a rank reported, or null. */
+    public String firstError() {
+        return firstError;
+    }
+
+    /** Waits until every rank closed its connection (or the timeout passes), then writes what is still buffered. */
+    public void finish(long timeoutMs) throws InterruptedException {
+        finished.await(timeoutMs, TimeUnit.MILLISECONDS);
+        merger.flush();
+    }
+
+    private void accept() {
+        while (!server.isClosed()) {
+            try {
+                Socket s = server.accept();
+                Thread t = new Thread(() -> read(s), "ringtape-telemetry-reader");
+                t.setDaemon(true);
+                synchronized (readers) {
+                    readers.add(t);
+                }
+                t.start();
+            } catch (SocketException e) {
+                return; // closed
+            } catch (IOException e) {
+                console.println("ringtape: telemetry connection failed: " + e.getMessage());
+            }
+        }
+    }
+
+    private void read(Socket s) {
+        int rank = -1;
+        try (s;
+                BufferedReader in =
+                        new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = in.readLine()) != null) {
+                JsonNode frame = Records.JSON.readTree(line);
+                if (frame.has(HELLO)) {
+                    rank = frame.get(HELLO).asInt();
+                } else if (frame.has(CONSOLE)) {
+                    console.println(frame.get(CONSOLE).asText());
+                } else if (frame.has(ERROR)) {
+                    if (firstError == null) {
+                        firstError = frame.get(ERROR).asText();
+                    }
+                } else if (rank >= 0 && frame instanceof ObjectNode record) {
+                    merger.accept(rank, record);
+                }
+            }
+        } catch (IOException e) {
+            // a rank that died mid-line: what it sent before is kept
+        } finally {
+            if (rank >= 0) {
+                merger.rankDone(rank);
+            }
+            finished.countDown();
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            server.close();
+        } catch (IOException e) {
+            // nothing to release
+        }
+        merger.flush();
+    }
+}
