@@ -56,6 +56,7 @@ public final class SparkTrain {
 
         SparkConf conf = conf(job);
         checkConf(job, conf);
+        SparkLogging.quietDefaults(conf);
         SparkContext sc = SparkContext.getOrCreate(conf);
         String group = "ringtape-" + job.name() + "-" + Long.toHexString(new SecureRandom().nextLong());
         try (JsonlFileSink file = new JsonlFileSink(log);
