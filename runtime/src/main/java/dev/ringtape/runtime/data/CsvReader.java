@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.zip.GZIPInputStream;
 
@@ -19,12 +18,17 @@ public final class CsvReader {
 
     /** Where the label is: {@code "first"}, {@code "last"} or a 0-based column index. */
     public static Dataset read(Path file, String label) throws DataException {
+        return read(file.toString(), label, DataFiles.LOCAL);
+    }
+
+    /** Reads {@code file} through {@code files}; the label as in {@link #read(Path, String)}. */
+    public static Dataset read(String file, String label, DataFiles files) throws DataException {
         FloatList x = new FloatList();
         FloatList y = new FloatList();
         int columns = -1;
         int lineNo = 0;
-        try (InputStream raw = Files.newInputStream(file);
-                InputStream in = file.toString().endsWith(".gz") ? new GZIPInputStream(raw) : raw;
+        try (InputStream raw = files.open(file);
+                InputStream in = file.endsWith(".gz") ? new GZIPInputStream(raw) : raw;
                 BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
             String line;
             int labelAt = -1;
@@ -42,10 +46,8 @@ public final class CsvReader {
                             file + ":" + lineNo + ": " + cells.length + " columns, the first row has " + columns);
                 }
                 for (int c = 0; c < cells.length; c++) {
-                    float v;
-                    try {
-                        v = Float.parseFloat(cells[c].trim());
-                    } catch (NumberFormatException e) {
+                    float v = number(cells[c].trim());
+                    if (v != v && !isNaN(cells[c].trim())) {
                         throw new DataException(file + ":" + lineNo + ": column " + (c + 1) + " is '" + cells[c].trim()
                                 + "', not a number");
                     }
@@ -56,7 +58,7 @@ public final class CsvReader {
                     }
                 }
             }
-        } catch (java.nio.file.NoSuchFileException e) {
+        } catch (java.nio.file.NoSuchFileException | java.io.FileNotFoundException e) {
             throw new DataException(file + ": no such file");
         } catch (IOException e) {
             throw new DataException(file + ": cannot read: " + e.getMessage());
@@ -67,7 +69,41 @@ public final class CsvReader {
         return new Dataset(x.toArray(), y.toArray(), new int[] {columns - 1});
     }
 
-    private static int labelColumn(String label, int columns, Path file, int lineNo) throws DataException {
+    /**
+     * A cell as numpy and pandas write numbers: decimals, exponents, and {@code nan}, {@code inf}, {@code -inf},
+     * {@code Infinity} in any case. Anything else is NaN, which the caller tells from a written NaN by {@link
+     * #isNaN}.
+     */
+    static float number(String cell) {
+        switch (cell.toLowerCase(java.util.Locale.ROOT)) {
+            case "nan", "+nan", "-nan" -> {
+                return Float.NaN;
+            }
+            case "inf", "+inf", "infinity", "+infinity" -> {
+                return Float.POSITIVE_INFINITY;
+            }
+            case "-inf", "-infinity" -> {
+                return Float.NEGATIVE_INFINITY;
+            }
+            default -> {}
+        }
+        char last = cell.isEmpty() ? ' ' : Character.toLowerCase(cell.charAt(cell.length() - 1));
+        if (last == 'f' || last == 'd' || cell.startsWith("0x") || cell.startsWith("-0x") || cell.contains("p")) {
+            return Float.NaN; // Java's float syntax beyond what numpy and pandas write
+        }
+        try {
+            return Float.parseFloat(cell);
+        } catch (NumberFormatException e) {
+            return Float.NaN;
+        }
+    }
+
+    private static boolean isNaN(String cell) {
+        String c = cell.toLowerCase(java.util.Locale.ROOT);
+        return c.equals("nan") || c.equals("+nan") || c.equals("-nan");
+    }
+
+    private static int labelColumn(String label, int columns, String file, int lineNo) throws DataException {
         if (columns < 2) {
             throw new DataException(file + ":" + lineNo + ": needs at least one feature column and a label");
         }

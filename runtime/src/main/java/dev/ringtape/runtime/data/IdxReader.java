@@ -5,7 +5,6 @@ import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -20,8 +19,13 @@ public final class IdxReader {
     private IdxReader() {}
 
     public static Dataset read(Path images, Path labels) throws DataException {
-        Array x = readArray(images);
-        Array y = readArray(labels);
+        return read(images.toString(), labels.toString(), DataFiles.LOCAL);
+    }
+
+    /** Reads the two files through {@code files}. */
+    public static Dataset read(String images, String labels, DataFiles files) throws DataException {
+        Array x = readArray(images, files);
+        Array y = readArray(labels, files);
         if (y.dims.length != 1) {
             throw new DataException(labels + ": a labels file has one dimension, this one has " + y.dims.length);
         }
@@ -35,8 +39,8 @@ public final class IdxReader {
 
     private record Array(int[] dims, float[] values) {}
 
-    private static Array readArray(Path file) throws DataException {
-        try (InputStream raw = new BufferedInputStream(Files.newInputStream(file))) {
+    private static Array readArray(String file, DataFiles files) throws DataException {
+        try (InputStream raw = new BufferedInputStream(files.open(file))) {
             raw.mark(2);
             int b0 = raw.read();
             int b1 = raw.read();
@@ -78,7 +82,7 @@ public final class IdxReader {
                 };
             }
             return new Array(dims, v);
-        } catch (NoSuchFileException e) {
+        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
             throw new DataException(file + ": no such file");
         } catch (EOFException e) {
             throw new DataException(file + ": truncated: the header promises more values than the file holds");

@@ -57,6 +57,29 @@ class DataTest {
     }
 
     @Test
+    void shouldReadNonFiniteValuesAsNumpyAndPandasWriteThem() throws Exception {
+        Path f = dir.resolve("numpy.csv");
+        Files.writeString(f, "nan,NaN,inf,-inf,Infinity,-Infinity,1.5e-3,0\n");
+        Dataset d = CsvReader.read(f, "last");
+        assertArrayEquals(
+                new float[] {
+                    Float.NaN,
+                    Float.NaN,
+                    Float.POSITIVE_INFINITY,
+                    Float.NEGATIVE_INFINITY,
+                    Float.POSITIVE_INFINITY,
+                    Float.NEGATIVE_INFINITY,
+                    1.5e-3f
+                },
+                d.features());
+        for (String bad : new String[] {"abc", "", "1.5f", "0x10", "nan1"}) {
+            Files.writeString(f, "1,2\n3," + bad + "\n");
+            DataException e = assertThrows(DataException.class, () -> CsvReader.read(f, "first"));
+            assertEquals(f + ":2: column 2 is '" + bad + "', not a number", e.getMessage());
+        }
+    }
+
+    @Test
     void shouldKeepNaNsForTheNonFiniteCheckToFind() throws Exception {
         Path f = dir.resolve("nan.csv");
         Files.writeString(f, "1,NaN,0\n");

@@ -3,14 +3,15 @@ package dev.ringtape.scheduler.driver;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ringtape.runtime.data.DataException;
 import dev.ringtape.scheduler.job.JobSpec;
+import dev.ringtape.scheduler.worker.HadoopFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
  * Resolves a job's data paths on the driver, before the job is shipped: a relative path is looked up from the
  * working directory, then beside the job file, and becomes absolute (executors do not share the driver's working
- * directory); a local file that is not there is an error now rather than on every executor. Paths with a scheme
- * ({@code hdfs://}, {@code s3a://}, ...) are left as they are.
+ * directory); a file that is not there is an error now rather than on every executor. Paths with a scheme
+ * ({@code file://}, {@code hdfs://}, {@code s3a://}, ...) are Hadoop FileSystem URIs, checked through Hadoop.
  */
 final class DataPaths {
     private DataPaths() {}
@@ -34,8 +35,17 @@ final class DataPaths {
     }
 
     private static String file(String path, Path jobDir) throws DataException {
-        if (path.matches("[A-Za-z][A-Za-z0-9+.-]*://.*")) {
-            return path.startsWith("file://") ? file(path.substring("file://".length()), jobDir) : path;
+        if (HadoopFiles.hasScheme(path)) {
+            boolean found;
+            try {
+                found = HadoopFiles.exists(path);
+            } catch (java.io.IOException | RuntimeException e) {
+                throw new DataException(path + ": cannot reach its file system: " + e.getMessage());
+            }
+            if (!found) {
+                throw new DataException(path + ": no such file");
+            }
+            return path;
         }
         Path p = Path.of(path);
         if (Files.exists(p)) {

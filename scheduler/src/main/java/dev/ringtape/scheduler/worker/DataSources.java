@@ -3,6 +3,7 @@ package dev.ringtape.scheduler.worker;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ringtape.runtime.data.CsvReader;
 import dev.ringtape.runtime.data.DataException;
+import dev.ringtape.runtime.data.DataFiles;
 import dev.ringtape.runtime.data.Dataset;
 import dev.ringtape.runtime.data.IdxReader;
 import dev.ringtape.runtime.data.Synthetic;
@@ -10,21 +11,24 @@ import dev.ringtape.scheduler.job.JobSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Reads a job's data sources; relative paths are looked up from the working directory, then beside the job file. */
+/**
+ * Reads a job's data sources; relative paths are looked up from the working directory, then beside the job file.
+ * Paths with a scheme are Hadoop FileSystem URIs, read where the task runs.
+ */
 public final class DataSources {
     private DataSources() {}
 
     public static Dataset read(JobSpec.Source source, Path jobDir, String key) throws DataException {
         JsonNode o = source.options();
         return switch (source.format()) {
-            case "csv" -> CsvReader.read(resolve(source.path(), jobDir), source.label());
+            case "csv" -> CsvReader.read(resolve(source.path(), jobDir), source.label(), FILES);
             case "idx" -> {
                 if (!o.hasNonNull("labels")) {
                     throw new DataException(
                             key + ".labels: an idx source needs the labels file beside its images" + " path");
                 }
                 yield IdxReader.read(
-                        resolve(source.path(), jobDir), resolve(o.get("labels").asText(), jobDir));
+                        resolve(source.path(), jobDir), resolve(o.get("labels").asText(), jobDir), FILES);
             }
             case "synthetic" -> {
                 String kind = o.path("kind").asText("teacher");
@@ -47,12 +51,23 @@ public final class DataSources {
         };
     }
 
-    private static Path resolve(String path, Path jobDir) {
+    /** Local paths through java.nio; a path with a scheme ({@code hdfs://}, {@code s3a://}, ...) through Hadoop. */
+    private static final DataFiles FILES = path -> {
+        if (!HadoopFiles.hasScheme(path)) {
+            return DataFiles.LOCAL.open(path);
+        }
+        return HadoopFiles.open(path);
+    };
+
+    private static String resolve(String path, Path jobDir) {
+        if (HadoopFiles.hasScheme(path)) {
+            return path;
+        }
         Path p = Path.of(path);
         if (p.isAbsolute() || Files.exists(p) || jobDir == null) {
-            return p;
+            return path;
         }
         Path beside = jobDir.resolve(p);
-        return Files.exists(beside) ? beside : p;
+        return Files.exists(beside) ? beside.toString() : path;
     }
 }
