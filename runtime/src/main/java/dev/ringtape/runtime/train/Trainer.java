@@ -32,6 +32,7 @@ public final class Trainer {
     private final TelemetrySink sink;
     private final String job;
     private final PrintStream progress;
+    private boolean evalSharded;
 
     public Trainer(
             Sequential model,
@@ -50,6 +51,15 @@ public final class Trainer {
         this.sink = sink;
         this.job = job;
         this.progress = progress;
+    }
+
+    /**
+     * Says that each rank holds its own shard of the held-out data (rather than all of it), so each evaluates all
+     * of its own.
+     */
+    public Trainer evalSharded(boolean value) {
+        this.evalSharded = value;
+        return this;
     }
 
     /** What a run ends with: the last evaluation, steps taken and skipped, the first non-finite origin. */
@@ -155,26 +165,32 @@ public final class Trainer {
         return new Summary(last, step, skipped, first);
     }
 
-    /** Mean loss and, for classification, accuracy on {@code data} (no tape, dropout off, fp32). */
-    public Metrics evaluate(Dataset data) {
-        if (data == null || data.size() == 0) {
-            return new Metrics(Double.NaN, Double.NaN, 0);
-        }
-        int[] all = new int[data.size()];
-        for (int i = 0; i < all.length; i++) {
-            all[i] = i;
+    /**
+     * Mean loss and, for classification, accuracy on the held-out data (no tape, dropout off, fp32), over every
+     * rank: each rank evaluates its part (its own shard of sharded data, else every N-th sample) and one scalar
+     * sum combines them, so every rank gets the same numbers.
+     */
+    Metrics evaluate(Dataset data) {
+        int n = data == null ? 0 : data.size();
+        int world = reducer.worldSize();
+        int from = evalSharded ? 0 : reducer.rank();
+        int stride = evalSharded ? 1 : world;
+        int count = from >= n ? 0 : (n - from + stride - 1) / stride;
+        int[] mine = new int[count];
+        for (int i = 0; i < count; i++) {
+            mine[i] = from + i * stride;
         }
         double lossSum = 0;
         int correct = 0;
-        for (int from = 0; from < all.length; from += 512) {
-            int count = Math.min(512, all.length - from);
-            Tensor[] xy = data.batch(all, from, count);
+        for (int at = 0; at < count; at += 512) {
+            int m = Math.min(512, count - at);
+            Tensor[] xy = data.batch(mine, at, m);
             Tensor out = model.forward(xy[0], ForwardContext.EVAL);
-            lossSum += model.loss().apply(out, xy[1]).item() * count;
+            lossSum += model.loss().apply(out, xy[1]).item() * m;
             if (model.loss() == Loss.SOFTMAX_CROSS_ENTROPY) {
                 int c = out.dim(1);
                 float[] o = out.data();
-                for (int i = 0; i < count; i++) {
+                for (int i = 0; i < m; i++) {
                     int best = 0;
                     for (int j = 1; j < c; j++) {
                         if (o[i * c + j] > o[i * c + best]) {
@@ -185,8 +201,16 @@ public final class Trainer {
                 }
             }
         }
-        double accuracy = model.loss() == Loss.SOFTMAX_CROSS_ENTROPY ? (double) correct / data.size() : Double.NaN;
-        return new Metrics(lossSum / data.size(), accuracy, data.size());
+        double[] sums = {lossSum, correct, count};
+        if (world > 1) {
+            reducer.sumScalars(sums);
+        }
+        int samples = (int) sums[2];
+        if (samples == 0) {
+            return new Metrics(Double.NaN, Double.NaN, 0);
+        }
+        double accuracy = model.loss() == Loss.SOFTMAX_CROSS_ENTROPY ? sums[1] / samples : Double.NaN;
+        return new Metrics(sums[0] / samples, accuracy, samples);
     }
 
     /** An evaluation: mean loss, accuracy (NaN when not classifying), sample count. */

@@ -13,38 +13,42 @@ import scala.runtime.AbstractFunction1;
 final class Barrier {
     private Barrier() {}
 
-    /** What one barrier task runs: its partition's elements (its rank) in, its results out. */
+    /** What one barrier task runs: its partition's elements in, its results out. */
     @FunctionalInterface
-    interface Task<R> extends Serializable {
-        List<R> run() throws Exception;
+    interface Task<T, R> extends Serializable {
+        List<R> run(java.util.Iterator<T> partition) throws Exception;
     }
 
-    /** Runs {@code tasks} barrier tasks of {@code task} and collects their results, in partition order. */
-    static <R> List<R> run(SparkContext sc, int tasks, Task<R> task, Class<R> type) {
-        List<Integer> ranks = java.util.stream.IntStream.range(0, tasks).boxed().toList();
-        ClassTag<Integer> intTag = ClassTag$.MODULE$.apply(Integer.class);
+    /** {@code n} partitions holding their index: the input of a stage whose tasks read their own data. */
+    static RDD<Integer> ranks(SparkContext sc, int n) {
+        List<Integer> ranks = java.util.stream.IntStream.range(0, n).boxed().toList();
+        return sc.parallelize(CollectionConverters.asScala(ranks).toSeq(), n, ClassTag$.MODULE$.apply(Integer.class));
+    }
+
+    /** Runs one barrier task of {@code task} per partition of {@code input}; their results, in partition order. */
+    static <T, R> List<R> run(RDD<T> input, Task<T, R> task, Class<R> type) {
         ClassTag<R> tag = ClassTag$.MODULE$.apply(type);
-        RDD<Integer> rdd = sc.parallelize(CollectionConverters.asScala(ranks).toSeq(), tasks, intTag);
-        RDD<R> out = rdd.barrier().mapPartitions(new Adapter<>(task), false, tag);
+        RDD<R> out = input.barrier().mapPartitions(new Adapter<>(task), false, tag);
         Object collected = out.collect();
         @SuppressWarnings("unchecked")
         R[] results = (R[]) collected;
         return List.of(results);
     }
 
-    private static final class Adapter<R>
-            extends AbstractFunction1<scala.collection.Iterator<Integer>, scala.collection.Iterator<R>>
+    private static final class Adapter<T, R>
+            extends AbstractFunction1<scala.collection.Iterator<T>, scala.collection.Iterator<R>>
             implements Serializable {
-        private final Task<R> task;
+        private final Task<T, R> task;
 
-        Adapter(Task<R> task) {
+        Adapter(Task<T, R> task) {
             this.task = task;
         }
 
         @Override
-        public scala.collection.Iterator<R> apply(scala.collection.Iterator<Integer> partition) {
+        public scala.collection.Iterator<R> apply(scala.collection.Iterator<T> partition) {
             try {
-                return CollectionConverters.asScala(task.run().iterator());
+                return CollectionConverters.asScala(
+                        task.run(CollectionConverters.asJava(partition)).iterator());
             } catch (RuntimeException e) {
                 throw e;
             } catch (Exception e) {

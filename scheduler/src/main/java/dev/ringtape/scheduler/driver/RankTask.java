@@ -1,5 +1,6 @@
 package dev.ringtape.scheduler.driver;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ringtape.allreduce.AllReduceContext;
 import dev.ringtape.allreduce.EmbeddedDriver;
 import dev.ringtape.allreduce.MediaDrivers;
@@ -12,10 +13,12 @@ import dev.ringtape.runtime.train.StateStore;
 import dev.ringtape.scheduler.job.JobSpec;
 import dev.ringtape.scheduler.worker.AeronGradientReducer;
 import dev.ringtape.scheduler.worker.Worker;
+import dev.ringtape.telemetry.Records;
 import dev.ringtape.telemetry.SocketSink;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.BarrierTaskInfo;
@@ -27,7 +30,7 @@ import org.apache.spark.BarrierTaskInfo;
  * the trainer's {@code GradientReducer}. Rank 0 returns the trained model; a rank that fails tells the driver why
  * before its exception fails the stage.
  */
-final class RankTask implements Barrier.Task<TrainedModel> {
+final class RankTask implements Barrier.Task<Object, TrainedModel> {
     private final JobSpec job;
     private final String telemetryEndpoint;
     private final long token;
@@ -39,12 +42,21 @@ final class RankTask implements Barrier.Task<TrainedModel> {
     }
 
     @Override
-    public List<TrainedModel> run() throws Exception {
+    public List<TrainedModel> run(Iterator<Object> partition) throws Exception {
         BarrierTaskContext ctx = BarrierTaskContext.get();
         int rank = ctx.partitionId();
+        Object first = partition.hasNext() ? partition.next() : null;
+        Worker.Loader loader = first instanceof Shard shard
+                ? shape -> Worker.shard(
+                        shard.train(),
+                        shard.eval(),
+                        shard.stats().normalizer(job.data().normalize()),
+                        shard.smallestTrainShard(),
+                        shape)
+                : shape -> Worker.data(job, null, shape);
         try (SocketSink sink = new SocketSink(telemetryEndpoint, rank, 30_000)) {
             try {
-                Worker.Outcome o = train(ctx, rank, sink);
+                Worker.Outcome o = train(ctx, rank, sink, loader);
                 return rank == 0 ? List.of(TrainedModel.of(o)) : List.of();
             } catch (SpecException | DataException e) {
                 sink.error(e.getMessage());
@@ -56,7 +68,7 @@ final class RankTask implements Barrier.Task<TrainedModel> {
         }
     }
 
-    private Worker.Outcome train(BarrierTaskContext ctx, int rank, SocketSink sink)
+    private Worker.Outcome train(BarrierTaskContext ctx, int rank, SocketSink sink, Worker.Loader loader)
             throws SpecException, DataException {
         BarrierTaskInfo[] infos = ctx.getTaskInfos();
         int world = infos.length;
@@ -90,10 +102,16 @@ final class RankTask implements Barrier.Task<TrainedModel> {
             try (RingAllReduce ring = RingAllReduce.open(arc, rank, world)) {
                 String[] endpoints = ctx.allGather(ring.endpoint());
                 ring.connect(new Rendezvous(rank, world, token, List.of(endpoints)));
+                ObjectNode started = Records.of("event", job.name(), 0);
+                started.put("event", "rank_started");
+                started.put("executor", own);
+                started.put("transport", transport == Transport.IPC ? "aeron-ipc" : "aeron-udp");
+                started.put("endpoint", endpoints[rank]);
+                sink.emit(started);
                 try (AeronGradientReducer reducer = new AeronGradientReducer(ring)) {
                     PrintStream progress =
                             rank == 0 ? sink.console() : new PrintStream(OutputStream.nullOutputStream());
-                    return Worker.run(job, null, reducer, StateStore.NONE, sink, progress);
+                    return Worker.run(job, loader, reducer, StateStore.NONE, sink, progress);
                 }
             }
         } finally {

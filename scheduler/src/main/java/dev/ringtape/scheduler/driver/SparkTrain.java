@@ -18,6 +18,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkContext;
+import org.apache.spark.rdd.RDD;
+import org.apache.spark.sql.SparkSession;
 
 /**
  * The driver of a job: checks what can be checked before any executor starts, then runs the job's {@code workers}
@@ -67,10 +69,10 @@ public final class SparkTrain {
                     "ringtape train " + job.name() + ": " + job.workers() + " worker" + (job.workers() == 1 ? "" : "s"),
                     true);
             List<TrainedModel> results;
-            try {
+            try (ShardedData shards = shipped.data().train().sharded() ? sharded(sc, shipped) : null) {
+                RDD<Object> input = shards == null ? erase(Barrier.ranks(sc, job.workers())) : shards.zipped();
                 long token = new SecureRandom().nextLong();
-                results = Barrier.run(
-                        sc, job.workers(), new RankTask(shipped, server.endpoint(), token), TrainedModel.class);
+                results = Barrier.run(input, new RankTask(shipped, server.endpoint(), token), TrainedModel.class);
                 server.finish(10_000);
             } catch (RuntimeException e) {
                 sc.cancelJobGroup(group);
@@ -90,6 +92,25 @@ public final class SparkTrain {
             sc.clearJobGroup();
             sc.stop();
         }
+    }
+
+    private static ShardedData sharded(SparkContext sc, JobSpec job) throws DataException {
+        SparkSession spark = SparkSession.builder().config(sc.getConf()).getOrCreate();
+        int features = 1;
+        try {
+            for (int d : dev.ringtape.runtime.nn.ModelBuilder.build(job.model(), job.seed())
+                    .inputShape()) {
+                features *= d;
+            }
+        } catch (dev.ringtape.runtime.nn.SpecException e) {
+            throw new IllegalStateException("the model was validated before", e);
+        }
+        return ShardedData.read(spark, job, features);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static RDD<Object> erase(RDD<?> rdd) {
+        return (RDD<Object>) rdd;
     }
 
     /** Spark's conf: spark-submit's if it launched us, else the job's master; the flags executors need. */

@@ -45,7 +45,15 @@ public record JobSpec(
 
     /** A data source: {@code format} with its options (the source's whole mapping, for format-specific keys). */
     public record Source(String format, String path, String label, @JsonIgnore JsonNode options)
-            implements Serializable {}
+            implements Serializable {
+        /**
+         * Whether Spark reads this source on the driver and hands each rank only its shard (parquet, libsvm), rather
+         * than every rank reading the file.
+         */
+        public boolean sharded() {
+            return format.equals("parquet") || format.equals("libsvm");
+        }
+    }
 
     /** {@code data:}: the training source, a held-out split or a second source, and the normalization. */
     public record Data(Source train, Source eval, double evalSplit, String normalize) implements Serializable {}
@@ -149,6 +157,13 @@ public record JobSpec(
             } else {
                 eval = source(e);
             }
+        }
+        if (eval != null && eval.sharded() != train.sharded()) {
+            throw new SpecException(
+                    "data.eval.format",
+                    "a " + train.format() + " training source needs a held-out source read the same way ("
+                            + (train.sharded() ? "parquet or libsvm, or a split" : "csv, idx or synthetic, or a split")
+                            + "), got " + eval.format());
         }
         String normalize = oneOf(d, "normalize", "standard", "standard", "minmax", "none");
 
@@ -281,9 +296,16 @@ public record JobSpec(
             case "csv" -> s.allowOnly(Set.of("format", "path", "label"));
             case "idx" -> s.allowOnly(Set.of("format", "path", "labels"));
             case "synthetic" -> s.allowOnly(Set.of("format", "kind", "samples", "features", "classes", "seed"));
-            default -> s.allowOnly(Set.of("format", "path", "label"));
+            case "parquet" -> s.allowOnly(Set.of("format", "path", "label", "features"));
+            default -> s.allowOnly(Set.of("format", "path"));
         }
         String path = format.equals("synthetic") ? null : s.string("path");
+        if (format.equals("parquet")) {
+            // column names, as Spark ML pipelines write them by default
+            String label = s.string("label", "label");
+            s.string("features", "features");
+            return new Source(format, path, label, s.raw());
+        }
         String label = "last";
         if (s.has("label")) {
             JsonNode l = s.raw().get("label");

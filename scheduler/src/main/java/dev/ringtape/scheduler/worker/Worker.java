@@ -28,8 +28,31 @@ import java.nio.file.Path;
 public final class Worker {
     private Worker() {}
 
-    /** The data a worker trains and evaluates on, normalized with the training split's statistics. */
-    public record Data(Dataset train, Dataset eval, Normalizer normalizer) {}
+    /**
+     * The data a worker trains and evaluates on, normalized with the training split's statistics. Sharded data is
+     * this worker's own part ({@code smallestShard}: the smallest training part of any worker); otherwise every
+     * worker holds all of it.
+     */
+    public record Data(Dataset train, Dataset eval, Normalizer normalizer, boolean sharded, int smallestShard) {}
+
+    /** Gives a worker its data, shaped as the model's input. */
+    @FunctionalInterface
+    public interface Loader {
+        Data load(int[] inputShape) throws DataException;
+    }
+
+    /** The data of a sharded source: this worker's rows, normalized with statistics of the whole training data. */
+    public static Data shard(Dataset train, Dataset eval, Normalizer normalizer, int smallestShard, int[] inputShape)
+            throws DataException {
+        normalizer.apply(train);
+        normalizer.apply(eval);
+        return new Data(
+                shaped(train, inputShape, "data.train"),
+                eval.size() == 0 ? null : shaped(eval, inputShape, "data.eval"),
+                normalizer,
+                true,
+                smallestShard);
+    }
 
     /** What a worker's run ends with: its summary, the trained model and the normalization its input needs. */
     public record Outcome(Trainer.Summary summary, Sequential model, Normalizer normalizer) {}
@@ -54,7 +77,9 @@ public final class Worker {
         return new Data(
                 shaped(train, inputShape, "data.train"),
                 eval == null ? null : shaped(eval, inputShape, "data.eval"),
-                norm);
+                norm,
+                false,
+                train.size());
     }
 
     private static Dataset shaped(Dataset d, int[] inputShape, String key) throws DataException {
@@ -65,7 +90,7 @@ public final class Worker {
         return d.reshaped(inputShape);
     }
 
-    /** Trains {@code job} as worker {@code reducer.rank()} of {@code reducer.worldSize()}. */
+    /** Trains {@code job} on its data files as worker {@code reducer.rank()} of {@code reducer.worldSize()}. */
     public static Outcome run(
             JobSpec job,
             Path jobDir,
@@ -74,16 +99,37 @@ public final class Worker {
             TelemetrySink sink,
             PrintStream progress)
             throws SpecException, DataException {
+        return run(job, shape -> data(job, jobDir, shape), reducer, store, sink, progress);
+    }
+
+    /** Trains {@code job} on what {@code loader} gives, as worker {@code reducer.rank()}. */
+    public static Outcome run(
+            JobSpec job,
+            Loader loader,
+            GradientReducer reducer,
+            StateStore store,
+            TelemetrySink sink,
+            PrintStream progress)
+            throws SpecException, DataException {
         Sequential model = ModelBuilder.build(job.model(), job.seed())
                 .recompute(job.train().recomputeSegments());
-        Data data = data(job, jobDir, model.inputShape());
+        Data data = loader.load(model.inputShape());
         JobSpec.Train t = job.train();
         Optimizers.Configured opt =
                 Optimizers.create(new SpecNode(t.optimizer(), "train.optimizer"), model.parameterList());
         BatchPlan plan;
         try {
-            plan = new BatchPlan(
-                    data.train().size(), t.globalBatch(), reducer.worldSize(), t.microBatches(), job.seed());
+            plan = data.sharded()
+                    ? BatchPlan.sharded(
+                            data.train().size(),
+                            data.smallestShard(),
+                            t.globalBatch(),
+                            reducer.worldSize(),
+                            t.microBatches(),
+                            job.seed(),
+                            reducer.rank())
+                    : new BatchPlan(
+                            data.train().size(), t.globalBatch(), reducer.worldSize(), t.microBatches(), job.seed());
         } catch (IllegalArgumentException e) {
             throw new SpecException("train.global_batch", e.getMessage());
         }
@@ -135,6 +181,7 @@ public final class Worker {
         }
         ObjectNode config = job.toJson();
         Trainer.Summary summary = new Trainer(model, loop, plan, reducer, store, sink, job.name(), progress)
+                .evalSharded(data.sharded())
                 .fit(data.train(), data.eval(), totalSteps, config);
         return new Outcome(summary, model, data.normalizer());
     }

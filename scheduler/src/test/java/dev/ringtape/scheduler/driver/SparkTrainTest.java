@@ -81,6 +81,85 @@ class SparkTrainTest {
         }
     }
 
+    /** The digits as Spark ML pipelines write them: parquet with an array<float> or a vector column, and libsvm. */
+    private void writeSparkSources() throws Exception {
+        dev.ringtape.runtime.data.Dataset d =
+                dev.ringtape.runtime.data.CsvReader.read(ROOT.resolve("deploy/data/digits.csv.gz"), "last");
+        List<org.apache.spark.sql.Row> arrays = new ArrayList<>();
+        List<org.apache.spark.sql.Row> vectors = new ArrayList<>();
+        StringBuilder libsvm = new StringBuilder();
+        for (int i = 0; i < d.size(); i++) {
+            List<Float> x = new ArrayList<>();
+            double[] v = new double[64];
+            libsvm.append((int) d.labels()[i]);
+            for (int j = 0; j < 64; j++) {
+                float f = d.features()[i * 64 + j];
+                x.add(f);
+                v[j] = f;
+                if (f != 0) {
+                    libsvm.append(' ').append(j + 1).append(':').append(f);
+                }
+            }
+            libsvm.append('\n');
+            arrays.add(org.apache.spark.sql.RowFactory.create((double) d.labels()[i], x));
+            vectors.add(org.apache.spark.sql.RowFactory.create(
+                    (double) d.labels()[i], org.apache.spark.ml.linalg.Vectors.dense(v)));
+        }
+        Files.writeString(tmp.resolve("digits.libsvm"), libsvm);
+        var spark = org.apache.spark.sql.SparkSession.builder()
+                .master("local[1]")
+                .config("spark.ui.enabled", "false")
+                .getOrCreate();
+        try {
+            var label = org.apache.spark.sql.types.DataTypes.createStructField(
+                    "digit", org.apache.spark.sql.types.DataTypes.DoubleType, false);
+            spark.createDataFrame(
+                            arrays,
+                            org.apache.spark.sql.types.DataTypes.createStructType(List.of(
+                                    label,
+                                    org.apache.spark.sql.types.DataTypes.createStructField(
+                                            "pixels",
+                                            org.apache.spark.sql.types.DataTypes.createArrayType(
+                                                    org.apache.spark.sql.types.DataTypes.FloatType),
+                                            false))))
+                    .write()
+                    .parquet(tmp.resolve("arrays.parquet").toString());
+            spark.createDataFrame(
+                            vectors,
+                            org.apache.spark.sql.types.DataTypes.createStructType(List.of(
+                                    org.apache.spark.sql.types.DataTypes.createStructField(
+                                            "label", org.apache.spark.sql.types.DataTypes.DoubleType, false),
+                                    org.apache.spark.sql.types.DataTypes.createStructField(
+                                            "features", org.apache.spark.ml.linalg.SQLDataTypes.VectorType(), false))))
+                    .write()
+                    .parquet(tmp.resolve("vectors.parquet").toString());
+        } finally {
+            spark.stop();
+        }
+    }
+
+    @Test
+    void shouldTrainFromParquetAndLibsvmShardsThatSparkReads() throws Exception {
+        writeSparkSources();
+        for (String source : List.of(
+                "{format: parquet, path: " + tmp.resolve("arrays.parquet") + ", label: digit, features: pixels}",
+                "{format: parquet, path: " + tmp.resolve("vectors.parquet") + "}",
+                "{format: libsvm, path: " + tmp.resolve("digits.libsvm") + "}")) {
+            JobSpec job = digits("data.train=" + source, "workers=2", "train.steps=150");
+            SparkTrain.Result r = SparkTrain.run(job, null, QUIET);
+            assertTrue(r.evalAccuracy() > 0.9, source + ": held-out accuracy " + r.evalAccuracy());
+            assertTrue(r.evalSamples() > 250 && r.evalSamples() < 480, "a 20 % split: " + r.evalSamples());
+        }
+        JobSpec wrong = digits(
+                "data.train={format: parquet, path: " + tmp.resolve("arrays.parquet") + ", label: target}",
+                "workers=2");
+        DataException e = assertThrows(DataException.class, () -> SparkTrain.run(wrong, null, QUIET));
+        assertEquals(
+                tmp.resolve("arrays.parquet") + ": no column 'target' (data.train.label); its columns are digit,"
+                        + " pixels",
+                e.getMessage());
+    }
+
     @Test
     void shouldRefuseMoreWorkersThanALocalMasterHasSlots() throws Exception {
         JobSpec job = digits("workers=2", "spark.master=local[1]");
