@@ -142,6 +142,11 @@ class TrainCommandTest {
                 endTwo.get("eval").get("loss").asDouble(),
                 1e-4);
         assertEquals(2, last(records(two), "run").get("world_size").asInt());
+        long rankOneSteps = records(two).stream()
+                .filter(r ->
+                        r.get("type").asText().equals("step") && r.get("rank").asInt() == 1)
+                .count();
+        assertEquals(endTwo.get("steps").asLong(), rankOneSteps, "rank 1's step records reach the driver's log");
     }
 
     @Test
@@ -222,6 +227,34 @@ class TrainCommandTest {
                 Launcher.run(120, "train", "deploy/jobs/digits-mlp.yaml", "--set", "data.train.path=no/such.csv");
         assertEquals(1, o.exit());
         assertEquals("ringtape train: no/such.csv: no such file", o.stderr().strip());
+    }
+
+    @Test
+    void shouldRefuseWhatWouldStallOrLoseASparkJobInOneLine() throws Exception {
+        Launcher.Outcome slots = Launcher.run(
+                120, "train", "deploy/jobs/digits-mlp.yaml", "--set", "workers=2", "--set", "spark.master=local[1]");
+        assertEquals(1, slots.exit());
+        assertEquals(
+                "ringtape train: digits-mlp: workers: 2 barrier tasks need 2 task slots at once, but spark.master"
+                        + " local[1] offers 1; use local[2] or at most 1 workers",
+                slots.stderr().strip());
+        Path file = Files.writeString(tmp.resolve("a-file"), "");
+        Launcher.Outcome export = Launcher.run(
+                120, "train", "deploy/jobs/digits-mlp.yaml", "--set", "export.path=" + file.resolve("m.safetensors"));
+        assertEquals(1, export.exit());
+        assertTrue(
+                export.stderr().strip().startsWith("ringtape train: digits-mlp: export.path: cannot write "),
+                export.stderr());
+        assertEquals(1, export.stderr().strip().lines().count(), export.stderr());
+    }
+
+    @Test
+    void shouldReportEachPreflightCheckOnItsOwnLine() throws Exception {
+        Launcher.Outcome o = Launcher.run(120, "doctor", "deploy/jobs/digits-mlp.yaml");
+        assertEquals(0, o.exit(), o.stdout() + o.stderr());
+        for (String what : List.of("java", "shm", "udp", "cuda", "blas", "spark")) {
+            assertTrue(o.stdout().lines().anyMatch(l -> l.matches("(ok|warn) +" + what + " .*")), o.stdout());
+        }
     }
 
     @Test

@@ -17,6 +17,7 @@ public final class Ringtape {
             "  gradients CASE.json ...                   run golden-gradient cases, one JSON line each",
             "  watch LOG [--fail-on warn|error] [--timeout S]  follow a telemetry log, exit 1 on a failing diagnosis",
             "  report LOG -o report.html                 one self-contained HTML report of a telemetry log",
+            "  doctor [JOB.yaml]                         preflight: Java, /dev/shm, UDP, CUDA, BLAS, Spark",
             "  bench sgemm|step|allreduce ...            benchmark programs (see bench/RESULTS.md)");
 
     private Ringtape() {}
@@ -59,6 +60,7 @@ public final class Ringtape {
             case "gradcheck" -> Gradcheck.run(rest, out, err);
             case "watch" -> watch(rest, out, err);
             case "report" -> report(rest, out, err);
+            case "doctor" -> Doctor.run(rest, out, err);
             default -> {
                 err.println("ringtape: unknown command '" + args[0] + "'");
                 err.println(USAGE);

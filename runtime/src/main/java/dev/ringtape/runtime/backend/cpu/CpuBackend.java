@@ -33,6 +33,18 @@ public final class CpuBackend implements Backend {
         return 0;
     }
 
+    /** The BLAS in use and its threads, in one line. */
+    public static String describe() {
+        String core = System.getenv("OPENBLAS_CORETYPE");
+        int threads = openblas.blas_get_num_threads(); // -1 until set: OpenBLAS's default, one per core
+        return "OpenBLAS (bundled natives), "
+                + (threads > 0
+                        ? threads + " thread(s)"
+                        : "its default threads (one per core: "
+                                + Runtime.getRuntime().availableProcessors() + ")")
+                + (core == null ? "" : ", OPENBLAS_CORETYPE=" + core);
+    }
+
     /** Sets the number of OpenBLAS threads (the default is one per core). */
     public static void blasThreads(int threads) {
         openblas.blas_set_num_threads(threads);
