@@ -81,11 +81,20 @@ class TrainCommandTest {
     }
 
     @Test
-    void shouldTrainTheDigitsMlpPast97PercentHeldOutAccuracy() throws Exception {
+    void shouldTrainTheDigitsMlpWithTwoWorkersPast97PercentHeldOutAccuracy() throws Exception {
         Path log = tmp.resolve("digits.jsonl");
-        Launcher.Outcome o = Launcher.run(300, "train", "deploy/jobs/digits-mlp.yaml", "--set", "telemetry.out=" + log);
+        Launcher.Outcome o = Launcher.run(
+                300, "train", "deploy/jobs/digits-mlp.yaml", "--set", "workers=2", "--set", "telemetry.out=" + log);
         assertEquals(0, o.exit(), o.stderr());
         List<JsonNode> records = records(log);
+        assertEquals(
+                java.util.Set.of(0, 1),
+                records.stream()
+                        .filter(r -> r.get("type").asText().equals("step"))
+                        .map(r -> r.get("rank").asInt())
+                        .collect(java.util.stream.Collectors.toSet()),
+                "step records of both ranks");
+        assertTrue(last(records, "step").get("allreduce_busbw_gbps").isNumber(), "the all-reduce's bus bandwidth");
         assertEquals("run", records.get(0).get("type").asText());
         JsonNode end = last(records, "end");
         assertNotNull(end, "an end record");

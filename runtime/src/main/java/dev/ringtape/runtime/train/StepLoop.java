@@ -525,6 +525,13 @@ public final class StepLoop {
         ms.put("backward", r.backwardMs());
         ms.put("allreduce", r.allreduceMs());
         ms.put("optimizer", r.optimizerMs());
+        int world = reducer.worldSize();
+        if (world > 1) {
+            // nccl-tests' bus bandwidth, over the phase's time: a lower bound, since buckets start during backward
+            long bytes = 4L * arena.length;
+            o.put("allreduce_bytes", bytes);
+            Records.putNumber(o, "allreduce_busbw_gbps", 2.0 * (world - 1) / world * bytes / (r.allreduceMs() * 1e6));
+        }
         sink.emit(o);
         NonFinite n = r.nonFinite();
         if (n != null) {
