@@ -24,6 +24,7 @@ public final class Bench {
                 case "sgemm" -> SgemmBench.main(rest);
                 case "step" -> StepBench.main(rest);
                 case "allreduce" -> AllReduceBench.main(rest);
+                case "diagnose" -> DiagnoseBench.main(rest);
                 default -> throw new IllegalArgumentException("unknown benchmark '" + args[0] + "'");
             }
         } catch (NumberFormatException e) {

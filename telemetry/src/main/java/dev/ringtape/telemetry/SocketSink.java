@@ -57,8 +57,18 @@ public final class SocketSink implements TelemetrySink {
 
     /** Sends {@code message} as this rank's error: the driver reports it in place of Spark's stack trace. */
     public void error(String message) {
+        error(message, null);
+    }
+
+    /** Sends {@code message} as this rank's error, with the stack trace the driver files for it. */
+    public void error(String message, Throwable cause) {
         ObjectNode o = Records.JSON.createObjectNode();
         o.put(TelemetryServer.ERROR, message);
+        if (cause != null) {
+            java.io.StringWriter trace = new java.io.StringWriter();
+            cause.printStackTrace(new java.io.PrintWriter(trace));
+            o.put(TelemetryServer.TRACE, trace.toString());
+        }
         write(o);
     }
 

@@ -28,12 +28,13 @@ import java.util.concurrent.TimeUnit;
  * the Spark driver itself is reachable.
  *
  * <p>Frames, one JSON object a line: {@code {"hello": RANK}} first, then telemetry records (objects with
- * {@code type}), {@code {"console": TEXT}} and {@code {"error": TEXT}}.
+ * {@code type}), {@code {"console": TEXT}} and {@code {"error": TEXT, "trace": STACK}}.
  */
 public final class TelemetryServer implements AutoCloseable {
     static final String HELLO = "hello";
     static final String CONSOLE = "console";
     static final String ERROR = "error";
+    static final String TRACE = "trace";
 
     private final ServerSocket server;
     private final RankMerger merger;
@@ -42,6 +43,7 @@ public final class TelemetryServer implements AutoCloseable {
     private final List<Thread> readers = new ArrayList<>();
     private final Thread acceptor;
     private volatile String firstError;
+    private volatile String firstTrace;
 
     /** Listens on {@code host} (an ephemeral port) for {@code world} ranks. */
     public TelemetryServer(String host, int world, RankMerger merger, PrintStream console) throws IOException {
@@ -63,6 +65,11 @@ public final class TelemetryServer implements AutoCloseable {
     /** The first error a rank reported, or null. */
     public String firstError() {
         return firstError;
+    }
+
+    /** The stack trace of {@link #firstError()}, or null. */
+    public String firstTrace() {
+        return firstTrace;
     }
 
     /** Waits until every rank closed its connection (or the timeout passes), then writes what is still buffered. */
@@ -102,8 +109,12 @@ public final class TelemetryServer implements AutoCloseable {
                 } else if (frame.has(CONSOLE)) {
                     console.println(frame.get(CONSOLE).asText());
                 } else if (frame.has(ERROR)) {
-                    if (firstError == null) {
-                        firstError = frame.get(ERROR).asText();
+                    synchronized (this) {
+                        if (firstError == null) {
+                            firstError = frame.get(ERROR).asText();
+                            firstTrace =
+                                    frame.hasNonNull(TRACE) ? frame.get(TRACE).asText() : null;
+                        }
                     }
                 } else if (rank >= 0 && frame instanceof ObjectNode record) {
                     merger.accept(rank, record);

@@ -24,13 +24,19 @@ public final class Thresholds {
             entry(
                     "dead_frac",
                     0.10,
-                    "fraction of a ReLU layer's units that output zero for every sample of the last"
-                            + " dead_window samples, above which DEAD_RELU is raised"),
+                    "fraction of a ReLU layer's units (channels after a conv) that output zero for every"
+                            + " sample of the window (dead_window, dead_samples), above which DEAD_RELU is raised"),
             entry(
                     "dead_window",
                     4.0,
-                    "sampled steps (their first micro-batches) over which a ReLU unit must output zero for"
-                            + " every sample to count as dead; dead_frac is reported once the window is full"),
+                    "the fewest sampled steps (every micro-batch of every rank) over which a ReLU unit must"
+                            + " output zero for every sample to count as dead"),
+            entry(
+                    "dead_samples",
+                    512.0,
+                    "the fewest samples over which a ReLU unit must output zero to count as dead; the window"
+                            + " grows to as many sampled steps as hold them, and dead_frac is reported once it is"
+                            + " full"),
             entry(
                     "saturated_frac",
                     0.20,
@@ -43,13 +49,14 @@ public final class Thresholds {
                             + " as saturated"),
             entry(
                     "update_ratio_high",
-                    1e-1,
-                    "||lr * update|| / ||w|| of a weight above which UPDATE_RATIO_HIGH is" + " raised"),
+                    5e-2,
+                    "||applied update|| / ||weight before the step|| of a weight above which UPDATE_RATIO_HIGH is"
+                            + " raised"),
             entry(
                     "update_ratio_low",
-                    1e-5,
-                    "||lr * update|| / ||w|| of a weight below which UPDATE_RATIO_LOW is raised, times"
-                            + " lr / base lr while a schedule warms up or decays"),
+                    1e-4,
+                    "||applied update|| / ||weight before the step|| of a weight below which UPDATE_RATIO_LOW is"
+                            + " raised, times lr / base lr while a schedule warms up or decays"),
             entry(
                     "grad_spread",
                     100.0,
@@ -65,7 +72,20 @@ public final class Thresholds {
             entry(
                     "loss_diverging_factor",
                     2.0,
-                    "loss above this many times the lowest loss seen raises" + " LOSS_DIVERGING"),
+                    "the smoothed loss (a moving average of the sampled losses) above this many times its lowest"
+                            + " level raises LOSS_DIVERGING, if it is also above that level by loss_diverging_noise"
+                            + " times the loss's fluctuation there, for three samples in a row"),
+            entry(
+                    "loss_diverging_noise",
+                    3.0,
+                    "how many times the loss's own fluctuation (at its lowest level) the smoothed loss must rise"
+                            + " above that level for LOSS_DIVERGING"),
+            entry(
+                    "grace_steps",
+                    20.0,
+                    "optimizer steps at the start of a run over which VANISHING_GRADIENT, UPDATE_RATIO_HIGH/LOW"
+                            + " and GRADIENT_SCALE_SPREAD are not judged (a fresh or zero initialization says"
+                            + " little about gradient flow in its first steps)"),
             entry(
                     "frozen_grad_norm",
                     1e-10,

@@ -28,6 +28,9 @@ class DiagnoserTest {
     void shouldRaiseOnceWhenItStartsAndOnceWhenItClears() {
         Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 0);
         assertEquals(List.of(), d.feed(sample(0, 0.0)));
+        assertEquals(List.of(), d.feed(sample(5, 0.4)), "one dead window is not yet a diagnosis: DEAD_RELU persists 2");
+        assertEquals(List.of(), d.feed(sample(8, 0.0)), "and a healthy one in between starts the count again");
+        assertEquals(List.of(), d.feed(sample(9, 0.4)));
         List<Diagnoser.Diagnosis> opened = d.feed(sample(10, 0.4));
         assertEquals(1, opened.size());
         assertEquals("DEAD_RELU", opened.get(0).code());
@@ -56,6 +59,7 @@ class DiagnoserTest {
     @Test
     void shouldWriteADiagnosisRecordWithEvidenceAndHint() {
         Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 3);
+        d.feed(sample(0, 0.9));
         var record = d.record(d.feed(sample(10, 0.9)).get(0));
         assertEquals("diagnosis", record.get("type").asText());
         assertEquals(3, record.get("rank").asInt());
@@ -66,17 +70,29 @@ class DiagnoserTest {
 
     @Test
     void shouldJudgeSmallUpdatesAgainstTheScheduledRateNotTheBaseOne() {
-        // an update ratio of 5e-7 is too low at the base rate, and what a decay to a hundredth of it gives
-        Sample.Param w = new Sample.Param("layers.0.weight", "layers.0", true, 0.1, 1, 5e-7, 0.01, 0, 0, Double.NaN);
+        // an update ratio of 5e-6 is too low at the base rate, and what a decay to a hundredth of it gives
+        Sample.Param w = new Sample.Param("layers.0.weight", "layers.0", true, 0.1, 1, 5e-6, 0.01, 0, 0, Double.NaN);
         Diagnoser atBase = new Diagnoser(Thresholds.defaults(), "job", 0);
-        List<Diagnoser.Diagnosis> raised =
-                atBase.feed(new Sample(0, 0.5, 1e-3, 1e-3, 1, false, false, 1.0, List.of(w), List.of()));
+        List<Diagnoser.Diagnosis> raised = List.of();
+        for (long step : new long[] {20, 30, 40}) { // past grace_steps, three samples in a row
+            raised = atBase.feed(new Sample(step, 0.5, 1e-3, 1e-3, 1, false, false, 1.0, List.of(w), List.of()));
+        }
         assertEquals(
                 List.of("UPDATE_RATIO_LOW"),
                 raised.stream().map(Diagnoser.Diagnosis::code).toList());
         Diagnoser decayed = new Diagnoser(Thresholds.defaults(), "job", 0);
-        assertEquals(
-                List.of(), decayed.feed(new Sample(0, 0.5, 1e-5, 1e-3, 1, false, false, 1.0, List.of(w), List.of())));
+        for (long step : new long[] {20, 30, 40}) {
+            assertEquals(
+                    List.of(),
+                    decayed.feed(new Sample(step, 0.5, 1e-5, 1e-3, 1, false, false, 1.0, List.of(w), List.of())));
+        }
+        Diagnoser young = new Diagnoser(Thresholds.defaults(), "job", 0);
+        for (long step : new long[] {0, 1, 2, 3}) {
+            assertEquals(
+                    List.of(),
+                    young.feed(new Sample(step, 0.5, 1e-3, 1e-3, 1, false, false, 1.0, List.of(w), List.of())),
+                    "not judged within grace_steps");
+        }
     }
 
     static Sample norm(long step, double gradNorm) {

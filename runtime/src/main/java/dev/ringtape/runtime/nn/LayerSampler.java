@@ -3,40 +3,60 @@ package dev.ringtape.runtime.nn;
 import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.Sample;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Collects activation statistics while a sampled forward pass runs on this thread: activation layers report their
- * output to {@link #current()} when a sampler is open. One pass over each output ({@link
- * Loops#addActivationStats}) gives mean, std, the saturated fraction (sigmoid/tanh outputs within the margin of
- * a bound) and, for ReLU, the dead fraction: units that output zero for every sample of the last {@code deadWindow}
- * sampled passes (one batch is too few samples to call a unit dead; NaN until the window is full). Per-layer scratch
- * is allocated on the first sample and reused after.
+ * Collects activation statistics while the forward passes of a sampled step run on this thread: activation layers
+ * report their output to {@link #current()} while a sampler is open.
+ *
+ * <ul>
+ *   <li>Mean, std and the saturated fraction (sigmoid/tanh outputs within the margin of a bound) come from the
+ *       step's first micro-batch ({@link Loops#addActivationStats}, one pass over the output).
+ *   <li>The dead fraction of a ReLU layer counts units that output zero for every sample of the window: units are
+ *       the last axis of a {@code [N, features]} output and the channels (axis 1) of an NCHW one, where a channel is
+ *       alive if it is non-zero at any position. A step's activity is gathered over all its micro-batches and, by
+ *       one sum over the ranks ({@link #finishStep}), over every rank, so the verdict does not depend on how a global
+ *       batch is split. The window is the last sampled steps holding at least {@code deadSamples} samples (and at
+ *       least {@code deadWindow} steps); the fraction is NaN until it is full.
+ * </ul>
  */
 public final class LayerSampler {
     private static final ThreadLocal<LayerSampler> CURRENT = new ThreadLocal<>();
 
+    /** Sums a step's activity counts over every rank, in place. */
+    @FunctionalInterface
+    public interface Summer {
+        void sum(float[] values);
+    }
+
     private final float margin;
     private final Loops loops = Loops.get();
-    private final List<Sample.Activation> collected = new ArrayList<>();
     private final int deadWindow;
-    /** Per ReLU layer: the magnitude bits ORed per unit over each pass of the window (a ring), and the passes seen. */
-    private final Map<String, int[][]> alive = new HashMap<>();
+    private final long deadSamples;
+    private final List<Sample.Activation> collected = new ArrayList<>();
+    private boolean firstPass;
+    /** Per ReLU layer, in forward order: its units' magnitude bits ORed over this step's passes. */
+    private final Map<String, int[]> stepActive = new LinkedHashMap<>();
+    /** Per ReLU layer: the window of past steps' global activity (true = the unit fired somewhere). */
+    private final Map<String, ArrayDeque<boolean[]>> window = new LinkedHashMap<>();
 
-    private final Map<String, long[]> passes = new HashMap<>();
+    private final ArrayDeque<Long> windowSamples = new ArrayDeque<>();
+    private long samplesInWindow;
     private final double[] sums = new double[3];
 
     /**
      * {@code margin}: how close to a sigmoid/tanh bound an output counts as saturated ({@code saturation_margin});
-     * {@code deadWindow}: over how many sampled passes a ReLU unit must stay zero to count as dead ({@code
-     * dead_window}).
+     * {@code deadWindow} and {@code deadSamples}: the fewest sampled steps and samples over which a ReLU unit must
+     * stay zero to count as dead ({@code dead_window}, {@code dead_samples}).
      */
-    public LayerSampler(double margin, int deadWindow) {
+    public LayerSampler(double margin, int deadWindow, long deadSamples) {
         this.margin = (float) margin;
         this.deadWindow = Math.max(1, deadWindow);
+        this.deadSamples = Math.max(1, deadSamples);
     }
 
     /** The sampler open on this thread, or null (the common case: nothing to do). */
@@ -44,9 +64,15 @@ public final class LayerSampler {
         return CURRENT.get();
     }
 
-    /** Opens this sampler on this thread for one forward pass; {@link #close()} ends it. */
-    public LayerSampler open() {
-        collected.clear();
+    /**
+     * Opens this sampler on this thread for one forward pass of a sampled step; {@code first} for the step's first
+     * micro-batch, whose outputs give the mean, std and saturation. {@link #close()} ends the pass.
+     */
+    public LayerSampler open(boolean first) {
+        if (first) {
+            collected.clear();
+        }
+        this.firstPass = first;
         CURRENT.set(this);
         return this;
     }
@@ -55,29 +81,48 @@ public final class LayerSampler {
         CURRENT.remove();
     }
 
-    /** The statistics collected by the last pass. */
+    /** The statistics of the last finished step. */
     public List<Sample.Activation> collected() {
         return List.copyOf(collected);
     }
 
-    /** Called by an activation layer with its output (batch first, units on the last axis). */
+    /** Called by an activation layer with its output (batch first). */
     public void activation(String layer, String type, Tensor y) {
         float[] d = y.data();
-        int units = y.dim(-1);
-        int[][] ring = null;
-        int[] on = null;
-        long seen = 0;
-        if (type.equals("relu")) {
-            ring = alive.get(layer);
-            if (ring == null || ring[0].length != units) {
-                ring = new int[deadWindow][units];
-                alive.put(layer, ring);
-                passes.put(layer, new long[1]);
+        boolean relu = type.equals("relu");
+        boolean channels = y.rank() == 4;
+        int units = channels ? y.dim(1) : y.dim(-1);
+        int[] active = null;
+        if (relu) {
+            active = stepActive.get(layer);
+            if (active == null || active.length != units) {
+                active = new int[units];
+                stepActive.put(layer, active);
             }
-            seen = passes.get(layer)[0]++;
-            on = ring[(int) (seen % deadWindow)];
-            java.util.Arrays.fill(on, 0);
+            if (channels) {
+                int plane = y.dim(2) * y.dim(3);
+                for (int n = 0, at = 0; n < y.dim(0); n++) {
+                    for (int c = 0; c < units; c++, at += plane) {
+                        int bits = 0;
+                        for (int i = at; i < at + plane; i++) {
+                            bits |= Float.floatToRawIntBits(d[i]) & 0x7fffffff;
+                        }
+                        active[c] |= bits;
+                    }
+                }
+            }
         }
+        if (!firstPass) {
+            if (relu && !channels) {
+                for (int base = 0; base + units <= d.length; base += units) {
+                    for (int j = 0; j < units; j++) {
+                        active[j] |= Float.floatToRawIntBits(d[base + j]) & 0x7fffffff;
+                    }
+                }
+            }
+            return;
+        }
+        int row = y.dim(-1);
         float lo = Float.NEGATIVE_INFINITY;
         float hi = Float.POSITIVE_INFINITY;
         if (type.equals("sigmoid")) {
@@ -89,30 +134,76 @@ public final class LayerSampler {
         }
         // sums are taken around the first row's mean, so a large mean does not cancel the variance away
         double firstRow = 0;
-        for (int j = 0; j < Math.min(units, d.length); j++) {
+        for (int j = 0; j < Math.min(row, d.length); j++) {
             firstRow += d[j];
         }
-        float shift = units == 0 ? 0 : (float) (firstRow / units);
+        float shift = row == 0 ? 0 : (float) (firstRow / row);
         java.util.Arrays.fill(sums, 0);
-        loops.addActivationStats(d, units, shift, lo, hi, sums, on);
-        int n = units == 0 ? 0 : d.length - d.length % units;
+        loops.addActivationStats(d, row, shift, lo, hi, sums, relu && !channels ? active : null);
+        int n = row == 0 ? 0 : d.length - d.length % row;
         double offset = n == 0 ? 0 : sums[0] / n; // the mean minus the shift
         double std = n == 0 ? 0 : Math.sqrt(Math.max(sums[1] / n - offset * offset, 0));
-        double dead = 0;
-        if (ring != null) {
-            dead = Double.NaN;
-            if (seen + 1 >= deadWindow) {
-                int off = 0;
-                for (int j = 0; j < units; j++) {
-                    int any = 0;
-                    for (int[] pass : ring) {
-                        any |= pass[j];
-                    }
-                    off += any == 0 ? 1 : 0;
-                }
-                dead = (double) off / units;
+        collected.add(new Sample.Activation(layer, type, shift + offset, std, n == 0 ? 0 : sums[2] / n, Double.NaN));
+    }
+
+    /**
+     * Ends a sampled step of {@code samples} samples (over every rank and micro-batch): sums the step's unit
+     * activity over the ranks with {@code ranks} (every rank calls this at the same steps), slides the window, and
+     * sets the dead fractions of the collected statistics.
+     */
+    public void finishStep(long samples, Summer ranks) {
+        int total = 0;
+        for (int[] a : stepActive.values()) {
+            total += a.length;
+        }
+        float[] counts = new float[total];
+        int at = 0;
+        for (int[] a : stepActive.values()) {
+            for (int v : a) {
+                counts[at++] = v != 0 ? 1 : 0;
             }
         }
-        collected.add(new Sample.Activation(layer, type, shift + offset, std, n == 0 ? 0 : sums[2] / n, dead));
+        if (total > 0) {
+            ranks.sum(counts);
+        }
+        at = 0;
+        for (Map.Entry<String, int[]> e : stepActive.entrySet()) {
+            int[] a = e.getValue();
+            boolean[] fired = new boolean[a.length];
+            for (int j = 0; j < a.length; j++) {
+                fired[j] = counts[at++] > 0;
+            }
+            window.computeIfAbsent(e.getKey(), k -> new ArrayDeque<>()).addLast(fired);
+            java.util.Arrays.fill(a, 0);
+        }
+        windowSamples.addLast(samples);
+        samplesInWindow += samples;
+        // drop the oldest step while the window stays full without it
+        while (windowSamples.size() > deadWindow && samplesInWindow - windowSamples.peekFirst() >= deadSamples) {
+            samplesInWindow -= windowSamples.removeFirst();
+            window.values().forEach(ArrayDeque::removeFirst);
+        }
+        boolean full = windowSamples.size() >= deadWindow && samplesInWindow >= deadSamples;
+        for (int i = 0; i < collected.size(); i++) {
+            Sample.Activation s = collected.get(i);
+            ArrayDeque<boolean[]> w = window.get(s.layer());
+            if (w == null || !s.type().equals("relu")) {
+                continue;
+            }
+            double dead = Double.NaN;
+            if (full) {
+                int units = w.peekLast().length;
+                int off = 0;
+                for (int j = 0; j < units; j++) {
+                    boolean any = false;
+                    for (boolean[] step : w) {
+                        any |= step[j];
+                    }
+                    off += any ? 0 : 1;
+                }
+                dead = units == 0 ? 0 : (double) off / units;
+            }
+            collected.set(i, new Sample.Activation(s.layer(), s.type(), s.mean(), s.std(), s.saturatedFrac(), dead));
+        }
     }
 }

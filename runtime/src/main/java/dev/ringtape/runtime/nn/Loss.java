@@ -30,14 +30,27 @@ public enum Loss {
 
     /**
      * The loss of {@code output} against {@code target}: class ids [N] for softmax cross-entropy, a tensor shaped like
-     * the output otherwise.
+     * the output otherwise; a target of one value per sample ([N]) against an output of one value per sample ([N, 1])
+     * is taken as [N, 1] (a regression or binary head).
      */
     public Tensor apply(Tensor output, Tensor target) {
+        Tensor t = this != SOFTMAX_CROSS_ENTROPY
+                        && target.rank() == 1
+                        && output.rank() == 2
+                        && output.dim(1) == 1
+                        && output.dim(0) == target.dim(0)
+                ? target.reshape(target.dim(0), 1)
+                : target;
         return switch (this) {
             case SOFTMAX_CROSS_ENTROPY -> Ops.softmaxCrossEntropy(output, classIds(target));
-            case MSE -> Ops.mse(output, target);
-            case BCE_WITH_LOGITS -> Ops.bceWithLogits(output, target);
+            case MSE -> Ops.mse(output, t);
+            case BCE_WITH_LOGITS -> Ops.bceWithLogits(output, t);
         };
+    }
+
+    /** Whether an accuracy means something for this loss (class ids, or 0/1 targets against logits). */
+    public boolean classifies() {
+        return this != MSE;
     }
 
     private static int[] classIds(Tensor target) {

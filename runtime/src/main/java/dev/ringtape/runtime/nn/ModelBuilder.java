@@ -81,7 +81,7 @@ public final class ModelBuilder {
                     loss.key() + " needs a flat output per sample, the last layer gives " + Shapes.str(out)
                             + " (add a flatten layer)");
         }
-        return new Sequential(input, layers, loss);
+        return new Sequential(input, out, layers, loss);
     }
 
     /** Builds {@code specs} into {@code into}, returning the per-sample output shape. */

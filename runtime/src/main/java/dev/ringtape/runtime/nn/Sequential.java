@@ -12,13 +12,15 @@ import java.util.Map;
 /** A model: layers applied in order, with its per-sample input shape and its loss. */
 public final class Sequential {
     private final int[] inputShape;
+    private final int[] outputShape;
     private final List<Layer> layers;
     private final Loss loss;
     private final Map<String, Tensor> parameters;
     private int recomputeSegments;
 
-    public Sequential(int[] inputShape, List<Layer> layers, Loss loss) {
+    public Sequential(int[] inputShape, int[] outputShape, List<Layer> layers, Loss loss) {
         this.inputShape = inputShape.clone();
+        this.outputShape = outputShape.clone();
         this.layers = List.copyOf(layers);
         this.loss = loss;
         Map<String, Tensor> params = new LinkedHashMap<>();
@@ -64,6 +66,11 @@ public final class Sequential {
         }
         this.recomputeSegments = segments;
         return this;
+    }
+
+    /** The output shape of one sample. */
+    public int[] outputShape() {
+        return outputShape.clone();
     }
 
     public int[] inputShape() {

@@ -31,11 +31,15 @@ public interface LrSchedule {
         return of(lr, step -> lr);
     }
 
-    /** Linear warm-up from 0 over {@code warmupSteps}, then half a cosine from lr down to 0 at {@code totalSteps}. */
+    /**
+     * Hugging Face's {@code get_cosine_schedule_with_warmup}: the rate of step s (0-based) is {@code lr * s / W} while
+     * {@code s < W} (so the first step's rate is 0), then {@code lr * (1 + cos(pi * (s - W) / (T - W))) / 2}, reaching
+     * 0 at {@code T} and staying there.
+     */
     static LrSchedule cosine(double lr, long warmupSteps, long totalSteps) {
         return of(lr, step -> {
             if (step < warmupSteps) {
-                return lr * (step + 1) / warmupSteps;
+                return lr * step / warmupSteps;
             }
             long span = Math.max(1, totalSteps - warmupSteps);
             double progress = Math.min(1.0, (double) (step - warmupSteps) / span);

@@ -117,6 +117,7 @@ public final class StepLoop {
     private final String[] layerNames;
     private final UnderflowProbe underflow = new UnderflowProbe();
     private final double[][] optimizerStats;
+    private final double[] weightSquaresBefore;
 
     public StepLoop(
             Sequential model,
@@ -152,8 +153,10 @@ public final class StepLoop {
         this.pendingInBucket = new int[buckets.length];
         this.bucketStarted = new boolean[buckets.length];
         this.diagnoser = new Diagnoser(options.thresholds(), options.job(), reducer.rank());
-        this.sampler = new LayerSampler(options.thresholds().get("saturation_margin"), (int)
-                options.thresholds().get("dead_window"));
+        this.sampler = new LayerSampler(
+                options.thresholds().get("saturation_margin"),
+                (int) options.thresholds().get("dead_window"),
+                (long) options.thresholds().get("dead_samples"));
         this.paramSquares = new double[params.size()];
         this.paramMaxAbs = new float[params.size()];
         this.paramZeros = new int[params.size()];
@@ -164,6 +167,7 @@ public final class StepLoop {
             layerNames[i] = name.substring(0, name.lastIndexOf('.'));
         }
         this.optimizerStats = new double[params.size()][2];
+        this.weightSquaresBefore = new double[params.size()];
     }
 
     /**
@@ -233,8 +237,8 @@ public final class StepLoop {
             long t0 = System.nanoTime();
             try (Autocast cast = Autocast.enable(options.precision());
                     Tape tape = Tape.record()) {
-                if (sampled && m == 0) {
-                    sampler.open(); // activation statistics of the first micro-batch
+                if (sampled) {
+                    sampler.open(m == 0); // statistics of the first micro-batch, unit activity of all
                 }
                 Tensor out;
                 try {
@@ -289,7 +293,7 @@ public final class StepLoop {
         boolean clipped = false;
         if (foundInf) {
             if (sampled) {
-                measureNonFiniteGradients();
+                measureNonFiniteGradients(scale);
             }
             boolean lossNotFinite = scalars[3] > 0;
             if (!scaler.enabled() || lossNotFinite) {
@@ -317,9 +321,12 @@ public final class StepLoop {
         long t4 = System.nanoTime();
         if (!foundInf) {
             if (sampled) {
-                for (double[] st : optimizerStats) {
-                    st[0] = 0;
-                    st[1] = 0;
+                for (int i = 0; i < params.size(); i++) {
+                    optimizerStats[i][0] = 0;
+                    optimizerStats[i][1] = 0;
+                    // the update ratio is against the weight before the step (a zero weight has none)
+                    weightSquaresBefore[i] =
+                            loops.squares(params.get(i).data(), 0, params.get(i).size());
                 }
             }
             optimizer.step(lr, sampled ? optimizerStats : null);
@@ -327,7 +334,7 @@ public final class StepLoop {
         scaler.update(foundInf);
         long t5 = System.nanoTime();
         if (sampled) {
-            sample(step, meanLoss, lr, scale, foundInf, norm);
+            sample(step, meanLoss, lr, scale, foundInf, norm, (long) scalars[2]);
         }
         if (origin != null) {
             for (Diagnoser.Diagnosis d : diagnoser.nonFinite(step, origin.layer(), origin.op(), origin.phase())) {
@@ -382,10 +389,12 @@ public final class StepLoop {
     }
 
     /**
-     * Statistics of a step being skipped: this rank's own gradients, with their non-finite values counted, in place of
+     * Statistics of a step being skipped: this rank's own gradients, unscaled (divided by the loss scale they were
+     * computed with, as the finite path's all-reduced ones are), with their non-finite values counted, in place of
      * what the unscale walk measures on the finite path.
      */
-    private void measureNonFiniteGradients() {
+    private void measureNonFiniteGradients(float scale) {
+        double inv = 1.0 / scale;
         for (int i = 0; i < params.size(); i++) {
             Tensor grad = params.get(i).grad();
             float[] g = grad == null ? new float[0] : grad.data();
@@ -402,8 +411,8 @@ public final class StepLoop {
                 max = Math.max(max, Math.abs(v));
                 zeros += v == 0f ? 1 : 0;
             }
-            paramSquares[i] = sq;
-            paramMaxAbs[i] = max;
+            paramSquares[i] = sq * inv * inv;
+            paramMaxAbs[i] = (float) (max * inv);
             paramZeros[i] = zeros;
             paramNonFinite[i] = bad;
         }
@@ -414,7 +423,8 @@ public final class StepLoop {
      * gradients of a skipped step; weight and update norms: the optimizer; activations: the sampled forward; 16-bit
      * underflow: the tape's rounding), then emits layer and diagnosis records.
      */
-    private void sample(long step, double loss, double lr, float scale, boolean skipped, double norm) {
+    private void sample(long step, double loss, double lr, float scale, boolean skipped, double norm, long samples) {
+        sampler.finishStep(samples, v -> reducer.sum(v, 0, v.length));
         List<Sample.Param> stats = new java.util.ArrayList<>(params.size());
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
@@ -429,7 +439,7 @@ public final class StepLoop {
                     p.rank() >= 2,
                     Math.sqrt(paramSquares[i]),
                     wn,
-                    wn > 0 ? Math.sqrt(dd) / wn : Double.NaN,
+                    !skipped && weightSquaresBefore[i] > 0 ? Math.sqrt(dd / weightSquaresBefore[i]) : Double.NaN,
                     paramMaxAbs[i],
                     paramNonFinite[i],
                     n == 0 ? 1 : (double) paramZeros[i] / n,
@@ -460,6 +470,9 @@ public final class StepLoop {
             Records.putNumber(o, "zero_frac", p.zeroFrac());
             if (!Double.isNaN(p.underflowFrac())) {
                 o.put("underflow_frac", p.underflowFrac());
+            }
+            if (s.skipped()) {
+                o.put("skipped", true); // this rank's own gradients; no update was made
             }
             sink.emit(o);
         }

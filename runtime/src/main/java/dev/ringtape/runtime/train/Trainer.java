@@ -187,7 +187,12 @@ public final class Trainer {
             Tensor[] xy = data.batch(mine, at, m);
             Tensor out = model.forward(xy[0], ForwardContext.EVAL);
             lossSum += model.loss().apply(out, xy[1]).item() * m;
-            if (model.loss() == Loss.SOFTMAX_CROSS_ENTROPY) {
+            if (model.loss() == Loss.BCE_WITH_LOGITS) {
+                float[] o = out.data();
+                for (int i = 0; i < m; i++) {
+                    correct += (o[i] > 0) == (xy[1].data()[i] > 0.5f) ? 1 : 0; // a positive logit says 1
+                }
+            } else if (model.loss() == Loss.SOFTMAX_CROSS_ENTROPY) {
                 int c = out.dim(1);
                 float[] o = out.data();
                 for (int i = 0; i < m; i++) {
@@ -209,7 +214,7 @@ public final class Trainer {
         if (samples == 0) {
             return new Metrics(Double.NaN, Double.NaN, 0);
         }
-        double accuracy = model.loss() == Loss.SOFTMAX_CROSS_ENTROPY ? sums[1] / samples : Double.NaN;
+        double accuracy = model.loss().classifies() ? sums[1] / samples : Double.NaN;
         return new Metrics(sums[0] / samples, accuracy, samples);
     }
 

@@ -3,6 +3,7 @@ package dev.ringtape.scheduler.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ringtape.runtime.conformance.GradientCase;
+import dev.ringtape.scheduler.driver.Failures;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -54,7 +55,16 @@ public final class Ringtape {
             return args.length == 0 ? 2 : 0;
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
-        return switch (args[0]) {
+        try {
+            return command(args[0], rest, out, err);
+        } catch (RuntimeException | LinkageError e) {
+            err.println("ringtape " + args[0] + ": " + Failures.describe(null, e));
+            return 1;
+        }
+    }
+
+    private static int command(String name, String[] rest, PrintStream out, PrintStream err) {
+        return switch (name) {
             case "gradients" -> gradients(rest, out, err);
             case "train" -> Train.run(rest, out, err);
             case "gradcheck" -> Gradcheck.run(rest, out, err);
@@ -62,7 +72,7 @@ public final class Ringtape {
             case "report" -> report(rest, out, err);
             case "doctor" -> Doctor.run(rest, out, err);
             default -> {
-                err.println("ringtape: unknown command '" + args[0] + "'");
+                err.println("ringtape: unknown command '" + name + "'");
                 err.println(USAGE);
                 yield 2;
             }

@@ -1,6 +1,7 @@
 package dev.ringtape.scheduler.cli;
 
 import dev.ringtape.runtime.data.DataException;
+import dev.ringtape.scheduler.driver.Failures;
 import dev.ringtape.scheduler.driver.SparkTrain;
 import dev.ringtape.scheduler.job.JobException;
 import dev.ringtape.scheduler.job.JobFile;
@@ -79,6 +80,9 @@ final class Train {
             return 1;
         } catch (SparkTrain.JobFailed e) {
             err.println("ringtape train: " + job.name() + ": " + e.getMessage());
+            return 1;
+        } catch (RuntimeException | LinkageError e) {
+            err.println("ringtape train: " + Failures.describe(job.name(), e));
             return 1;
         }
     }

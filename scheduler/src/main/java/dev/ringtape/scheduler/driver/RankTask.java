@@ -62,7 +62,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                 sink.error(e.getMessage());
                 throw new IllegalStateException(e.getMessage(), e);
             } catch (RuntimeException | Error e) {
-                sink.error("rank " + rank + ": " + e);
+                sink.error("rank " + rank + ": " + e, e);
                 throw e;
             }
         }

@@ -77,7 +77,12 @@ public final class SparkTrain {
             } catch (RuntimeException e) {
                 sc.cancelJobGroup(group);
                 server.finish(5_000);
-                throw new JobFailed(server.firstError() != null ? server.firstError() : explain(e, job, conf));
+                if (server.firstError() == null) {
+                    throw new JobFailed(explain(e, job, conf));
+                }
+                java.nio.file.Path trace =
+                        server.firstTrace() == null ? null : Failures.file(job.name(), server.firstTrace());
+                throw new JobFailed(server.firstError() + (trace == null ? "" : " (stack trace in " + trace + ")"));
             }
             TrainedModel model = results.get(0);
             writeExport(export, model, job);

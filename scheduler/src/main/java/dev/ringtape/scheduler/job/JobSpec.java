@@ -174,7 +174,16 @@ public record JobSpec(
                     "missing (required): the network to train, e.g. model: {input: [64],"
                             + " layers: [...], loss: {type: softmax_cross_entropy}}");
         }
-        ModelBuilder.build(model, seed); // validates every layer and shape now, on the driver
+        // validates every layer and shape now, on the driver
+        var built = ModelBuilder.build(model, seed);
+        int[] out = built.outputShape();
+        if (built.loss() != dev.ringtape.runtime.nn.Loss.SOFTMAX_CROSS_ENTROPY && !(out.length == 1 && out[0] == 1)) {
+            throw new SpecException(
+                    "model.loss",
+                    built.loss().key() + " compares the output with the label, one value per sample, but the last"
+                            + " layer gives " + dev.ringtape.runtime.tensor.Shapes.str(out) + " per sample; end the"
+                            + " model with {type: linear, out: 1}");
+        }
 
         Train t = train(root.has("train") ? root.object("train") : new SpecNode(emptyObject(), "train"), workers);
 

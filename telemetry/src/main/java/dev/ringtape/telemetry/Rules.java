@@ -1,0 +1,619 @@
+package dev.ringtape.telemetry;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The diagnosis rules as a table: each rule a small class with its code, severity, thresholds, state, evidence and
+ * text, side by side. Adding a rule is adding a class here and a line to {@link #all()}.
+ */
+public final class Rules {
+    private Rules() {}
+
+    /** A fresh set of every rule (rules keep state: one set per run). */
+    public static List<Rule> all() {
+        return List.of(
+                new NonFinite(),
+                new LossDiverging(),
+                new ExplodingGradient(),
+                new LossScaleCollapse(),
+                new VanishingGradient(),
+                new DeadRelu(),
+                new SaturatedActivation(),
+                new UpdateRatioHigh(),
+                new UpdateRatioLow(),
+                new FrozenLayer(),
+                new Fp16Underflow(),
+                new LossPlateau(),
+                new GradientScaleSpread());
+    }
+
+    /** The rule of {@code code}, or null. */
+    public static Rule of(String code) {
+        return all().stream().filter(r -> r.code().equals(code)).findFirst().orElse(null);
+    }
+
+    static Map<String, Object> evidence(Object... kv) {
+        Map<String, Object> m = new HashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+
+    /** Weight tensors (not biases) with a finite gradient norm, in layer order. */
+    static List<Sample.Param> weights(Sample s) {
+        return s.params().stream()
+                .filter(p -> p.weight() && Double.isFinite(p.gradNorm()))
+                .toList();
+    }
+
+    /** Raised by the trainer, which traces a non-finite value to the op that produced it ({@link Diagnoser#nonFinite}). */
+    static final class NonFinite extends Rule {
+        NonFinite() {
+            super("NONFINITE", "error", 1);
+        }
+
+        @Override
+        public String hint() {
+            return "a NaN or Inf first appeared here; check the input data, the learning rate and any log/div/sqrt";
+        }
+
+        @Override
+        public String explanation() {
+            return "A step's gradients held a NaN or an Inf. The step is skipped (no weight changes) and the trainer"
+                    + " re-runs it with a check after every op to name the first op and layer that produced one, in"
+                    + " the forward or the backward pass, before or after the all-reduce (a `nonfinite` record).\n"
+                    + "Shows as: `skipped: true` step records, `nonfinite` counts in layer records.\n"
+                    + "Causes: NaN or Inf in the input data (the op is then the first layer's forward), a learning"
+                    + " rate so high the weights overflow, log/sqrt/division of zero or negatives, fp16 overflow"
+                    + " without loss scaling.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {}
+    }
+
+    /**
+     * The loss is not finite, or its smoothed level (an exponential moving average of the sampled losses) has risen
+     * above {@code loss_diverging_factor} times its lowest level and by more than {@code loss_diverging_noise} times
+     * the loss's own fluctuation at that lowest point, for {@code persist} samples in a row: a noisy but converging
+     * run does not trip it; a run whose loss leaves its noise band upwards does.
+     */
+    static final class LossDiverging extends Rule {
+        private static final double ALPHA = 0.2;
+        private double level = Double.NaN;
+        private double noise;
+        private double best = Double.POSITIVE_INFINITY;
+        private double noiseAtBest;
+        private final double[] recent = new double[5];
+        private int seen;
+
+        LossDiverging() {
+            super("LOSS_DIVERGING", "error", 3, "loss_diverging_factor", "loss_diverging_noise");
+        }
+
+        @Override
+        public String hint() {
+            return "the loss is climbing away from its best value; the learning rate is the usual cause";
+        }
+
+        @Override
+        public String explanation() {
+            return "The training loss is rising instead of falling: it is not finite, or its smoothed level has"
+                    + " left the band of its own noise upwards and stayed out.\n"
+                    + "Shows as: `loss` in step records climbing (often by orders of magnitude), update ratios"
+                    + " above 1e-2, large `grad_norm`.\n"
+                    + "Causes: a learning rate too high for the model (the commonest), no warm-up with Adam on a"
+                    + " deep model, a loss scale or clipping set wrongly. Try a learning rate 3-10x lower, a"
+                    + " warm-up (train.lr_schedule) or train.clip_grad_norm.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            if (!Double.isFinite(s.loss())) {
+                out.trip(this, "", evidence("loss", s.loss()));
+                return;
+            }
+            if (s.skipped()) {
+                return;
+            }
+            if (Double.isNaN(level)) {
+                level = s.loss();
+                best = level;
+                return;
+            }
+            recent[seen++ % recent.length] = s.loss();
+            noise += ALPHA * (Math.abs(s.loss() - level) - noise);
+            level += ALPHA * (s.loss() - level);
+            if (level < best) {
+                best = level;
+                noiseAtBest = noise;
+            }
+            double factor = t.get("loss_diverging_factor");
+            double band = t.get("loss_diverging_noise") * noiseAtBest;
+            // and most recent losses are up too, so one spike (a hard batch) does not count
+            double[] sorted = Arrays.copyOf(recent, Math.min(seen, recent.length));
+            Arrays.sort(sorted);
+            double median = sorted[sorted.length / 2];
+            if (level > factor * best && level - best > band && median > factor * best) {
+                out.trip(
+                        this,
+                        "",
+                        evidence(
+                                "loss_level", level,
+                                "lowest_level", best,
+                                "noise_at_lowest", noiseAtBest,
+                                "recent_median", median,
+                                "threshold_factor", factor));
+            }
+        }
+    }
+
+    static final class ExplodingGradient extends Rule {
+        private static final int WINDOW = 4;
+        private final double[] recent = new double[WINDOW];
+        private int seen;
+
+        ExplodingGradient() {
+            super("EXPLODING_GRADIENT", "error", 1, "exploding_grad_norm", "exploding_growth");
+        }
+
+        @Override
+        public String hint() {
+            return "gradients are huge or growing exponentially; lower the learning rate, clip gradients"
+                    + " (train.clip_grad_norm) or shrink the initialization";
+        }
+
+        @Override
+        public String explanation() {
+            return "The global gradient norm is above `exploding_grad_norm`, or grew by `exploding_growth` at each"
+                    + " of the last three samples.\n"
+                    + "Shows as: `grad_norm` in step records in the thousands or multiplying sample after sample;"
+                    + " NaNs usually follow.\n"
+                    + "Causes: a learning rate too high, deep networks without normalization or residual"
+                    + " connections, an initialization too large for the depth. Fixes: clip (train.clip_grad_norm),"
+                    + " lower the rate, Kaiming initialization, LayerNorm.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            if (Double.isFinite(s.gradNorm()) && !s.skipped()) {
+                recent[seen++ % WINDOW] = s.gradNorm();
+            }
+            double growth = t.get("exploding_growth");
+            boolean growing = seen >= WINDOW;
+            for (int i = 1; growing && i < WINDOW; i++) {
+                double earlier = recent[(seen - WINDOW + i - 1) % WINDOW];
+                double later = recent[(seen - WINDOW + i) % WINDOW];
+                growing = earlier > 0 && later >= growth * earlier;
+            }
+            if (Double.isFinite(s.gradNorm()) && (s.gradNorm() > t.get("exploding_grad_norm") || growing)) {
+                out.trip(
+                        this,
+                        "",
+                        evidence(
+                                "grad_norm", s.gradNorm(),
+                                "threshold", t.get("exploding_grad_norm"),
+                                "growing_by", growing ? growth : 0.0));
+            }
+        }
+    }
+
+    static final class LossScaleCollapse extends Rule {
+        LossScaleCollapse() {
+            super("LOSS_SCALE_COLLAPSE", "error", 1, "loss_scale_min");
+        }
+
+        @Override
+        public String hint() {
+            return "the loss scale keeps backing off: every step overflows; look for Inf in the forward pass";
+        }
+
+        @Override
+        public String explanation() {
+            return "In fp16, dynamic loss scaling halves the scale at every step whose gradients overflow; the scale"
+                    + " has fallen below `loss_scale_min`, so almost every step overflows and is skipped.\n"
+                    + "Shows as: `loss_scale` in step records falling step after step, `skipped: true`.\n"
+                    + "Causes: activations that overflow fp16 in the forward pass (no normalization, huge inputs),"
+                    + " a learning rate that blew the weights up. Try bf16, input normalization, a lower rate.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            if (s.fp16() && s.lossScale() < t.get("loss_scale_min")) {
+                out.trip(this, "", evidence("loss_scale", s.lossScale(), "threshold", t.get("loss_scale_min")));
+            }
+        }
+    }
+
+    static final class VanishingGradient extends Rule {
+        VanishingGradient() {
+            super("VANISHING_GRADIENT", "warn", 3, "vanishing_ratio", "grace_steps");
+        }
+
+        @Override
+        public String hint() {
+            return "early layers barely learn; use ReLU-family activations, normalization, residual connections or a"
+                    + " larger (Kaiming) initialization";
+        }
+
+        @Override
+        public String explanation() {
+            return "A layer's weight-gradient norm is below `vanishing_ratio` times the last layer's, for three"
+                    + " samples in a row, after the first `grace_steps` steps (a zero-initialized last layer"
+                    + " passes no gradient down at first, which is not a pathology).\n"
+                    + "Shows as: `grad_norm` of layer records shrinking by orders of magnitude towards the input;"
+                    + " the heat map's left columns fading.\n"
+                    + "Causes: saturating activations (sigmoid/tanh) stacked deep, small initializations, no"
+                    + " normalization. Fixes: ReLU/GELU, Kaiming initialization, LayerNorm, residual connections.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            List<Sample.Param> w = weights(s);
+            if (w.isEmpty() || s.skipped() || s.step() < t.get("grace_steps")) {
+                return;
+            }
+            Sample.Param last = w.get(w.size() - 1);
+            double vanish = t.get("vanishing_ratio");
+            for (Sample.Param p : w) {
+                if (p != last && last.gradNorm() > 0 && p.gradNorm() / last.gradNorm() < vanish) {
+                    out.trip(
+                            this,
+                            p.layer(),
+                            evidence(
+                                    "grad_norm",
+                                    p.gradNorm(),
+                                    "last_layer_grad_norm",
+                                    last.gradNorm(),
+                                    "ratio",
+                                    p.gradNorm() / last.gradNorm(),
+                                    "threshold",
+                                    vanish));
+                }
+            }
+        }
+    }
+
+    static final class DeadRelu extends Rule {
+        DeadRelu() {
+            super("DEAD_RELU", "warn", 2, "dead_frac", "dead_window", "dead_samples");
+        }
+
+        @Override
+        public String hint() {
+            return "ReLU units output zero for every sample and no longer learn; the learning rate is the usual cause"
+                    + " (or a large negative bias); try a lower rate or LeakyReLU";
+        }
+
+        @Override
+        public String explanation() {
+            return "More than `dead_frac` of a ReLU layer's units (channels, after a conv) output zero for every"
+                    + " sample of the window: at least `dead_samples` samples over at least `dead_window` sampled"
+                    + " steps, gathered over every micro-batch and rank, so the verdict does not depend on how a"
+                    + " batch is split. A dead unit gets no gradient and never recovers.\n"
+                    + "Shows as: `dead_frac` of the layer's activation records; FROZEN_LAYER below it when a whole"
+                    + " layer dies.\n"
+                    + "Causes: a learning rate too high (one large step pushes the units' biases negative), a large"
+                    + " negative bias initialization. Fixes: a lower rate or warm-up, LeakyReLU/GELU, He"
+                    + " initialization.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            for (Sample.Activation a : s.activations()) {
+                if (a.type().equals("relu") && a.deadFrac() > t.get("dead_frac")) {
+                    out.trip(this, a.layer(), evidence("dead_frac", a.deadFrac(), "threshold", t.get("dead_frac")));
+                }
+            }
+        }
+    }
+
+    static final class SaturatedActivation extends Rule {
+        SaturatedActivation() {
+            super("SATURATED_ACTIVATION", "warn", 2, "saturated_frac", "saturation_margin");
+        }
+
+        @Override
+        public String hint() {
+            return "outputs are pinned at the bounds, where the gradient is near zero; shrink the initialization or"
+                    + " normalize the inputs";
+        }
+
+        @Override
+        public String explanation() {
+            return "More than `saturated_frac` of a sigmoid or tanh layer's outputs lie within `saturation_margin`"
+                    + " of a bound, where the derivative is nearly zero.\n"
+                    + "Shows as: `saturated_frac` of the layer's activation records; VANISHING_GRADIENT below it.\n"
+                    + "Causes: unnormalized inputs, an initialization too large, a learning rate that drove the"
+                    + " pre-activations far out. Fixes: data.normalize: standard, Xavier initialization, a lower rate,"
+                    + " or ReLU-family activations.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            for (Sample.Activation a : s.activations()) {
+                if ((a.type().equals("sigmoid") || a.type().equals("tanh"))
+                        && a.saturatedFrac() > t.get("saturated_frac")) {
+                    out.trip(
+                            this,
+                            a.layer(),
+                            evidence("saturated_frac", a.saturatedFrac(), "threshold", t.get("saturated_frac")));
+                }
+            }
+        }
+    }
+
+    static final class UpdateRatioHigh extends Rule {
+        UpdateRatioHigh() {
+            super("UPDATE_RATIO_HIGH", "warn", 2, "update_ratio_high", "grace_steps");
+        }
+
+        @Override
+        public String hint() {
+            return "each step changes this layer's weights by a large fraction of their size; the learning rate is"
+                    + " too high";
+        }
+
+        @Override
+        public String explanation() {
+            return "A weight's update ratio, ||applied update|| / ||weight before the step||, is above"
+                    + " `update_ratio_high` for two samples in a row (after `grace_steps`; a weight of norm zero, as a"
+                    + " zero-initialized layer starts, has no ratio). Healthy training moves weights by roughly 1e-4"
+                    + " to 1e-2 of their norm per step (telemetry/README.md has the sweep behind the band).\n"
+                    + "Shows as: `update_ratio` of the layer records; the update-ratio chart above the band.\n"
+                    + "Causes: a learning rate too high for the optimizer and model. Try a rate 3-10x lower, or a"
+                    + " warm-up.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            if (s.skipped() || s.step() < t.get("grace_steps")) {
+                return;
+            }
+            for (Sample.Param p : weights(s)) {
+                if (Double.isFinite(p.updateRatio()) && p.updateRatio() > t.get("update_ratio_high")) {
+                    out.trip(
+                            this,
+                            p.layer(),
+                            evidence("update_ratio", p.updateRatio(), "threshold", t.get("update_ratio_high")));
+                }
+            }
+        }
+    }
+
+    static final class UpdateRatioLow extends Rule {
+        UpdateRatioLow() {
+            super("UPDATE_RATIO_LOW", "warn", 3, "update_ratio_low", "grace_steps");
+        }
+
+        @Override
+        public String hint() {
+            return "this layer's weights hardly move; the learning rate is too low (or the layer is frozen)";
+        }
+
+        @Override
+        public String explanation() {
+            return "A weight's update ratio is below `update_ratio_low` times lr / base lr (so warm-up and decay do"
+                    + " not trip it) for three samples in a row, after `grace_steps`.\n"
+                    + "Shows as: `update_ratio` of the layer records far below 1e-4; a loss that falls slowly or"
+                    + " not at all (LOSS_PLATEAU).\n"
+                    + "Causes: a learning rate too low, a weight decay that cancels the updates, a layer cut off"
+                    + " from the gradient (see FROZEN_LAYER). Try a rate 3-10x higher.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            if (s.skipped() || s.step() < t.get("grace_steps")) {
+                return;
+            }
+            double low = t.get("update_ratio_low") * (s.baseLr() > 0 ? Math.min(1, s.lr() / s.baseLr()) : 1);
+            for (Sample.Param p : weights(s)) {
+                double r = p.updateRatio();
+                if (Double.isFinite(r) && r >= 0 && r < low) {
+                    out.trip(
+                            this,
+                            p.layer(),
+                            evidence("update_ratio", r, "threshold", low, "lr", s.lr(), "base_lr", s.baseLr()));
+                }
+            }
+        }
+    }
+
+    static final class FrozenLayer extends Rule {
+        private static final int WINDOW = 5;
+        private final Map<String, double[]> recent = new HashMap<>();
+        private final Map<String, Integer> seen = new HashMap<>();
+
+        FrozenLayer() {
+            super("FROZEN_LAYER", "warn", 1, "frozen_grad_norm");
+        }
+
+        @Override
+        public String hint() {
+            return "no gradient reaches this layer any more; a dead ReLU layer above it, a zero weight or a detached"
+                    + " path is the usual cause";
+        }
+
+        @Override
+        public String explanation() {
+            return "A weight's gradient norm stayed below `frozen_grad_norm` over the last five samples: the layer"
+                    + " receives no gradient at all.\n"
+                    + "Shows as: `grad_norm` of its layer records at zero (`zero_frac` near 1).\n"
+                    + "Causes: every unit of a ReLU layer above it dead (see DEAD_RELU), a zero-initialized weight"
+                    + " between it and the loss that never moved, a detached path. Fix what stops the gradient.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            if (s.skipped()) {
+                return;
+            }
+            for (Sample.Param p : weights(s)) {
+                double[] norms = recent.computeIfAbsent(p.name(), k -> new double[WINDOW]);
+                int n = seen.merge(p.name(), 1, Integer::sum);
+                norms[(n - 1) % WINDOW] = p.gradNorm();
+                if (n >= WINDOW) {
+                    double max = 0;
+                    for (double v : norms) {
+                        max = Math.max(max, v);
+                    }
+                    if (max < t.get("frozen_grad_norm")) {
+                        out.trip(
+                                this,
+                                p.layer(),
+                                evidence(
+                                        "max_grad_norm",
+                                        max,
+                                        "samples",
+                                        WINDOW,
+                                        "threshold",
+                                        t.get("frozen_grad_norm")));
+                    }
+                }
+            }
+        }
+    }
+
+    static final class Fp16Underflow extends Rule {
+        Fp16Underflow() {
+            super("FP16_UNDERFLOW", "warn", 2, "fp16_underflow_frac");
+        }
+
+        @Override
+        public String hint() {
+            return "16-bit rounding flushes this layer's gradients to zero (the layers below it get zeros); enable"
+                    + " dynamic loss scaling (a larger train.loss_scale) or use bf16";
+        }
+
+        @Override
+        public String explanation() {
+            return "In an fp16 or bf16 run, more than `fp16_underflow_frac` of a layer's non-zero gradient values"
+                    + " (its output's and its parameters') were flushed to zero by rounding to 16 bits.\n"
+                    + "Shows as: `underflow_frac` of the layer records; `zero_frac` near 1 below it.\n"
+                    + "Causes: fp16 without loss scaling, or a loss scale far too small. Fixes: dynamic loss scaling"
+                    + " (train.loss_scale.init 65536), or bf16, whose range is fp32's.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            if (s.skipped()) {
+                return;
+            }
+            for (Sample.Param p : weights(s)) {
+                if (p.underflowFrac() > t.get("fp16_underflow_frac")) { // NaN (fp32) compares false
+                    out.trip(
+                            this,
+                            p.layer(),
+                            evidence(
+                                    "underflow_frac", p.underflowFrac(),
+                                    "loss_scale", s.lossScale(),
+                                    "threshold", t.get("fp16_underflow_frac")));
+                }
+            }
+        }
+    }
+
+    static final class LossPlateau extends Rule {
+        private static final int WINDOW = 5;
+        private final double[] recent = new double[WINDOW];
+        private int seen;
+        private double first = Double.NaN;
+        private boolean flat;
+
+        LossPlateau() {
+            super("LOSS_PLATEAU", "warn", 1, "plateau_samples", "plateau_ratio");
+        }
+
+        @Override
+        public String hint() {
+            return "the loss has not moved since the start; the learning rate may be far too low, or the model cannot"
+                    + " fit the data (check the labels and the input normalization)";
+        }
+
+        @Override
+        public String explanation() {
+            return "After `plateau_samples` samples, the mean of the last five sampled losses is still above"
+                    + " `plateau_ratio` times the mean of the first five.\n"
+                    + "Shows as: a flat loss chart; update ratios low.\n"
+                    + "Causes: a learning rate far too low, labels that do not match the inputs (shuffled"
+                    + " separately), unnormalized inputs, a model too small for the task.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            if (!Double.isFinite(s.loss()) || s.skipped()) {
+                return;
+            }
+            recent[seen++ % WINDOW] = s.loss();
+            if (seen < WINDOW) {
+                return;
+            }
+            double mean = 0;
+            for (double l : recent) {
+                mean += l / WINDOW;
+            }
+            if (seen == WINDOW) {
+                first = mean;
+            }
+            // once flat, it stays flat until the loss is clearly below the plateau (noise does not flip it back)
+            double ratio = t.get("plateau_ratio");
+            flat = seen >= t.get("plateau_samples") && mean >= (flat ? ratio - 0.1 : ratio) * first;
+            if (flat) {
+                out.trip(
+                        this,
+                        "",
+                        evidence(
+                                "loss_window_mean", mean,
+                                "first_window_mean", first,
+                                "threshold_ratio", t.get("plateau_ratio")));
+            }
+        }
+    }
+
+    static final class GradientScaleSpread extends Rule {
+        GradientScaleSpread() {
+            super("GRADIENT_SCALE_SPREAD", "info", 3, "grad_spread", "grace_steps");
+        }
+
+        @Override
+        public String hint() {
+            return "layers learn at very different speeds; normalization layers or per-layer learning rates even them"
+                    + " out";
+        }
+
+        @Override
+        public String explanation() {
+            return "The largest weight-gradient norm over the smallest, across layers, is above `grad_spread`.\n"
+                    + "Shows as: the gradient-norm heat map spanning several decades from column to column.\n"
+                    + "Causes: depth without normalization, layers of very different widths, mixed activations."
+                    + " Informational: adaptive optimizers (Adam) cope with it; SGD may not.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            List<Sample.Param> w = weights(s);
+            if (w.isEmpty() || s.skipped() || s.step() < t.get("grace_steps")) {
+                return;
+            }
+            Sample.Param smallest = w.get(0);
+            double max = 0;
+            for (Sample.Param p : w) {
+                max = Math.max(max, p.gradNorm());
+                if (p.gradNorm() < smallest.gradNorm()) {
+                    smallest = p;
+                }
+            }
+            double min = smallest.gradNorm();
+            if (min > 0 && max / min > t.get("grad_spread")) {
+                out.trip(
+                        this,
+                        smallest.layer(),
+                        evidence("max_grad_norm", max, "min_grad_norm", min, "threshold", t.get("grad_spread")));
+            }
+        }
+    }
+}
