@@ -81,11 +81,17 @@ class ReportCommandTest {
         assertFalse(html.contains("<script"), "no script at all");
         assertFalse(html.contains("<link"), "no external style sheet");
         assertFalse(Pattern.compile("(src|href)\\s*=").matcher(html).find(), "nothing fetched when opened");
-        for (String id :
-                List.of("loss", "grad-heatmap", "update-ratio", "dead", "saturated", "loss-scale", "diagnoses")) {
-            assertTrue(html.contains("id=\"" + id + "\""), "has the " + id + " chart");
+        for (String id : List.of("verdict", "loss", "grad-heatmap", "update-ratio", "dead", "diagnoses")) {
+            assertTrue(html.contains("id=\"" + id + "\""), "has the " + id + " section");
         }
-        assertTrue(html.contains("DEAD_RELU"), "the diagnoses are in the page");
+        int verdict = html.indexOf("id=\"verdict\"");
+        assertTrue(verdict < html.indexOf("<svg class=\"chart\""), "the verdict comes before the first chart");
+        String v = html.substring(verdict, html.indexOf("</section>", verdict));
+        assertTrue(v.contains("<b>DEAD_RELU</b> in layers.3"), "the verdict names the pathology and layer: " + v);
+        assertTrue(v.contains("What to try: "), v);
+        assertTrue(v.contains("Evidence: dead frac "), "evidence in words and numbers: " + v);
+        assertFalse(html.contains("id=\"loss-scale\""), "no loss-scale chart for a run without loss scaling");
+        assertTrue(html.contains("Left out: the run used no loss scaling"), "and one line saying why");
         assertTrue(html.contains("class=\"mark\""), "diagnoses annotate the loss timeline");
         assertTrue(html.contains("class=\"band\""), "the healthy update-ratio band is shaded");
     }
@@ -102,7 +108,8 @@ class ReportCommandTest {
         while (charts.find()) {
             count++;
         }
-        assertEquals(6, count, "six charts in the rendered DOM");
+        assertEquals(4, count, "loss, heat map, update ratio and dead fraction in the rendered DOM");
+        assertTrue(dom.indexOf("id=\"verdict\"") < dom.indexOf("<svg class=\"chart\""), "verdict first");
         assertTrue(dom.contains("<polyline class=\"series\""), "line series rendered");
         assertTrue(dom.contains("<rect class=\"cell\""), "heat-map cells rendered");
 

@@ -164,6 +164,12 @@ class TrainCommandTest {
         Launcher.Outcome train = Launcher.run(
                 300, "train", "deploy/jobs/zoo/dead-relu-sgd-high-lr.yaml", "--set", "telemetry.out=" + log);
         assertEquals(0, train.exit(), train.stderr());
+        assertTrue(
+                train.stdout()
+                        .lines()
+                        .anyMatch(l -> l.matches("step \\d+: warn DEAD_RELU in layers\\.3: dead frac .*")),
+                "the diagnosis is told on the console as it opens: " + train.stdout());
+        assertTrue(train.stdout().contains("first thing to try: "), "and summed up at the end: " + train.stdout());
         Launcher.Outcome strict = Launcher.run(60, "watch", log.toString(), "--fail-on", "warn");
         assertEquals(1, strict.exit(), strict.stdout());
         assertTrue(strict.stdout().contains("watch: failing on"), strict.stdout());
@@ -174,6 +180,10 @@ class TrainCommandTest {
                 "--set",
                 "telemetry.out=" + tmp.resolve("ok.jsonl"));
         assertEquals(0, healthy.exit(), healthy.stderr());
+        assertTrue(
+                healthy.stdout().lines().noneMatch(l -> l.matches("step \\d+: (warn|error) .*")),
+                "a healthy run prints no warning: " + healthy.stdout());
+        assertTrue(healthy.stdout().contains("diagnosis: no rule fired"), healthy.stdout());
         Launcher.Outcome relaxed =
                 Launcher.run(60, "watch", tmp.resolve("ok.jsonl").toString(), "--fail-on", "warn");
         assertEquals(0, relaxed.exit(), relaxed.stdout());
@@ -215,7 +225,7 @@ class TrainCommandTest {
         Path bad = tmp.resolve("bad.yaml");
         Files.writeString(
                 bad,
-                "model:\n  input: [4]\n  layers: [{type: linear, out: 2}]\n  loss: {type: mse}\n"
+                "model:\n  input: [4]\n  layers: [{type: linear, out: 1}]\n  loss: {type: mse}\n"
                         + "data:\n  train: {format: csv, path: x.csv}\ntrain:\n  optimiser: {type: sgd}\n");
         Launcher.Outcome o = Launcher.run(120, "train", bad.toString());
         assertEquals(1, o.exit());

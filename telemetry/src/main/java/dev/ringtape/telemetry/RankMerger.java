@@ -117,7 +117,7 @@ public final class RankMerger {
                 (a, b) -> Integer.compare(a.path("rank").asInt(), b.path("rank").asInt()));
         steps.forEach(out::emit);
         layers.values().forEach(group -> out.emit(aggregate(group)));
-        diagnoses.values().forEach(group -> out.emit(mergeDiagnosis(group)));
+        diagnoses.values().forEach(group -> out.emit(world == 1 ? group.get(0) : mergeDiagnosis(group)));
         others.forEach(out::emit);
     }
 

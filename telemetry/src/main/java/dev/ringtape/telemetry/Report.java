@@ -103,12 +103,13 @@ public final class Report {
         StringBuilder h = new StringBuilder();
         h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Ringtape report: ")
                 .append(esc(job))
-                .append(
-                        "</title>\n<style>body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}"
-                                + "h1{font-size:20px}h2{font-size:16px;margin-top:28px}.chart{border:1px solid #ddd;background:#fff}"
-                                + "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}"
-                                + ".error{color:#b00}.warn{color:#a60}.info{color:#555}.legend span{margin-right:14px}"
-                                + ".swatch{display:inline-block;width:10px;height:10px;margin-right:4px}</style></head><body>\n");
+                .append("</title>\n<style>body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}"
+                        + "h1{font-size:20px}h2{font-size:16px;margin-top:28px}.chart{border:1px solid #ddd;background:#fff}"
+                        + "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}"
+                        + ".error{color:#b00}.warn{color:#a60}.info{color:#555}.legend span{margin-right:14px}"
+                        + ".swatch{display:inline-block;width:10px;height:10px;margin-right:4px}"
+                        + "ol.verdict li{margin-bottom:10px}.healthy{color:#2a7}.omitted{color:#666;font-style:italic}"
+                        + ".explain{color:#666}</style></head><body>\n");
         h.append("<h1>Ringtape report: ").append(esc(job)).append("</h1>\n");
         if (end != null) {
             JsonNode ev = end.path("eval");
@@ -125,16 +126,38 @@ public final class Report {
             }
             h.append("</p>\n");
         }
-        h.append("<h2>Loss</h2>\n").append(lineChart("loss", Map.of("loss", loss), false, null, diagnosisMarks()));
+        h.append(verdict());
+        boolean logLoss = spansDecades(loss, 2);
+        h.append("<h2>Loss")
+                .append(logLoss ? " (log scale: it spans more than two decades)" : "")
+                .append("</h2>\n")
+                .append(lineChart("loss", Map.of("loss", loss), logLoss, null, diagnosisMarks()));
         h.append("<h2>Gradient norm per parameter (log scale)</h2>\n").append(heatMap(gradNorms));
-        h.append("<h2>Update ratio ||lr &middot; update|| / ||w|| (healthy band 1e-5 to 1e-1 shaded; zeros left"
-                        + " out)</h2>\n")
-                .append(lineChart("update-ratio", updateRatios, true, new double[] {1e-5, 1e-1}, List.of()));
-        h.append("<h2>Dead ReLU fraction</h2>\n").append(lineChart("dead", dead, false, null, List.of()));
-        h.append("<h2>Saturated fraction (sigmoid, tanh) and other activations</h2>\n")
-                .append(lineChart("saturated", saturated, false, null, List.of()));
+        double low = Thresholds.DEFAULTS.get("update_ratio_low").value();
+        double high = Thresholds.DEFAULTS.get("update_ratio_high").value();
+        h.append("<h2>Update ratio ||applied update|| / ||w before the step|| (healthy band ")
+                .append(fmt(low))
+                .append(" to ")
+                .append(fmt(high))
+                .append(" shaded; zeros left out)</h2>\n")
+                .append(lineChart("update-ratio", updateRatios, true, new double[] {low, high}, List.of()));
+        h.append("<h2>Dead ReLU fraction</h2>\n")
+                .append(
+                        dead.isEmpty()
+                                ? "<p class=\"omitted\">Left out: the model has no ReLU layer (or none was sampled"
+                                        + " long enough to judge).</p>\n"
+                                : lineChart("dead", dead, false, null, List.of()));
+        h.append("<h2>Saturated fraction (sigmoid, tanh)</h2>\n")
+                .append(
+                        saturated.isEmpty()
+                                ? "<p class=\"omitted\">Left out: the model has no sigmoid or tanh layer.</p>\n"
+                                : lineChart("saturated", saturated, false, null, List.of()));
+        boolean scaled = lossScale.stream().anyMatch(p -> p[1] != 1.0) || !skipped.isEmpty();
         h.append("<h2>Loss scale (skipped steps marked)</h2>\n")
-                .append(lineChart("loss-scale", Map.of("loss scale", lossScale), true, null, skippedMarks()));
+                .append(
+                        scaled
+                                ? lineChart("loss-scale", Map.of("loss scale", lossScale), true, null, skippedMarks())
+                                : "<p class=\"omitted\">Left out: the run used no loss scaling and skipped no step.</p>\n");
         h.append("<h2>Diagnoses</h2>\n");
         if (diagnoses.isEmpty()) {
             h.append("<p id=\"no-diagnoses\">No diagnosis was raised.</p>\n");
@@ -156,7 +179,7 @@ public final class Report {
                         .append("</td><td>")
                         .append(esc(d.path("layer").asText()))
                         .append("</td><td>")
-                        .append(esc(d.path("evidence").toString()))
+                        .append(esc(evidenceInWords(d.path("evidence")).replaceFirst("^Evidence: ", "")))
                         .append("</td><td>")
                         .append(esc(d.path("hint").asText()))
                         .append("</td></tr>\n");
@@ -165,6 +188,115 @@ public final class Report {
         }
         h.append("</body></html>\n");
         return h.toString();
+    }
+
+    /** Whether the positive values of {@code pts} span more than {@code decades} powers of ten. */
+    private static boolean spansDecades(List<double[]> pts, int decades) {
+        double lo = Double.POSITIVE_INFINITY;
+        double hi = 0;
+        for (double[] p : pts) {
+            if (p[1] > 0 && Double.isFinite(p[1])) {
+                lo = Math.min(lo, p[1]);
+                hi = Math.max(hi, p[1]);
+            }
+        }
+        return hi > 0 && hi / lo > Math.pow(10, decades);
+    }
+
+    /**
+     * The verdict, before any chart: each pathology the run had (code and layer), most severe first, when it started
+     * and cleared, where (layer, ranks), its evidence in words and numbers and what to try; or, for a run where no
+     * rule fired, that plainly and which rules were checked.
+     */
+    private String verdict() {
+        Map<String, JsonNode> first = new LinkedHashMap<>();
+        Map<String, Long> cleared = new LinkedHashMap<>();
+        Map<String, Integer> times = new LinkedHashMap<>();
+        for (JsonNode d : diagnoses) {
+            String key = d.path("code").asText() + "@" + d.path("layer").asText();
+            if (d.path("state").asText().equals("open")) {
+                first.putIfAbsent(key, d);
+                times.merge(key, 1, Integer::sum);
+                cleared.remove(key);
+            } else {
+                cleared.put(key, d.path("step").asLong());
+            }
+        }
+        StringBuilder h = new StringBuilder("<section id=\"verdict\"><h2>Verdict</h2>\n");
+        if (first.isEmpty()) {
+            h.append("<p class=\"healthy\">No rule fired: this run shows none of the pathologies Ringtape checks (")
+                    .append(esc(String.join(
+                            ", ", Rules.all().stream().map(Rule::code).toList())))
+                    .append(").</p>\n</section>\n");
+            return h.toString();
+        }
+        List<String> keys = new ArrayList<>(first.keySet());
+        keys.sort((a, b) -> {
+            int bySeverity = Integer.compare(
+                    severityRank(first.get(b).path("severity").asText()),
+                    severityRank(first.get(a).path("severity").asText()));
+            return bySeverity != 0
+                    ? bySeverity
+                    : Long.compare(
+                            first.get(a).path("step").asLong(),
+                            first.get(b).path("step").asLong());
+        });
+        h.append("<ol class=\"verdict\">\n");
+        for (String key : keys) {
+            JsonNode d = first.get(key);
+            String sev = d.path("severity").asText();
+            h.append("<li class=\"")
+                    .append(esc(sev))
+                    .append("\"><b>")
+                    .append(esc(d.path("code").asText()))
+                    .append("</b>");
+            if (!d.path("layer").asText().isEmpty()) {
+                h.append(" in ").append(esc(d.path("layer").asText()));
+            }
+            if (d.path("ranks").isArray() && d.path("ranks").size() > 0) {
+                h.append(" (rank").append(d.path("ranks").size() > 1 ? "s " : " ");
+                List<String> r = new ArrayList<>();
+                d.path("ranks").forEach(x -> r.add(x.asText()));
+                h.append(esc(String.join(", ", r))).append(")");
+            }
+            h.append(" &middot; ")
+                    .append(esc(sev))
+                    .append(", from step ")
+                    .append(d.path("step").asLong());
+            Long c = cleared.get(key);
+            h.append(c == null ? ", still open at the end" : ", cleared at step " + c);
+            int n = times.get(key);
+            if (n > 1) {
+                h.append(" (opened ").append(n).append(" times)");
+            }
+            h.append("<br>").append(esc(evidenceInWords(d.path("evidence"))));
+            h.append("<br>What to try: ").append(esc(d.path("hint").asText()));
+            h.append(" <span class=\"explain\">(ringtape explain ")
+                    .append(esc(d.path("code").asText()))
+                    .append(")</span>");
+            h.append("</li>\n");
+        }
+        h.append("</ol>\n</section>\n");
+        return h.toString();
+    }
+
+    private static int severityRank(String severity) {
+        return switch (severity) {
+            case "error" -> 2;
+            case "warn" -> 1;
+            default -> 0;
+        };
+    }
+
+    /** Evidence as words and numbers: "dead frac 0.35, threshold 0.1". */
+    static String evidenceInWords(JsonNode ev) {
+        List<String> parts = new ArrayList<>();
+        for (Map.Entry<String, JsonNode> e : ev.properties()) {
+            JsonNode v = e.getValue();
+            parts.add(e.getKey().replace('_', ' ') + " "
+                    + (v.isNumber() ? fmt(v.asDouble()) : v.isNull() ? "not finite" : v.asText()));
+        }
+        return parts.isEmpty() ? "" : "Evidence: " + String.join(", ", parts) + ".";
     }
 
     /** Vertical annotation lines at each diagnosis that opened, labelled with its code. */

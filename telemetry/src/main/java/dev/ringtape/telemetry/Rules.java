@@ -85,6 +85,7 @@ public final class Rules {
     static final class LossDiverging extends Rule {
         private static final double ALPHA = 0.2;
         private double level = Double.NaN;
+        private double first = Double.NaN;
         private double noise;
         private double best = Double.POSITIVE_INFINITY;
         private double noiseAtBest;
@@ -92,7 +93,13 @@ public final class Rules {
         private int seen;
 
         LossDiverging() {
-            super("LOSS_DIVERGING", "error", 3, "loss_diverging_factor", "loss_diverging_noise");
+            super(
+                    "LOSS_DIVERGING",
+                    "error",
+                    3,
+                    "loss_diverging_factor",
+                    "loss_diverging_noise",
+                    "loss_diverging_min_rise");
         }
 
         @Override
@@ -122,6 +129,7 @@ public final class Rules {
             }
             if (Double.isNaN(level)) {
                 level = s.loss();
+                first = level;
                 best = level;
                 return;
             }
@@ -133,7 +141,10 @@ public final class Rules {
                 noiseAtBest = noise;
             }
             double factor = t.get("loss_diverging_factor");
-            double band = t.get("loss_diverging_noise") * noiseAtBest;
+            // the rise must stand out of the loss's noise at its lowest, and be worth noticing against where the run
+            // started (a converged loss of 0.002 that touches 0.005 is not diverging)
+            double band = Math.max(
+                    t.get("loss_diverging_noise") * noiseAtBest, t.get("loss_diverging_min_rise") * Math.abs(first));
             // and most recent losses are up too, so one spike (a hard batch) does not count
             double[] sorted = Arrays.copyOf(recent, Math.min(seen, recent.length));
             Arrays.sort(sorted);
@@ -147,7 +158,8 @@ public final class Rules {
                                 "lowest_level", best,
                                 "noise_at_lowest", noiseAtBest,
                                 "recent_median", median,
-                                "threshold_factor", factor));
+                                "threshold_factor", factor,
+                                "rise_needed", band));
             }
         }
     }

@@ -24,19 +24,19 @@ public final class Thresholds {
             entry(
                     "dead_frac",
                     0.10,
-                    "fraction of a ReLU layer's units (channels after a conv) that output zero for every"
-                            + " sample of the window (dead_window, dead_samples), above which DEAD_RELU is raised"),
+                    "fraction of a ReLU layer's units (channels after a conv) that have stopped firing"
+                            + " (dead_window, dead_samples), above which DEAD_RELU is raised"),
             entry(
                     "dead_window",
                     4.0,
-                    "the fewest sampled steps (every micro-batch of every rank) over which a ReLU unit must"
-                            + " output zero for every sample to count as dead"),
+                    "the fewest sampled steps a ReLU unit must stay silent (output zero for every sample of"
+                            + " every micro-batch and rank) to count as dead"),
             entry(
                     "dead_samples",
                     512.0,
-                    "the fewest samples over which a ReLU unit must output zero to count as dead; the window"
-                            + " grows to as many sampled steps as hold them, and dead_frac is reported once it is"
-                            + " full"),
+                    "the fewest samples (over every rank and micro-batch of the sampled steps) a ReLU unit must"
+                            + " stay silent to count as dead, and at least 4x its usual gap between firings;"
+                            + " dead_frac is reported once that many samples were seen"),
             entry(
                     "saturated_frac",
                     0.20,
@@ -80,6 +80,11 @@ public final class Thresholds {
                     3.0,
                     "how many times the loss's own fluctuation (at its lowest level) the smoothed loss must rise"
                             + " above that level for LOSS_DIVERGING"),
+            entry(
+                    "loss_diverging_min_rise",
+                    0.05,
+                    "the least rise of the smoothed loss above its lowest level, as a fraction of the first sampled"
+                            + " loss, that LOSS_DIVERGING counts (a converged loss near zero rises by factors on noise)"),
             entry(
                     "grace_steps",
                     20.0,

@@ -3,7 +3,6 @@ package dev.ringtape.runtime.nn;
 import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.Sample;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,12 +19,14 @@ import java.util.Map;
  *       the last axis of a {@code [N, features]} output and the channels (axis 1) of an NCHW one, where a channel is
  *       alive if it is non-zero at any position. A step's activity is gathered over all its micro-batches and, by
  *       one sum over the ranks ({@link #finishStep}), over every rank, so the verdict does not depend on how a global
- *       batch is split. The window is the last sampled steps holding at least {@code deadSamples} samples (and at
- *       least {@code deadWindow} steps); the fraction is NaN until it is full.
+ *       batch is split. A unit is dead after a silence of at least {@code deadSamples} samples (see {@link
+ *       #finishStep}); the fraction is NaN until that many samples were seen.
  * </ul>
  */
 public final class LayerSampler {
     private static final ThreadLocal<LayerSampler> CURRENT = new ThreadLocal<>();
+    /** A unit's silence must last this many times its usual gap between firings to count as death. */
+    static final int GAP_FACTOR = 4;
 
     /** Sums a step's activity counts over every rank, in place. */
     @FunctionalInterface
@@ -41,11 +42,11 @@ public final class LayerSampler {
     private boolean firstPass;
     /** Per ReLU layer, in forward order: its units' magnitude bits ORed over this step's passes. */
     private final Map<String, int[]> stepActive = new LinkedHashMap<>();
-    /** Per ReLU layer: the window of past steps' global activity (true = the unit fired somewhere). */
-    private final Map<String, ArrayDeque<boolean[]>> window = new LinkedHashMap<>();
+    /** Per ReLU layer: how long each unit has been silent (over every rank), and how often it fired. */
+    private final Map<String, Silence> silence = new LinkedHashMap<>();
 
-    private final ArrayDeque<Long> windowSamples = new ArrayDeque<>();
-    private long samplesInWindow;
+    private long seenSamples;
+    private long seenSteps;
     private final double[] sums = new double[3];
 
     /**
@@ -148,8 +149,13 @@ public final class LayerSampler {
 
     /**
      * Ends a sampled step of {@code samples} samples (over every rank and micro-batch): sums the step's unit
-     * activity over the ranks with {@code ranks} (every rank calls this at the same steps), slides the window, and
-     * sets the dead fractions of the collected statistics.
+     * activity over the ranks with {@code ranks} (every rank calls this at the same steps), updates each unit's
+     * silence, and sets the dead fractions of the collected statistics.
+     *
+     * <p>A unit is dead once it has been silent for at least {@code deadSamples} samples and {@code deadWindow}
+     * sampled steps, and for at least {@link #GAP_FACTOR} times its usual gap between firings (the samples up to its
+     * last firing over the steps it fired in): a unit that fires rarely is not dead for a silence that is ordinary
+     * for it, while one that fired at every step and stopped is.
      */
     public void finishStep(long samples, Summer ranks) {
         int total = 0;
@@ -166,44 +172,59 @@ public final class LayerSampler {
         if (total > 0) {
             ranks.sum(counts);
         }
+        seenSamples += samples;
+        seenSteps++;
         at = 0;
         for (Map.Entry<String, int[]> e : stepActive.entrySet()) {
             int[] a = e.getValue();
-            boolean[] fired = new boolean[a.length];
+            Silence si = silence.computeIfAbsent(e.getKey(), k -> new Silence(a.length));
             for (int j = 0; j < a.length; j++) {
-                fired[j] = counts[at++] > 0;
+                if (counts[at++] > 0) {
+                    si.samples[j] = 0;
+                    si.steps[j] = 0;
+                    si.fired[j]++;
+                } else {
+                    si.samples[j] += samples;
+                    si.steps[j]++;
+                }
             }
-            window.computeIfAbsent(e.getKey(), k -> new ArrayDeque<>()).addLast(fired);
             java.util.Arrays.fill(a, 0);
         }
-        windowSamples.addLast(samples);
-        samplesInWindow += samples;
-        // drop the oldest step while the window stays full without it
-        while (windowSamples.size() > deadWindow && samplesInWindow - windowSamples.peekFirst() >= deadSamples) {
-            samplesInWindow -= windowSamples.removeFirst();
-            window.values().forEach(ArrayDeque::removeFirst);
-        }
-        boolean full = windowSamples.size() >= deadWindow && samplesInWindow >= deadSamples;
+        boolean judged = seenSamples >= deadSamples && seenSteps >= deadWindow;
         for (int i = 0; i < collected.size(); i++) {
             Sample.Activation s = collected.get(i);
-            ArrayDeque<boolean[]> w = window.get(s.layer());
-            if (w == null || !s.type().equals("relu")) {
+            Silence si = silence.get(s.layer());
+            if (si == null || !s.type().equals("relu")) {
                 continue;
             }
             double dead = Double.NaN;
-            if (full) {
-                int units = w.peekLast().length;
+            if (judged) {
                 int off = 0;
-                for (int j = 0; j < units; j++) {
-                    boolean any = false;
-                    for (boolean[] step : w) {
-                        any |= step[j];
-                    }
-                    off += any ? 0 : 1;
+                for (int j = 0; j < si.samples.length; j++) {
+                    // its usual gap while it fired: the samples up to its last firing over the steps it fired in
+                    double gap = si.fired[j] == 0 ? 0 : (double) (seenSamples - si.samples[j]) / si.fired[j];
+                    off += si.samples[j] >= deadSamples
+                                    && si.steps[j] >= deadWindow
+                                    && si.samples[j] >= GAP_FACTOR * gap
+                            ? 1
+                            : 0;
                 }
-                dead = units == 0 ? 0 : (double) off / units;
+                dead = si.samples.length == 0 ? 0 : (double) off / si.samples.length;
             }
             collected.set(i, new Sample.Activation(s.layer(), s.type(), s.mean(), s.std(), s.saturatedFrac(), dead));
+        }
+    }
+
+    /** Per unit of a ReLU layer: samples and sampled steps since it last fired, and the steps it fired in. */
+    private static final class Silence {
+        final long[] samples;
+        final long[] steps;
+        final long[] fired;
+
+        Silence(int units) {
+            samples = new long[units];
+            steps = new long[units];
+            fired = new long[units];
         }
     }
 }

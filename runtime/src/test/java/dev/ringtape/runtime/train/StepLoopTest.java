@@ -304,6 +304,71 @@ class StepLoopTest {
     }
 
     @Test
+    void shouldRecordASkippedStepsGradientsUnscaledAndMarkedSkipped() throws Exception {
+        // a loss scale large enough that some fp16 gradients overflow: the step is skipped; its layer records must
+        // not carry the finite gradients still multiplied by the scale (a false spike at every growth of the scale)
+        Dataset d = Synthetic.teacher(64, 8, 3, 7);
+        BatchPlan plan = new BatchPlan(64, 64, 1, 1, 3);
+        String mlp = "{\"input\": [8], \"layers\": [{\"type\": \"linear\", \"out\": 16}, {\"type\": \"relu\"},"
+                + " {\"type\": \"linear\", \"out\": 3}], \"loss\": {\"type\": \"softmax_cross_entropy\"}}";
+        double reference = layerGradNorm(mlp, d, plan, LossScaler.disabled(), Precision.FP32);
+        int checked = 0;
+        for (float scale = 1 << 16; scale < 1e13f; scale *= 4) {
+            List<ObjectNode> records = new ArrayList<>();
+            Sequential m = model(mlp, 5);
+            boolean skipped = new StepLoop(
+                            m,
+                            new Sgd(m.parameterList(), 0, 0, 0, false),
+                            LrSchedule.constant(0),
+                            new LossScaler(true, scale, 2, 0.5, 1 << 30),
+                            GradientReducer.local(),
+                            sink(records),
+                            options(Precision.FP16))
+                    .step(0, micro(d, plan, 0, 0))
+                    .skipped();
+            ObjectNode got = records.stream()
+                    .filter(r -> "layers.0.weight".equals(r.path("param").asText()))
+                    .findFirst()
+                    .orElseThrow();
+            if (!skipped || !(got.path("grad_norm").asDouble() > 0)) {
+                continue; // not skipped yet, or nothing finite was left to measure
+            }
+            assertTrue(got.path("skipped").asBoolean(), "the record says the step was skipped: " + got);
+            double ratio = got.path("grad_norm").asDouble() / reference;
+            // the overflowed values are left out of the norm, so it is below the fp32 one; still scaled, it would be
+            // about `scale` times it
+            assertTrue(ratio > 0.1 && ratio < 10, "at scale " + scale + ", the unscaled gradient norm: x" + ratio);
+            checked++;
+        }
+        assertTrue(checked > 0, "some scale overflowed only in part");
+    }
+
+    private static StepLoop.Options options(Precision p) {
+        return new StepLoop.Options("t", 1, p, 0, 1, 25L << 20, 1, dev.ringtape.telemetry.Thresholds.defaults());
+    }
+
+    private static double layerGradNorm(String json, Dataset d, BatchPlan plan, LossScaler scaler, Precision p)
+            throws Exception {
+        List<ObjectNode> records = new ArrayList<>();
+        Sequential m = model(json, 5);
+        new StepLoop(
+                        m,
+                        new Sgd(m.parameterList(), 0, 0, 0, false),
+                        LrSchedule.constant(0),
+                        scaler,
+                        GradientReducer.local(),
+                        sink(records),
+                        options(p))
+                .step(0, micro(d, plan, 0, 0));
+        return records.stream()
+                .filter(r -> "layers.0.weight".equals(r.path("param").asText()))
+                .findFirst()
+                .orElseThrow()
+                .path("grad_norm")
+                .asDouble();
+    }
+
+    @Test
     void shouldCountWhatFp16RoundingFlushesAndDiagnoseItOnlyWithoutScaling() throws Exception {
         Dataset d = Synthetic.teacher(64, 8, 3, 7);
         BatchPlan plan = new BatchPlan(64, 64, 1, 1, 3);

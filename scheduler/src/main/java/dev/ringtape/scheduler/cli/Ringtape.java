@@ -10,16 +10,44 @@ import java.util.Arrays;
 
 /** The {@code ringtape} command line (DESIGN.md, "Command line"). */
 public final class Ringtape {
-    private static final String USAGE = String.join(
-            "\n",
-            "usage: ringtape <command> [args]",
-            "  train JOB.yaml [--set key=value ...]      train the job",
-            "  gradcheck JOB.yaml [--set key=value ...]  check the job model's gradients by finite differences",
-            "  gradients CASE.json ...                   run golden-gradient cases, one JSON line each",
-            "  watch LOG [--fail-on warn|error] [--timeout S]  follow a telemetry log, exit 1 on a failing diagnosis",
-            "  report LOG -o report.html                 one self-contained HTML report of a telemetry log",
-            "  doctor [JOB.yaml]                         preflight: Java, /dev/shm, UDP, CUDA, BLAS, Spark",
-            "  bench sgemm|step|allreduce ...            benchmark programs (see bench/RESULTS.md)");
+    /** Each command's usage line and what it does; {@code ringtape COMMAND --help} prints its entry. */
+    private static final java.util.Map<String, String[]> COMMANDS = new java.util.LinkedHashMap<>();
+
+    static {
+        COMMANDS.put("train", new String[] {
+            "train JOB.yaml [--set key=value ...] [--quiet]",
+            "train the job through Spark (embedded local Spark, or spark-submit's cluster); prints progress and each"
+                    + " diagnosis as it opens and clears; --quiet keeps errors only"
+        });
+        COMMANDS.put("gradcheck", new String[] {
+            "gradcheck JOB.yaml [--set key=value ...]", "check the job model's gradients by finite differences"
+        });
+        COMMANDS.put(
+                "gradients", new String[] {"gradients CASE.json ...", "run golden-gradient cases, one JSON line each"});
+        COMMANDS.put("watch", new String[] {
+            "watch LOG [--fail-on warn|error] [--timeout S]",
+            "follow a telemetry log; exit 1 as soon as a diagnosis of that severity opens"
+        });
+        COMMANDS.put("report", new String[] {"report LOG -o report.html", "one self-contained HTML report of a log"});
+        COMMANDS.put("explain", new String[] {
+            "explain CODE", "what a diagnosis means, how it shows in the numbers, its thresholds, causes and fixes"
+        });
+        COMMANDS.put("doctor", new String[] {
+            "doctor [JOB.yaml]", "preflight: Java and its flags, /dev/shm, UDP loopback, CUDA, BLAS, Spark"
+        });
+        COMMANDS.put(
+                "bench",
+                new String[] {"bench sgemm|step|allreduce|diagnose ...", "benchmark programs (see bench/RESULTS.md)"});
+    }
+
+    private static final String USAGE = usage();
+
+    private static String usage() {
+        StringBuilder b =
+                new StringBuilder("usage: ringtape <command> [args]   (ringtape <command> --help; --version)");
+        COMMANDS.values().forEach(c -> b.append(String.format("%n  %-46s %s", c[0], c[1].replaceAll(";.*", ""))));
+        return b.toString();
+    }
 
     private Ringtape() {}
 
@@ -54,7 +82,18 @@ public final class Ringtape {
             err.println(USAGE);
             return args.length == 0 ? 2 : 0;
         }
+        if (args[0].equals("--version")) {
+            out.println(
+                    "ringtape " + dev.ringtape.scheduler.driver.Version.get() + " (Java " + Runtime.version() + ")");
+            return 0;
+        }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        if (COMMANDS.containsKey(args[0]) && Arrays.asList(rest).contains("--help")
+                || COMMANDS.containsKey(args[0]) && Arrays.asList(rest).contains("-h")) {
+            String[] c = COMMANDS.get(args[0]);
+            out.println("usage: ringtape " + c[0] + "\n" + c[1]);
+            return 0;
+        }
         try {
             return command(args[0], rest, out, err);
         } catch (RuntimeException | LinkageError e) {
@@ -71,12 +110,49 @@ public final class Ringtape {
             case "watch" -> watch(rest, out, err);
             case "report" -> report(rest, out, err);
             case "doctor" -> Doctor.run(rest, out, err);
+            case "explain" -> explain(rest, out, err);
             default -> {
                 err.println("ringtape: unknown command '" + name + "'");
                 err.println(USAGE);
                 yield 2;
             }
         };
+    }
+
+    private static int explain(String[] args, PrintStream out, PrintStream err) {
+        java.util.List<String> codes = dev.ringtape.telemetry.Rules.all().stream()
+                .map(dev.ringtape.telemetry.Rule::code)
+                .toList();
+        if (args.length != 1) {
+            err.println("usage: ringtape explain CODE   (one of " + String.join(", ", codes) + ")");
+            return 2;
+        }
+        dev.ringtape.telemetry.Rule rule = dev.ringtape.telemetry.Rules.of(args[0].toUpperCase(java.util.Locale.ROOT));
+        if (rule == null) {
+            err.println("ringtape explain: unknown code '" + args[0] + "'; the codes are " + String.join(", ", codes));
+            return 2;
+        }
+        out.println(rule.code() + " (" + rule.severity() + ")");
+        out.println();
+        out.println(rule.explanation());
+        out.println();
+        out.println("Hint printed with it: " + rule.hint());
+        if (!rule.thresholds().isEmpty()) {
+            out.println();
+            out.println("Thresholds (override under telemetry.thresholds):");
+            for (String name : rule.thresholds()) {
+                var th = dev.ringtape.telemetry.Thresholds.DEFAULTS.get(name);
+                out.printf("  %s = %s: %s%n", name, th.value(), th.meaning());
+            }
+        }
+        if (rule.persist() > 1) {
+            out.println();
+            out.println("Opens after " + rule.persist() + " tripping samples in a row; clears after clear_after ("
+                    + dev.ringtape.telemetry.Thresholds.DEFAULTS
+                            .get("clear_after")
+                            .value() + ") healthy ones.");
+        }
+        return 0;
     }
 
     private static int watch(String[] args, PrintStream out, PrintStream err) {

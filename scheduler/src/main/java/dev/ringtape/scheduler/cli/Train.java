@@ -19,12 +19,15 @@ final class Train {
     private Train() {}
 
     /** The job file and its overrides, from {@code JOB.yaml [--set k=v ...]}. */
-    record Args(Path job, List<String> overrides) {
+    record Args(Path job, List<String> overrides, boolean quiet) {
         static Args parse(String command, String[] args, PrintStream err) {
             Path job = null;
             List<String> overrides = new ArrayList<>();
+            boolean quiet = false;
             for (int i = 0; i < args.length; i++) {
-                if (args[i].equals("--set") && i + 1 < args.length) {
+                if (args[i].equals("--quiet") && command.equals("train")) {
+                    quiet = true;
+                } else if (args[i].equals("--set") && i + 1 < args.length) {
                     overrides.add(args[++i]);
                 } else if (args[i].startsWith("--set=")) {
                     overrides.add(args[i].substring("--set=".length()));
@@ -39,7 +42,7 @@ final class Train {
                 err.println("usage: ringtape " + command + " JOB.yaml [--set key.path=value ...]");
                 return null;
             }
-            return new Args(job, overrides);
+            return new Args(job, overrides, quiet);
         }
 
         Path jobDir() {
@@ -62,7 +65,7 @@ final class Train {
             return 1;
         }
         try {
-            SparkTrain.Result r = SparkTrain.run(job, args.jobDir(), out);
+            SparkTrain.Result r = SparkTrain.run(job, args.jobDir(), out, args.quiet());
             out.printf(
                     "%s: %s; model in %s, telemetry in %s%n",
                     job.name(),

@@ -50,6 +50,14 @@ public final class SparkTrain {
 
     /** Runs {@code job}; {@code jobDir} resolves relative data paths that are not found from the working directory. */
     public static Result run(JobSpec job, Path jobDir, PrintStream out) throws JobFailed, DataException {
+        return run(job, jobDir, out, false);
+    }
+
+    /**
+     * Runs {@code job}, telling diagnoses on {@code out} as they open and clear; {@code quiet} keeps errors only
+     * (no progress lines, no warnings).
+     */
+    public static Result run(JobSpec job, Path jobDir, PrintStream out, boolean quiet) throws JobFailed, DataException {
         JobSpec shipped = job.withData(DataPaths.resolve(job.data(), jobDir));
         Path export = Path.of(job.export().path());
         checkWritable(export, "export.path");
@@ -62,8 +70,12 @@ public final class SparkTrain {
         SparkContext sc = SparkContext.getOrCreate(conf);
         String group = "ringtape-" + job.name() + "-" + Long.toHexString(new SecureRandom().nextLong());
         try (JsonlFileSink file = new JsonlFileSink(log);
+                DiagnosisConsole console = new DiagnosisConsole(file, out, quiet);
                 TelemetryServer server = new TelemetryServer(
-                        telemetryHost(sc), job.workers(), new RankMerger(job.workers(), file), out)) {
+                        telemetryHost(sc),
+                        job.workers(),
+                        new RankMerger(job.workers(), console),
+                        quiet ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out)) {
             sc.setJobGroup(
                     group,
                     "ringtape train " + job.name() + ": " + job.workers() + " worker" + (job.workers() == 1 ? "" : "s"),
@@ -84,6 +96,7 @@ public final class SparkTrain {
                         server.firstTrace() == null ? null : Failures.file(job.name(), server.firstTrace());
                 throw new JobFailed(server.firstError() + (trace == null ? "" : " (stack trace in " + trace + ")"));
             }
+            console.summarize();
             TrainedModel model = results.get(0);
             writeExport(export, model, job);
             return new Result(model.evalLoss(), model.evalAccuracy(), model.evalSamples(), model.steps(), export);

@@ -161,6 +161,57 @@ class SparkTrainTest {
     }
 
     @Test
+    void shouldTrainRegressionAndBinaryHeadsOnOneLabelValuePerSample() throws Exception {
+        // the digits as a binary task (is it a 0?) and as a regression of the digit's value, out: 1 heads
+        dev.ringtape.runtime.data.Dataset d =
+                dev.ringtape.runtime.data.CsvReader.read(ROOT.resolve("deploy/data/digits.csv.gz"), "last");
+        StringBuilder binary = new StringBuilder();
+        StringBuilder value = new StringBuilder();
+        for (int i = 0; i < d.size(); i++) {
+            StringBuilder row = new StringBuilder();
+            for (int j = 0; j < 64; j++) {
+                row.append(d.features()[i * 64 + j]).append(',');
+            }
+            binary.append(row).append(d.labels()[i] == 0 ? 1 : 0).append('\n');
+            value.append(row).append(d.labels()[i]).append('\n');
+        }
+        Files.writeString(tmp.resolve("zero.csv"), binary);
+        Files.writeString(tmp.resolve("value.csv"), value);
+        String head = "model={input: [64], layers: [{type: linear, out: 32}, {type: relu}, {type: linear, out: 1}],"
+                + " loss: {type: %s}}";
+        SparkTrain.Result bce = SparkTrain.run(
+                digits(
+                        "data.train.path=" + tmp.resolve("zero.csv"),
+                        String.format(head, "bce_with_logits"),
+                        "workers=2",
+                        "train.steps=150"),
+                null,
+                QUIET);
+        assertTrue(bce.evalAccuracy() > 0.97, "telling zeros from the rest: " + bce.evalAccuracy());
+        SparkTrain.Result mse = SparkTrain.run(
+                digits(
+                        "data.train.path=" + tmp.resolve("value.csv"),
+                        String.format(head, "mse"),
+                        "train.optimizer.lr=0.003",
+                        "train.steps=300"),
+                null,
+                QUIET);
+        assertTrue(Double.isNaN(mse.evalAccuracy()), "no accuracy for a regression");
+        assertTrue(mse.evalLoss() < 2.5, "the digit's value (variance 8.3) regressed: mse " + mse.evalLoss());
+    }
+
+    @Test
+    void shouldRefuseAHeadThatCannotMatchOneLabelValuePerSample() throws Exception {
+        var e = assertThrows(dev.ringtape.scheduler.job.JobException.class, () -> digits("model.loss.type=mse"));
+        assertTrue(
+                e.getMessage()
+                        .endsWith(
+                                "model.loss: mse compares the output with the label, one value per sample,"
+                                        + " but the last layer gives [10] per sample; end the model with {type: linear, out: 1}"),
+                e.getMessage());
+    }
+
+    @Test
     void shouldRefuseMoreWorkersThanALocalMasterHasSlots() throws Exception {
         JobSpec job = digits("workers=2", "spark.master=local[1]");
         SparkTrain.JobFailed e =
