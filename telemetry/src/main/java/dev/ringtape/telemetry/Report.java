@@ -33,6 +33,11 @@ public final class Report {
     private final Map<String, List<double[]>> saturated = new LinkedHashMap<>();
     private final List<JsonNode> diagnoses = new ArrayList<>();
     private JsonNode end;
+    /** The run's first and last step: every chart shares this timeline. */
+    private static final ThreadLocal<double[]> RUN_STEPS = ThreadLocal.withInitial(() -> null);
+
+    private double firstStep = Double.POSITIVE_INFINITY;
+    private double lastStep = Double.NEGATIVE_INFINITY;
 
     /** Reads {@code log} and writes the report to {@code out}; returns the number of records read. */
     public static int write(Path log, Path out) throws IOException {
@@ -57,6 +62,8 @@ public final class Report {
                 if (r.path("rank").asInt(0) != 0) {
                     return; // every rank reports the same all-reduced loss: chart rank 0's
                 }
+                firstStep = Math.min(firstStep, step);
+                lastStep = Math.max(lastStep, step);
                 if (r.path("loss").isNumber()) {
                     loss.add(new double[] {step, r.path("loss").asDouble()});
                 }
@@ -100,6 +107,15 @@ public final class Report {
     }
 
     String html() {
+        RUN_STEPS.set(firstStep <= lastStep ? new double[] {firstStep, lastStep} : null);
+        try {
+            return page();
+        } finally {
+            RUN_STEPS.remove();
+        }
+    }
+
+    private String page() {
         StringBuilder h = new StringBuilder();
         h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Ringtape report: ")
                 .append(esc(job))
@@ -231,16 +247,9 @@ public final class Report {
             return h.toString();
         }
         List<String> keys = new ArrayList<>(first.keySet());
-        keys.sort((a, b) -> {
-            int bySeverity = Integer.compare(
-                    severityRank(first.get(b).path("severity").asText()),
-                    severityRank(first.get(a).path("severity").asText()));
-            return bySeverity != 0
-                    ? bySeverity
-                    : Long.compare(
-                            first.get(a).path("step").asLong(),
-                            first.get(b).path("step").asLong());
-        });
+        keys.sort(Rules.mostTelling(
+                k -> first.get(k).path("code").asText(),
+                k -> first.get(k).path("step").asLong()));
         h.append("<ol class=\"verdict\">\n");
         for (String key : keys) {
             JsonNode d = first.get(key);
@@ -280,16 +289,8 @@ public final class Report {
         return h.toString();
     }
 
-    private static int severityRank(String severity) {
-        return switch (severity) {
-            case "error" -> 2;
-            case "warn" -> 1;
-            default -> 0;
-        };
-    }
-
     /** Evidence as words and numbers: "dead frac 0.35, threshold 0.1". */
-    static String evidenceInWords(JsonNode ev) {
+    public static String evidenceInWords(JsonNode ev) {
         List<String> parts = new ArrayList<>();
         for (Map.Entry<String, JsonNode> e : ev.properties()) {
             JsonNode v = e.getValue();
@@ -360,6 +361,11 @@ public final class Report {
                 .append(' ')
                 .append(H)
                 .append("\">");
+        double[] run = RUN_STEPS.get();
+        if (x0 <= x1 && run != null) {
+            x0 = Math.min(x0, run[0]);
+            x1 = Math.max(x1, run[1]);
+        }
         if (x0 > x1) {
             s.append("<text x=\"")
                     .append(W / 2)
@@ -421,13 +427,14 @@ public final class Report {
                     LEFT - 6,
                     y + 4,
                     logY ? fmt(Math.pow(10, yv)) : fmt(yv)));
-            double xv = fx0 + (fx1 - fx0) * i / 4;
+        }
+        for (long xv : stepTicks(fx0, fx1)) {
             s.append(String.format(
                     Locale.ROOT,
                     "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%d</text>",
                     px.applyAsDouble(xv),
                     H - BOTTOM + 16,
-                    Math.round(xv)));
+                    xv));
         }
         s.append(String.format(
                 Locale.ROOT,
@@ -467,6 +474,15 @@ public final class Report {
                 double y = logY ? Math.log10(p[1]) : p[1];
                 if (Double.isFinite(y)) {
                     pts.append(String.format(Locale.ROOT, "%.1f,%.1f ", px.applyAsDouble(p[0]), py.applyAsDouble(y)));
+                    // a sparse series also gets a dot per point, so one of a single point still shows
+                    if (e.getValue().size() <= 60) {
+                        s.append(String.format(
+                                Locale.ROOT,
+                                "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"%s\"/>",
+                                px.applyAsDouble(p[0]),
+                                py.applyAsDouble(y),
+                                color));
+                    }
                 }
             }
             s.append("<polyline class=\"series\" fill=\"none\" stroke=\"")
@@ -502,9 +518,9 @@ public final class Report {
         int cell = 14;
         int labelW = 170;
         int cols = Math.max(steps.size(), 1);
-        double cw = Math.max(1.0, Math.min(24.0, (double) (W - labelW - 10) / cols));
+        double cw = Math.max(1.0, (double) (W - labelW - 10) / cols);
         int width = (int) Math.ceil(labelW + cols * cw + 10);
-        int height = TOP + rows.size() * cell + 40;
+        int height = TOP + rows.size() * cell + 64;
         StringBuilder s = new StringBuilder();
         s.append("<svg class=\"chart\" id=\"grad-heatmap\" xmlns=\"http://www.w3.org/2000/svg\" width=\"")
                 .append(width)
@@ -543,17 +559,56 @@ public final class Report {
             }
             row++;
         }
+        int axis = TOP + rows.size() * cell + 14;
+        for (long t : stepTicks(stepList.get(0), stepList.get(stepList.size() - 1))) {
+            int col = 0;
+            while (col < stepList.size() - 1 && stepList.get(col) < t) {
+                col++;
+            }
+            s.append(String.format(
+                    Locale.ROOT,
+                    "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%d</text>",
+                    labelW + (col + 0.5) * cw,
+                    axis,
+                    t));
+        }
+        // the colour scale: a bar from the smallest to the largest norm
+        int barX = labelW;
+        int barY = axis + 12;
+        for (int i = 0; i < 100; i++) {
+            s.append(String.format(
+                    Locale.ROOT,
+                    "<rect x=\"%d\" y=\"%d\" width=\"3\" height=\"10\" fill=\"%s\"/>",
+                    barX + 3 * i,
+                    barY,
+                    heat(i / 99.0)));
+        }
         s.append(String.format(
                 Locale.ROOT,
-                "<text x=\"%d\" y=\"%d\" font-size=\"11\">steps %d to %d; colour from %s (dark)"
-                        + " to %s (bright), log scale</text>",
-                labelW,
-                height - 10,
-                Math.round(stepList.get(0)),
-                Math.round(stepList.get(stepList.size() - 1)),
+                "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%s</text>"
+                        + "<text x=\"%d\" y=\"%d\" font-size=\"11\">%s (gradient L2 norm, log scale; step on the"
+                        + " x axis)</text>",
+                barX - 4,
+                barY + 9,
                 fmt(Math.pow(10, lo)),
+                barX + 306,
+                barY + 9,
                 fmt(Math.pow(10, hi))));
         return s.append("</svg>\n").toString();
+    }
+
+    /** Whole steps at a round spacing (1, 2 or 5 times a power of ten), about five of them, within [lo, hi]. */
+    static List<Long> stepTicks(double lo, double hi) {
+        double span = Math.max(1, hi - lo);
+        double raw = span / 5;
+        double pow = Math.pow(10, Math.floor(Math.log10(raw)));
+        double unit = raw / pow < 1.5 ? pow : raw / pow < 3.5 ? 2 * pow : raw / pow < 7.5 ? 5 * pow : 10 * pow;
+        long spacing = Math.max(1, Math.round(unit));
+        List<Long> ticks = new ArrayList<>();
+        for (long t = (long) Math.ceil(lo / spacing) * spacing; t <= hi + 1e-9; t += spacing) {
+            ticks.add(t);
+        }
+        return ticks;
     }
 
     /** Dark blue to yellow. */
@@ -565,9 +620,12 @@ public final class Report {
         return String.format(Locale.ROOT, "#%02x%02x%02x", r, g, b);
     }
 
-    private static String fmt(double v) {
+    static String fmt(double v) {
         if (!Double.isFinite(v)) {
             return String.valueOf(v);
+        }
+        if (v == Math.rint(v) && Math.abs(v) < 1e5) {
+            return Long.toString((long) v);
         }
         double a = Math.abs(v);
         return a != 0 && (a < 1e-3 || a >= 1e5)

@@ -14,20 +14,43 @@ public final class Rules {
 
     /** A fresh set of every rule (rules keep state: one set per run). */
     public static List<Rule> all() {
+        // causes before their consequences: dead units freeze the layers below them, which then hardly move
         return List.of(
                 new NonFinite(),
                 new LossDiverging(),
                 new ExplodingGradient(),
                 new LossScaleCollapse(),
-                new VanishingGradient(),
                 new DeadRelu(),
                 new SaturatedActivation(),
-                new UpdateRatioHigh(),
-                new UpdateRatioLow(),
-                new FrozenLayer(),
                 new Fp16Underflow(),
+                new VanishingGradient(),
+                new UpdateRatioHigh(),
+                new FrozenLayer(),
+                new UpdateRatioLow(),
                 new LossPlateau(),
                 new GradientScaleSpread());
+    }
+
+    /**
+     * The order in which to tell diagnoses: errors before warnings before information, then causes before their
+     * consequences (the order of {@link #all()}), then the earliest first.
+     */
+    public static <T> java.util.Comparator<T> mostTelling(
+            java.util.function.Function<T, String> code, java.util.function.ToLongFunction<T> step) {
+        List<String> order = all().stream().map(Rule::code).toList();
+        java.util.function.ToIntFunction<T> severity = x -> {
+            Rule r = of(code.apply(x));
+            return r == null
+                    ? 0
+                    : switch (r.severity()) {
+                        case "error" -> 2;
+                        case "warn" -> 1;
+                        default -> 0;
+                    };
+        };
+        return java.util.Comparator.<T>comparingInt(x -> -severity.applyAsInt(x))
+                .thenComparingInt(x -> order.indexOf(code.apply(x)))
+                .thenComparingLong(step);
     }
 
     /** The rule of {@code code}, or null. */
@@ -425,7 +448,8 @@ public final class Rules {
             double low = t.get("update_ratio_low") * (s.baseLr() > 0 ? Math.min(1, s.lr() / s.baseLr()) : 1);
             for (Sample.Param p : weights(s)) {
                 double r = p.updateRatio();
-                if (Double.isFinite(r) && r >= 0 && r < low) {
+                // a weight with no gradient at all is FROZEN_LAYER's case, not a low learning rate's
+                if (Double.isFinite(r) && r >= 0 && r < low && p.gradNorm() > 0) {
                     out.trip(
                             this,
                             p.layer(),

@@ -58,7 +58,7 @@ final class DiagnosisConsole implements TelemetrySink {
         }
     }
 
-    /** The closing summary: what is still open, most severe first, and what to try first. */
+    /** The closing summary: what is still open, most telling first ({@code Rules.mostTelling}), and what to try. */
     synchronized void summarize() {
         if (open.isEmpty()) {
             if (raised == 0 && !quiet) {
@@ -69,8 +69,8 @@ final class DiagnosisConsole implements TelemetrySink {
             return;
         }
         List<JsonNode> still = new ArrayList<>(open.values());
-        still.sort((a, b) -> Integer.compare(
-                rank(b.path("severity").asText()), rank(a.path("severity").asText())));
+        still.sort(dev.ringtape.telemetry.Rules.mostTelling(
+                d -> d.path("code").asText(), d -> d.path("step").asLong()));
         out.println("diagnosis: still open at the end:");
         for (JsonNode d : still) {
             out.printf(
@@ -82,14 +82,6 @@ final class DiagnosisConsole implements TelemetrySink {
         }
         out.println("first thing to try: " + still.get(0).path("hint").asText() + " (ringtape explain "
                 + still.get(0).path("code").asText() + ")");
-    }
-
-    private static int rank(String severity) {
-        return switch (severity) {
-            case "error" -> 2;
-            case "warn" -> 1;
-            default -> 0;
-        };
     }
 
     private static String where(JsonNode r) {
@@ -108,13 +100,9 @@ final class DiagnosisConsole implements TelemetrySink {
     }
 
     private static String evidence(JsonNode ev) {
-        List<String> parts = new ArrayList<>();
-        for (Map.Entry<String, JsonNode> e : ev.properties()) {
-            JsonNode v = e.getValue();
-            parts.add(e.getKey().replace('_', ' ') + " "
-                    + (v.isNumber() ? String.format("%.3g", v.asDouble()) : v.isNull() ? "not finite" : v.asText()));
-        }
-        return String.join(", ", parts);
+        return dev.ringtape.telemetry.Report.evidenceInWords(ev)
+                .replaceFirst("^Evidence: ", "")
+                .replaceFirst("\\.$", "");
     }
 
     @Override
