@@ -75,7 +75,7 @@ public final class Diagnoser {
                         trip.rule().severity(),
                         trip.layer(),
                         s.step(),
-                        "open",
+                        Schema.OPEN,
                         trip.evidence(),
                         trip.rule().hint());
                 open.put(e.getKey(), new Open(d));
@@ -87,7 +87,8 @@ public final class Diagnoser {
             Map.Entry<String, Open> e = it.next();
             if (!tripped.containsKey(e.getKey()) && ++e.getValue().healthy >= clearAfter) {
                 Diagnosis r = e.getValue().raised;
-                events.add(new Diagnosis(r.code(), r.severity(), r.layer(), s.step(), "cleared", Map.of(), r.hint()));
+                events.add(
+                        new Diagnosis(r.code(), r.severity(), r.layer(), s.step(), Schema.CLEARED, Map.of(), r.hint()));
                 it.remove();
             }
         }
@@ -114,7 +115,7 @@ public final class Diagnoser {
                 rule.severity(),
                 layer,
                 step,
-                "open",
+                Schema.OPEN,
                 Rules.evidence("op", op, "phase", phase),
                 rule.hint());
         open.put(key, new Open(d));
@@ -123,13 +124,13 @@ public final class Diagnoser {
 
     /** The {@code diagnosis} record of {@code d}. */
     public ObjectNode record(Diagnosis d) {
-        ObjectNode o = Records.of("diagnosis", job, d.step());
-        o.put("code", d.code());
-        o.put("severity", d.severity());
-        o.put("layer", d.layer());
-        o.put("rank", rank);
-        o.put("state", d.state());
-        ObjectNode ev = o.putObject("evidence");
+        ObjectNode o = Records.of(Schema.Type.DIAGNOSIS, job, d.step());
+        o.put(Schema.CODE, d.code());
+        o.put(Schema.SEVERITY, d.severity());
+        o.put(Schema.LAYER, d.layer());
+        o.put(Schema.RANK, rank);
+        o.put(Schema.STATE, d.state());
+        ObjectNode ev = o.putObject(Schema.EVIDENCE);
         new java.util.TreeMap<>(d.evidence()).forEach((k, v) -> {
             if (v instanceof Number n) {
                 Records.putNumber(ev, k, n.doubleValue());
@@ -137,7 +138,7 @@ public final class Diagnoser {
                 ev.put(k, String.valueOf(v));
             }
         });
-        o.put("hint", d.hint());
+        o.put(Schema.HINT, d.hint());
         return o;
     }
 }

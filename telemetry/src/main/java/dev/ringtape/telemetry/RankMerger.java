@@ -46,23 +46,23 @@ public final class RankMerger {
         if (rank < 0 || rank >= world) {
             return;
         }
-        String type = record.path("type").asText();
-        if ((type.equals("run") || type.equals("end")) && rank != 0) {
+        String type = record.path(Schema.TYPE).asText();
+        if ((type.equals(Schema.Type.RUN) || type.equals(Schema.Type.END)) && rank != 0) {
             return;
         }
-        if (type.equals("run")) {
+        if (type.equals(Schema.Type.RUN)) {
             if (runWritten) {
                 return;
             }
             runWritten = true;
-            record.remove("rank");
+            record.remove(Schema.RANK);
             out.emit(record);
             return;
         }
-        if (type.equals("end")) {
-            record.remove("rank");
+        if (type.equals(Schema.Type.END)) {
+            record.remove(Schema.RANK);
         }
-        long step = record.path("step").asLong();
+        long step = record.path(Schema.STEP).asLong();
         pending.computeIfAbsent(step, s -> new ArrayList<>()).add(record);
         watermark[rank] = Math.max(watermark[rank], step);
         drain(Arrays.stream(watermark).min().orElse(Long.MIN_VALUE));
@@ -93,16 +93,18 @@ public final class RankMerger {
         Map<String, List<ObjectNode>> diagnoses = new LinkedHashMap<>();
         List<ObjectNode> rest = new ArrayList<>();
         for (ObjectNode r : records) {
-            switch (r.path("type").asText()) {
-                case "layer" -> layers.computeIfAbsent(
-                                r.path("layer").asText() + "|" + r.path("param").asText() + "|"
-                                        + r.path("activation").asText(),
+            switch (r.path(Schema.TYPE).asText()) {
+                case Schema.Type.LAYER -> layers.computeIfAbsent(
+                                r.path(Schema.LAYER).asText() + "|"
+                                        + r.path(Schema.PARAM).asText() + "|"
+                                        + r.path(Schema.ACTIVATION).asText(),
                                 k -> new ArrayList<>())
                         .add(r);
-                case "diagnosis" -> diagnoses
+                case Schema.Type.DIAGNOSIS -> diagnoses
                         .computeIfAbsent(
-                                r.path("code").asText() + "|" + r.path("layer").asText() + "|"
-                                        + r.path("state").asText(),
+                                r.path(Schema.CODE).asText() + "|"
+                                        + r.path(Schema.LAYER).asText() + "|"
+                                        + r.path(Schema.STATE).asText(),
                                 k -> new ArrayList<>())
                         .add(r);
                 default -> rest.add(r);
@@ -111,10 +113,10 @@ public final class RankMerger {
         List<ObjectNode> steps = new ArrayList<>();
         List<ObjectNode> others = new ArrayList<>();
         for (ObjectNode r : rest) {
-            (r.path("type").asText().equals("step") ? steps : others).add(r);
+            (r.path(Schema.TYPE).asText().equals(Schema.Type.STEP) ? steps : others).add(r);
         }
-        steps.sort(
-                (a, b) -> Integer.compare(a.path("rank").asInt(), b.path("rank").asInt()));
+        steps.sort((a, b) ->
+                Integer.compare(a.path(Schema.RANK).asInt(), b.path(Schema.RANK).asInt()));
         steps.forEach(out::emit);
         layers.values().forEach(group -> out.emit(aggregate(group)));
         diagnoses.values().forEach(group -> out.emit(world == 1 ? group.get(0) : mergeDiagnosis(group)));
@@ -125,21 +127,21 @@ public final class RankMerger {
         if (world == 1 || group.size() == 1) {
             ObjectNode one = group.get(0);
             if (world > 1) {
-                one.put("ranks_reporting", 1);
+                one.put(Schema.RANKS_REPORTING, 1);
             }
-            one.remove("rank");
+            one.remove(Schema.RANK);
             return one;
         }
-        group.sort(
-                (a, b) -> Integer.compare(a.path("rank").asInt(), b.path("rank").asInt()));
+        group.sort((a, b) ->
+                Integer.compare(a.path(Schema.RANK).asInt(), b.path(Schema.RANK).asInt()));
         ObjectNode merged = group.get(0).deepCopy();
-        merged.remove("rank");
+        merged.remove(Schema.RANK);
         ObjectNode spread = Records.JSON.createObjectNode();
         int outlier = -1;
         for (Map.Entry<String, JsonNode> field : group.get(0).properties()) {
             String key = field.getKey();
-            if (key.equals("step")
-                    || key.equals("rank")
+            if (key.equals(Schema.STEP)
+                    || key.equals(Schema.RANK)
                     || !(field.getValue().isNumber() || field.getValue().isNull())) {
                 continue;
             }
@@ -148,7 +150,7 @@ public final class RankMerger {
             for (int i = 0; i < v.length; i++) {
                 JsonNode x = group.get(i).path(key);
                 v[i] = x.isNumber() ? x.asDouble() : Double.NaN;
-                ranks[i] = group.get(i).path("rank").asInt();
+                ranks[i] = group.get(i).path(Schema.RANK).asInt();
             }
             if (key.equals("nonfinite")) {
                 long sum = 0;
@@ -186,10 +188,10 @@ public final class RankMerger {
                 outlier = ranks[odd];
             }
         }
-        merged.put("ranks_reporting", group.size());
-        merged.set("ranks", spread);
+        merged.put(Schema.RANKS_REPORTING, group.size());
+        merged.set(Schema.RANKS, spread);
         if (outlier >= 0) {
-            merged.put("outlier_rank", outlier);
+            merged.put(Schema.OUTLIER_RANK, outlier);
         }
         return merged;
     }
@@ -225,12 +227,12 @@ public final class RankMerger {
     }
 
     private static ObjectNode mergeDiagnosis(List<ObjectNode> group) {
-        group.sort(
-                (a, b) -> Integer.compare(a.path("rank").asInt(), b.path("rank").asInt()));
+        group.sort((a, b) ->
+                Integer.compare(a.path(Schema.RANK).asInt(), b.path(Schema.RANK).asInt()));
         ObjectNode first = group.get(0);
-        ArrayNode ranks = first.putArray("ranks");
+        ArrayNode ranks = first.putArray(Schema.RANKS);
         for (ObjectNode d : group) {
-            ranks.add(d.path("rank").asInt());
+            ranks.add(d.path(Schema.RANK).asInt());
         }
         return first;
     }

@@ -14,10 +14,10 @@ public final class Records {
     /** A new record of {@code type} for {@code job} at {@code step}, stamped now. */
     public static ObjectNode of(String type, String job, long step) {
         ObjectNode o = JSON.createObjectNode();
-        o.put("type", type);
-        o.put("ts", Instant.now().toString());
-        o.put("job", job);
-        o.put("step", step);
+        o.put(Schema.TYPE, type);
+        o.put(Schema.TS, Instant.now().toString());
+        o.put(Schema.JOB, job);
+        o.put(Schema.STEP, step);
         return o;
     }
 

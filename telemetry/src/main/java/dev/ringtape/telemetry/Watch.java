@@ -94,67 +94,67 @@ public final class Watch {
             out.println("watch: skipping a line that is not JSON: " + abbreviate(line));
             return null;
         }
-        switch (r.path("type").asText()) {
-            case "run" -> out.printf(
+        switch (r.path(Schema.TYPE).asText()) {
+            case Schema.Type.RUN -> out.printf(
                     "watching %s: %d worker(s), %d layers%n",
-                    r.path("job").asText(),
-                    r.path("world_size").asInt(1),
-                    r.path("layers").size());
-            case "step" -> {
-                if (r.path("rank").asInt(0) != 0) {
+                    r.path(Schema.JOB).asText(),
+                    r.path(Schema.WORLD_SIZE).asInt(1),
+                    r.path(Schema.LAYERS).size());
+            case Schema.Type.STEP -> {
+                if (r.path(Schema.RANK).asInt(0) != 0) {
                     return null; // every rank reports the same all-reduced loss: follow rank 0's
                 }
                 lastStep = r;
-                if (r.path("step").asLong() - lastPrintedStep >= 10
-                        || r.path("skipped").asBoolean()) {
+                if (r.path(Schema.STEP).asLong() - lastPrintedStep >= 10
+                        || r.path(Schema.SKIPPED).asBoolean()) {
                     printStatus();
                 }
             }
-            case "layer" -> trackWorst(r);
-            case "nonfinite" -> out.printf(
+            case Schema.Type.LAYER -> trackWorst(r);
+            case Schema.Type.NONFINITE -> out.printf(
                     "step %d: first non-finite value in the %s of %s in %s (rank %d)%n",
-                    r.path("step").asLong(),
-                    r.path("phase").asText(),
-                    r.path("op").asText(),
-                    r.path("layer").asText(),
-                    r.path("rank").asInt());
-            case "diagnosis" -> {
-                String key = r.path("code").asText()
-                        + (r.path("layer").asText().isEmpty()
+                    r.path(Schema.STEP).asLong(),
+                    r.path(Schema.PHASE).asText(),
+                    r.path(Schema.OP).asText(),
+                    r.path(Schema.LAYER).asText(),
+                    r.path(Schema.RANK).asInt());
+            case Schema.Type.DIAGNOSIS -> {
+                String key = r.path(Schema.CODE).asText()
+                        + (r.path(Schema.LAYER).asText().isEmpty()
                                 ? ""
-                                : "(" + r.path("layer").asText() + ")");
-                String severity = r.path("severity").asText();
-                if (r.path("state").asText().equals("open")) {
+                                : "(" + r.path(Schema.LAYER).asText() + ")");
+                String severity = r.path(Schema.SEVERITY).asText();
+                if (r.path(Schema.STATE).asText().equals(Schema.OPEN)) {
                     open.put(key, severity);
                     out.printf(
                             "step %d: %s %s: %s; evidence %s%n",
-                            r.path("step").asLong(),
+                            r.path(Schema.STEP).asLong(),
                             severity.toUpperCase(java.util.Locale.ROOT),
                             key,
-                            r.path("hint").asText(),
-                            r.path("evidence"));
+                            r.path(Schema.HINT).asText(),
+                            r.path(Schema.EVIDENCE));
                     if (fails(severity)) {
                         out.printf("watch: failing on %s (--fail-on %s)%n", key, failOn);
                         return 1;
                     }
                 } else {
                     open.remove(key);
-                    out.printf("step %d: cleared %s%n", r.path("step").asLong(), key);
+                    out.printf("step %d: cleared %s%n", r.path(Schema.STEP).asLong(), key);
                 }
             }
-            case "end" -> {
+            case Schema.Type.END -> {
                 printStatus();
-                JsonNode eval = r.path("eval");
+                JsonNode eval = r.path(Schema.EVAL);
                 out.printf(
                         "end at step %d: eval loss %s%s, %d skipped step(s)%n",
-                        r.path("step").asLong(),
-                        number(eval.path("loss")),
-                        eval.path("accuracy").isNumber()
+                        r.path(Schema.STEP).asLong(),
+                        number(eval.path(Schema.LOSS)),
+                        eval.path(Schema.ACCURACY).isNumber()
                                 ? String.format(
                                         ", accuracy %.2f%%",
-                                        100 * eval.path("accuracy").asDouble())
+                                        100 * eval.path(Schema.ACCURACY).asDouble())
                                 : "",
-                        r.path("skipped_steps").asLong());
+                        r.path(Schema.SKIPPED_STEPS).asLong());
                 return 0;
             }
             default -> {}
@@ -173,23 +173,24 @@ public final class Watch {
     private void trackWorst(JsonNode r) {
         double score;
         String text;
-        if (r.has("activation")) {
-            double dead = r.path("dead_frac").asDouble(0);
-            double sat = r.path("saturated_frac").asDouble(0);
+        if (r.has(Schema.ACTIVATION)) {
+            double dead = r.path(Schema.DEAD_FRAC).asDouble(0);
+            double sat = r.path(Schema.SATURATED_FRAC).asDouble(0);
             score = Math.max(dead, sat);
             text = dead >= sat
                     ? String.format("%.0f%% dead", 100 * dead)
                     : String.format("%.0f%% saturated", 100 * sat);
-        } else if (r.path("update_ratio").isNumber() && r.path("param").asText().endsWith("weight")) {
-            double ratio = r.path("update_ratio").asDouble();
+        } else if (r.path(Schema.UPDATE_RATIO).isNumber()
+                && r.path(Schema.PARAM).asText().endsWith("weight")) {
+            double ratio = r.path(Schema.UPDATE_RATIO).asDouble();
             score = ratio > 0 ? Math.min(1, Math.abs(Math.log10(ratio / 1e-3)) / 4) : 1;
             text = String.format("update ratio %.1e", ratio);
         } else {
             return;
         }
-        if (score >= worstScore || r.path("layer").asText().equals(worstLayer)) {
+        if (score >= worstScore || r.path(Schema.LAYER).asText().equals(worstLayer)) {
             worstScore = score;
-            worstLayer = r.path("layer").asText();
+            worstLayer = r.path(Schema.LAYER).asText();
             worstText = text;
         }
     }
@@ -198,13 +199,13 @@ public final class Watch {
         if (lastStep == null) {
             return;
         }
-        lastPrintedStep = lastStep.path("step").asLong();
+        lastPrintedStep = lastStep.path(Schema.STEP).asLong();
         out.printf(
                 "step %d  loss %s  scale %s%s  worst %s  open %s%n",
                 lastPrintedStep,
-                number(lastStep.path("loss")),
-                lastStep.path("loss_scale").asText(),
-                lastStep.path("skipped").asBoolean() ? " (skipped)" : "",
+                number(lastStep.path(Schema.LOSS)),
+                lastStep.path(Schema.LOSS_SCALE).asText(),
+                lastStep.path(Schema.SKIPPED).asBoolean() ? " (skipped)" : "",
                 worstLayer.isEmpty() ? "-" : worstLayer + " " + worstText,
                 open.isEmpty() ? "none" : String.join(", ", open.keySet()));
     }

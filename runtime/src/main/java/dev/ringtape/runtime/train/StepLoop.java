@@ -16,6 +16,7 @@ import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.Diagnoser;
 import dev.ringtape.telemetry.Records;
 import dev.ringtape.telemetry.Sample;
+import dev.ringtape.telemetry.Schema;
 import dev.ringtape.telemetry.TelemetrySink;
 import dev.ringtape.telemetry.Thresholds;
 import java.util.List;
@@ -459,31 +460,31 @@ public final class StepLoop {
                 stats,
                 sampler.collected());
         for (Sample.Param p : s.params()) {
-            ObjectNode o = Records.of("layer", options.job(), step);
-            o.put("layer", p.layer());
-            o.put("param", p.name());
-            Records.putNumber(o, "grad_norm", p.gradNorm());
-            Records.putNumber(o, "weight_norm", p.weightNorm());
-            Records.putNumber(o, "update_ratio", p.updateRatio());
-            Records.putNumber(o, "grad_max_abs", p.gradMaxAbs());
-            o.put("nonfinite", p.nonFinite());
-            Records.putNumber(o, "zero_frac", p.zeroFrac());
+            ObjectNode o = Records.of(Schema.Type.LAYER, options.job(), step);
+            o.put(Schema.LAYER, p.layer());
+            o.put(Schema.PARAM, p.name());
+            Records.putNumber(o, Schema.GRAD_NORM, p.gradNorm());
+            Records.putNumber(o, Schema.WEIGHT_NORM, p.weightNorm());
+            Records.putNumber(o, Schema.UPDATE_RATIO, p.updateRatio());
+            Records.putNumber(o, Schema.GRAD_MAX_ABS, p.gradMaxAbs());
+            o.put(Schema.NONFINITE_COUNT, p.nonFinite());
+            Records.putNumber(o, Schema.ZERO_FRAC, p.zeroFrac());
             if (!Double.isNaN(p.underflowFrac())) {
-                o.put("underflow_frac", p.underflowFrac());
+                o.put(Schema.UNDERFLOW_FRAC, p.underflowFrac());
             }
             if (s.skipped()) {
-                o.put("skipped", true); // this rank's own gradients; no update was made
+                o.put(Schema.SKIPPED, true); // this rank's own gradients; no update was made
             }
             sink.emit(o);
         }
         for (Sample.Activation a : s.activations()) {
-            ObjectNode o = Records.of("layer", options.job(), step);
-            o.put("layer", a.layer());
-            o.put("activation", a.type());
-            Records.putNumber(o, "mean", a.mean());
-            Records.putNumber(o, "std", a.std());
-            Records.putNumber(o, "saturated_frac", a.saturatedFrac());
-            Records.putNumber(o, "dead_frac", a.deadFrac());
+            ObjectNode o = Records.of(Schema.Type.LAYER, options.job(), step);
+            o.put(Schema.LAYER, a.layer());
+            o.put(Schema.ACTIVATION, a.type());
+            Records.putNumber(o, Schema.MEAN, a.mean());
+            Records.putNumber(o, Schema.STD, a.std());
+            Records.putNumber(o, Schema.SATURATED_FRAC, a.saturatedFrac());
+            Records.putNumber(o, Schema.DEAD_FRAC, a.deadFrac());
             sink.emit(o);
         }
         for (Diagnoser.Diagnosis d : diagnoser.feed(s)) {
@@ -525,36 +526,37 @@ public final class StepLoop {
     }
 
     private void report(Result r) {
-        ObjectNode o = Records.of("step", options.job(), r.step());
-        Records.putNumber(o, "loss", r.loss());
-        o.put("lr", r.lr());
-        o.put("loss_scale", r.lossScale());
-        o.put("skipped", r.skipped());
-        Records.putNumber(o, "grad_norm", r.gradNorm());
-        o.put("clipped", r.clipped());
-        o.put("samples", r.samples());
-        ObjectNode ms = o.putObject("phase_ms");
-        ms.put("forward", r.forwardMs());
-        ms.put("backward", r.backwardMs());
-        ms.put("allreduce", r.allreduceMs());
-        ms.put("optimizer", r.optimizerMs());
+        ObjectNode o = Records.of(Schema.Type.STEP, options.job(), r.step());
+        Records.putNumber(o, Schema.LOSS, r.loss());
+        o.put(Schema.LR, r.lr());
+        o.put(Schema.LOSS_SCALE, r.lossScale());
+        o.put(Schema.SKIPPED, r.skipped());
+        Records.putNumber(o, Schema.GRAD_NORM, r.gradNorm());
+        o.put(Schema.CLIPPED, r.clipped());
+        o.put(Schema.SAMPLES, r.samples());
+        ObjectNode ms = o.putObject(Schema.PHASE_MS);
+        ms.put(Schema.FORWARD, r.forwardMs());
+        ms.put(Schema.BACKWARD, r.backwardMs());
+        ms.put(Schema.ALLREDUCE, r.allreduceMs());
+        ms.put(Schema.OPTIMIZER, r.optimizerMs());
         int world = reducer.worldSize();
         if (world > 1) {
             // nccl-tests' bus bandwidth, over the phase's time: a lower bound, since buckets start during backward
             long bytes = 4L * arena.length;
-            o.put("allreduce_bytes", bytes);
-            Records.putNumber(o, "allreduce_busbw_gbps", 2.0 * (world - 1) / world * bytes / (r.allreduceMs() * 1e6));
+            o.put(Schema.ALLREDUCE_BYTES, bytes);
+            Records.putNumber(
+                    o, Schema.ALLREDUCE_BUSBW_GBPS, 2.0 * (world - 1) / world * bytes / (r.allreduceMs() * 1e6));
         }
         sink.emit(o);
         NonFinite n = r.nonFinite();
         if (n != null) {
-            ObjectNode nf = Records.of("nonfinite", options.job(), r.step());
-            nf.put("rank", n.rank());
-            nf.put("micro_batch", n.microBatch());
-            nf.put("phase", n.phase());
-            nf.put("op", n.op());
-            nf.put("layer", n.layer());
-            nf.put("before_allreduce", n.beforeAllreduce());
+            ObjectNode nf = Records.of(Schema.Type.NONFINITE, options.job(), r.step());
+            nf.put(Schema.RANK, n.rank());
+            nf.put(Schema.MICRO_BATCH, n.microBatch());
+            nf.put(Schema.PHASE, n.phase());
+            nf.put(Schema.OP, n.op());
+            nf.put(Schema.LAYER, n.layer());
+            nf.put(Schema.BEFORE_ALLREDUCE, n.beforeAllreduce());
             sink.emit(nf);
         }
     }

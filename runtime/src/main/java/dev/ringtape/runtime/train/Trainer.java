@@ -10,6 +10,7 @@ import dev.ringtape.runtime.nn.Loss;
 import dev.ringtape.runtime.nn.Sequential;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.Records;
+import dev.ringtape.telemetry.Schema;
 import dev.ringtape.telemetry.TelemetrySink;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -67,16 +68,18 @@ public final class Trainer {
 
     /** Trains for {@code totalSteps} optimizer steps (whole epochs when it is a multiple of steps per epoch). */
     public Summary fit(Dataset train, Dataset eval, long totalSteps, ObjectNode config) {
-        ObjectNode run = Records.of("run", job, 0);
-        run.put("world_size", reducer.worldSize());
-        run.put("rank", reducer.rank());
-        run.set("config", config);
-        ArrayNode layers = run.putArray("layers");
+        ObjectNode run = Records.of(Schema.Type.RUN, job, 0);
+        run.put(Schema.WORLD_SIZE, reducer.worldSize());
+        run.put(Schema.RANK, reducer.rank());
+        run.set(Schema.CONFIG, config);
+        ArrayNode layers = run.putArray(Schema.LAYERS);
         for (Layer l : model.layers()) {
             ObjectNode row = layers.addObject();
-            row.put("name", l.name());
-            row.put("type", l.type());
-            row.put("params", l.parameters().stream().mapToInt(Tensor::size).sum());
+            row.put(Schema.NAME, l.name());
+            row.put(Schema.TYPE, l.type());
+            row.put(
+                    Schema.PARAMS,
+                    l.parameters().stream().mapToInt(Tensor::size).sum());
         }
         sink.emit(run);
         Replicas.broadcastFromRankZero(model.parameterList(), reducer);
@@ -153,14 +156,14 @@ public final class Trainer {
                             ? ""
                             : String.format("  eval accuracy %.2f%%", 100 * last.accuracy()));
         }
-        ObjectNode end = Records.of("end", job, step);
-        ObjectNode ev = end.putObject("eval");
-        Records.putNumber(ev, "loss", last == null ? Double.NaN : last.loss());
-        Records.putNumber(ev, "accuracy", last == null ? Double.NaN : last.accuracy());
-        ev.put("samples", last == null ? 0 : last.samples());
-        end.put("steps", step);
-        end.put("skipped_steps", skipped);
-        end.put("seconds", (System.nanoTime() - start) / 1e9);
+        ObjectNode end = Records.of(Schema.Type.END, job, step);
+        ObjectNode ev = end.putObject(Schema.EVAL);
+        Records.putNumber(ev, Schema.LOSS, last == null ? Double.NaN : last.loss());
+        Records.putNumber(ev, Schema.ACCURACY, last == null ? Double.NaN : last.accuracy());
+        ev.put(Schema.SAMPLES, last == null ? 0 : last.samples());
+        end.put(Schema.STEPS, step);
+        end.put(Schema.SKIPPED_STEPS, skipped);
+        end.put(Schema.SECONDS, (System.nanoTime() - start) / 1e9);
         sink.emit(end);
         return new Summary(last, step, skipped, first);
     }

@@ -2,6 +2,7 @@ package dev.ringtape.scheduler.driver;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ringtape.telemetry.Schema;
 import dev.ringtape.telemetry.TelemetrySink;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -30,31 +31,31 @@ final class DiagnosisConsole implements TelemetrySink {
     @Override
     public synchronized void emit(ObjectNode r) {
         log.emit(r);
-        if (!r.path("type").asText().equals("diagnosis")) {
+        if (!r.path(Schema.TYPE).asText().equals(Schema.Type.DIAGNOSIS)) {
             return;
         }
-        String severity = r.path("severity").asText();
+        String severity = r.path(Schema.SEVERITY).asText();
         if (severity.equals("info") || (quiet && !severity.equals("error"))) {
             return;
         }
-        String key = r.path("code").asText() + "@" + r.path("layer").asText();
-        if (r.path("state").asText().equals("open")) {
+        String key = r.path(Schema.CODE).asText() + "@" + r.path(Schema.LAYER).asText();
+        if (r.path(Schema.STATE).asText().equals(Schema.OPEN)) {
             raised++;
             open.put(key, r);
             out.printf(
                     "step %d: %s %s%s: %s%s%n",
-                    r.path("step").asLong(),
+                    r.path(Schema.STEP).asLong(),
                     severity,
-                    r.path("code").asText(),
+                    r.path(Schema.CODE).asText(),
                     where(r),
-                    evidence(r.path("evidence")),
-                    r.path("hint").asText().isEmpty()
+                    evidence(r.path(Schema.EVIDENCE)),
+                    r.path(Schema.HINT).asText().isEmpty()
                             ? ""
-                            : "; " + r.path("hint").asText());
+                            : "; " + r.path(Schema.HINT).asText());
         } else if (open.remove(key) != null) {
             out.printf(
                     "step %d: cleared %s%s%n",
-                    r.path("step").asLong(), r.path("code").asText(), where(r));
+                    r.path(Schema.STEP).asLong(), r.path(Schema.CODE).asText(), where(r));
         }
     }
 
@@ -70,23 +71,23 @@ final class DiagnosisConsole implements TelemetrySink {
         }
         List<JsonNode> still = new ArrayList<>(open.values());
         still.sort(dev.ringtape.telemetry.Rules.mostTelling(
-                d -> d.path("code").asText(), d -> d.path("step").asLong()));
+                d -> d.path(Schema.CODE).asText(), d -> d.path(Schema.STEP).asLong()));
         out.println("diagnosis: still open at the end:");
         for (JsonNode d : still) {
             out.printf(
                     "  %s %s%s since step %d%n",
-                    d.path("severity").asText(),
-                    d.path("code").asText(),
+                    d.path(Schema.SEVERITY).asText(),
+                    d.path(Schema.CODE).asText(),
                     where(d),
-                    d.path("step").asLong());
+                    d.path(Schema.STEP).asLong());
         }
-        out.println("first thing to try: " + still.get(0).path("hint").asText() + " (ringtape explain "
-                + still.get(0).path("code").asText() + ")");
+        out.println("first thing to try: " + still.get(0).path(Schema.HINT).asText() + " (ringtape explain "
+                + still.get(0).path(Schema.CODE).asText() + ")");
     }
 
     private static String where(JsonNode r) {
-        String layer = r.path("layer").asText();
-        JsonNode ranks = r.path("ranks");
+        String layer = r.path(Schema.LAYER).asText();
+        JsonNode ranks = r.path(Schema.RANKS);
         String rankText = ranks.isArray() && ranks.size() > 0 && ranks.size() < Integer.MAX_VALUE
                 ? " (rank" + (ranks.size() > 1 ? "s " : " ") + join(ranks) + ")"
                 : "";

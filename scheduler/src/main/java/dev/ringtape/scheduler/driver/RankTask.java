@@ -14,6 +14,7 @@ import dev.ringtape.scheduler.job.JobSpec;
 import dev.ringtape.scheduler.worker.AeronGradientReducer;
 import dev.ringtape.scheduler.worker.Worker;
 import dev.ringtape.telemetry.Records;
+import dev.ringtape.telemetry.Schema;
 import dev.ringtape.telemetry.SocketSink;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -102,11 +103,11 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
             try (RingAllReduce ring = RingAllReduce.open(arc, rank, world)) {
                 String[] endpoints = ctx.allGather(ring.endpoint());
                 ring.connect(new Rendezvous(rank, world, token, List.of(endpoints)));
-                ObjectNode started = Records.of("event", job.name(), 0);
-                started.put("event", "rank_started");
-                started.put("executor", own);
-                started.put("transport", transport == Transport.IPC ? "aeron-ipc" : "aeron-udp");
-                started.put("endpoint", endpoints[rank]);
+                ObjectNode started = Records.of(Schema.Type.EVENT, job.name(), 0);
+                started.put(Schema.EVENT, "rank_started");
+                started.put(Schema.EXECUTOR, own);
+                started.put(Schema.TRANSPORT, transport == Transport.IPC ? "aeron-ipc" : "aeron-udp");
+                started.put(Schema.ENDPOINT, endpoints[rank]);
                 sink.emit(started);
                 try (AeronGradientReducer reducer = new AeronGradientReducer(ring)) {
                     PrintStream progress =
