@@ -129,4 +129,27 @@ class ReportCommandTest {
         assertTrue(colours.size() > 50, "a blank page has few colours; got " + colours.size());
         assertTrue(inked > img.getWidth() * img.getHeight() / 4 / 20, "more than 5 % of the page is drawn on");
     }
+
+    @Test
+    void shouldSayPlainlyThatNoRuleFiredOnAHealthyRun() throws Exception {
+        Assumptions.assumeTrue(
+                Files.isExecutable(CHROMIUM),
+                "Debian's chromium is not installed (apt-get install chromium; .ci/run does)");
+        Path log = tmp.resolve("healthy.jsonl");
+        Launcher.Outcome train =
+                Launcher.run(300, "train", "deploy/jobs/zoo/healthy-digits-mlp.yaml", "--set", "telemetry.out=" + log);
+        assertEquals(0, train.exit(), train.stderr());
+        Path html = tmp.resolve("healthy.html");
+        assertEquals(
+                0,
+                Launcher.run(120, "report", log.toString(), "-o", html.toString())
+                        .exit());
+        String dom = chromium(tmp, List.of("--dump-dom"), html);
+        int verdict = dom.indexOf("id=\"verdict\"");
+        assertTrue(verdict >= 0 && verdict < dom.indexOf("<svg class=\"chart\""), "the verdict comes first");
+        assertTrue(
+                dom.contains("No rule fired: this run shows none of the pathologies Ringtape checks (NONFINITE,"),
+                "a plain statement, naming what was checked");
+        assertTrue(dom.contains("id=\"no-diagnoses\""), dom);
+    }
 }

@@ -93,8 +93,14 @@ final class Charts {
             y1 = Math.max(y1, Math.log10(band[1]));
         }
         if (y1 - y0 < 1e-12) {
-            y0 -= 0.5;
-            y1 += 0.5;
+            if (!logY && y0 >= 0) {
+                // a flat series of non-negative values (a fraction that stays at 0): from 0 up
+                y1 = y0 == 0 ? 1 : 2 * y1;
+                y0 = 0;
+            } else {
+                y0 -= 0.5;
+                y1 += 0.5;
+            }
         }
         if (x1 == x0) {
             x1 = x0 + 1;
