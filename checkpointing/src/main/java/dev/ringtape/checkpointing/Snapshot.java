@@ -1,6 +1,7 @@
 package dev.ringtape.checkpointing;
 
 import dev.ringtape.runtime.tensor.Tensor;
+import dev.ringtape.runtime.train.Trainer;
 import dev.ringtape.runtime.train.TrainingState;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -40,6 +41,15 @@ public record Snapshot(
                 state.growthTracker(),
                 copy(state.parameters()),
                 copy(state.optimizerState()));
+    }
+
+    /** Where a run restored from this snapshot goes on: the step after this one, from these values. */
+    public Trainer.Resume resume() {
+        Map<String, float[]> p = new LinkedHashMap<>();
+        parameters.forEach((k, v) -> p.put(k, v.data()));
+        Map<String, float[]> o = new LinkedHashMap<>();
+        optimizer.forEach((k, v) -> o.put(k, v.data()));
+        return new Trainer.Resume(step + 1, p, o, lossScale, growthTracker);
     }
 
     private static Map<String, Values> copy(Map<String, Tensor> tensors) {

@@ -88,7 +88,21 @@ public final class Adam implements Optimizer {
             Tensor step = Tensor.scalar(paramSteps[i]);
             out.put(params.get(i).name() + ".step", step);
         }
+        out.put("steps", Tensor.scalar(steps));
         return out;
+    }
+
+    @Override
+    public void load(java.util.Map<String, float[]> state) {
+        for (int i = 0; i < params.size(); i++) {
+            String name = params.get(i).name();
+            System.arraycopy(Optimizer.entry(state, name + ".exp_avg", m[i].size()), 0, m[i].data(), 0, m[i].size());
+            System.arraycopy(Optimizer.entry(state, name + ".exp_avg_sq", v[i].size()), 0, v[i].data(), 0, v[i].size());
+            m[i].markModified();
+            v[i].markModified();
+            paramSteps[i] = (long) Optimizer.entry(state, name + ".step", 1)[0];
+        }
+        steps = (long) Optimizer.entry(state, "steps", 1)[0];
     }
 
     @Override

@@ -25,6 +25,22 @@ public interface Optimizer {
     /** Steps taken so far. */
     long steps();
 
-    /** The optimizer's buffers by name ({@code <param>.exp_avg}, {@code <param>.momentum_buffer}, ...). */
+    /**
+     * The optimizer's buffers by name ({@code <param>.exp_avg}, {@code <param>.momentum_buffer}, ...) and its step
+     * counts ({@code steps}, and Adam's {@code <param>.step}), as tensors; step counts are exact up to 2^24.
+     */
     java.util.Map<String, Tensor> state();
+
+    /** Restores what {@link #state()} gave (values copied in), so the next step is the one that would have come. */
+    void load(java.util.Map<String, float[]> state);
+
+    /** The values of {@code name} in {@code state}, checked against {@code size}. */
+    static float[] entry(java.util.Map<String, float[]> state, String name, int size) {
+        float[] v = state.get(name);
+        if (v == null || v.length != size) {
+            throw new IllegalArgumentException("optimizer state " + name
+                    + (v == null ? " is missing" : " has " + v.length + " values, expected " + size));
+        }
+        return v;
+    }
 }

@@ -67,7 +67,23 @@ public final class Sgd implements Optimizer {
                 out.put(params.get(i).name() + ".momentum_buffer", buffers[i]);
             }
         }
+        out.put("steps", Tensor.scalar(steps));
         return out;
+    }
+
+    @Override
+    public void load(java.util.Map<String, float[]> state) {
+        for (int i = 0; i < params.size(); i++) {
+            String name = params.get(i).name() + ".momentum_buffer";
+            if (state.containsKey(name)) {
+                buffers[i] = Tensor.zeros(params.get(i).shape());
+                System.arraycopy(
+                        Optimizer.entry(state, name, buffers[i].size()), 0, buffers[i].data(), 0, buffers[i].size());
+            } else {
+                buffers[i] = null;
+            }
+        }
+        steps = (long) Optimizer.entry(state, "steps", 1)[0];
     }
 
     @Override

@@ -44,6 +44,12 @@ public final class LossScaler {
         return growthTracker;
     }
 
+    /** Restores a snapshot's scale and growth tracker. */
+    public void restore(double scale, int growthTracker) {
+        this.scale = scale;
+        this.growthTracker = growthTracker;
+    }
+
     /** After a step: {@code foundInf} is the one all-reduced flag, so every rank updates alike. */
     public void update(boolean foundInf) {
         if (!enabled) {

@@ -15,6 +15,7 @@ import dev.ringtape.telemetry.TelemetrySink;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A worker's training run: epochs of optimizer steps over its shard of each global batch ({@link BatchPlan}),
@@ -63,6 +64,25 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * Where a run resumes: the next step to take and the state after the step before it (parameters, optimizer
+     * buffers and step counts, loss scaler), as a snapshot holds them.
+     */
+    public record Resume(
+            long nextStep,
+            Map<String, float[]> parameters,
+            Map<String, float[]> optimizer,
+            double lossScale,
+            int growthTracker) {}
+
+    private Resume resume;
+
+    /** Starts {@link #fit} from {@code r} instead of step 0. */
+    public Trainer resumeFrom(Resume r) {
+        this.resume = r;
+        return this;
+    }
+
     /** What a run ends with: the last evaluation, steps taken and skipped, the first non-finite origin. */
     public record Summary(Metrics eval, long steps, long skipped, StepLoop.NonFinite firstNonFinite) {}
 
@@ -82,21 +102,36 @@ public final class Trainer {
                     l.parameters().stream().mapToInt(Tensor::size).sum());
         }
         sink.emit(run);
+        long step = 0;
+        if (resume != null) {
+            for (Map.Entry<String, Tensor> p : model.parameters().entrySet()) {
+                float[] v = resume.parameters().get(p.getKey());
+                if (v == null || v.length != p.getValue().size()) {
+                    throw new IllegalArgumentException("the snapshot has no " + p.getKey() + " of "
+                            + p.getValue().size() + " values: it is of another model");
+                }
+                System.arraycopy(v, 0, p.getValue().data(), 0, v.length);
+                p.getValue().markModified();
+            }
+            loop.optimizer().load(resume.optimizer());
+            loop.scaler().restore(resume.lossScale(), resume.growthTracker());
+            step = resume.nextStep();
+        }
         Replicas.broadcastFromRankZero(model.parameterList(), reducer);
 
         int perEpoch = plan.stepsPerEpoch();
         int epochs = (int) ((totalSteps + perEpoch - 1) / perEpoch);
-        long step = 0;
         long skipped = 0;
         StepLoop.NonFinite first = null;
         long start = System.nanoTime();
         Metrics last = null;
         int micro = plan.microBatchSize();
-        for (int epoch = 1; epoch <= epochs && step < totalSteps; epoch++) {
+        long resumedAt = step;
+        for (int epoch = (int) (step / perEpoch) + 1; epoch <= epochs && step < totalSteps; epoch++) {
             int[] order = plan.order(epoch);
             double lossSum = 0;
             int lossCount = 0;
-            for (int s = 0; s < perEpoch && step < totalSteps; s++) {
+            for (int s = (int) (step % perEpoch); s < perEpoch && step < totalSteps; s++) {
                 List<Tensor[]> batches = new ArrayList<>();
                 for (int m = 0; m < plan.microBatches(); m++) {
                     batches.add(train.batch(order, plan.offset(s, reducer.rank(), m), micro));
@@ -130,7 +165,7 @@ public final class Trainer {
                 }
                 if (step % 50 == 0 || step == totalSteps) {
                     double secs = (System.nanoTime() - start) / 1e9;
-                    double rate = step * (double) r.samples() / secs;
+                    double rate = (step - resumedAt) * (double) r.samples() / secs;
                     progress.printf(
                             "step %d/%d  epoch %d/%d  loss %.4f  loss scale %s  %.0f samples/s  ETA %.0fs%n",
                             step,
@@ -142,7 +177,7 @@ public final class Trainer {
                                     ? String.valueOf(loop.scaler().scale())
                                     : "off",
                             rate,
-                            (totalSteps - step) * secs / step);
+                            (totalSteps - step) * secs / (step - resumedAt));
                 }
             }
             last = evaluate(eval);

@@ -111,6 +111,19 @@ public final class Worker {
             TelemetrySink sink,
             PrintStream progress)
             throws SpecException, DataException {
+        return run(job, loader, reducer, store, sink, progress, null);
+    }
+
+    /** Trains {@code job} from {@code resume} (a snapshot's state; null: from the start). */
+    public static Outcome run(
+            JobSpec job,
+            Loader loader,
+            GradientReducer reducer,
+            StateStore store,
+            TelemetrySink sink,
+            PrintStream progress,
+            Trainer.Resume resume)
+            throws SpecException, DataException {
         Sequential model = ModelBuilder.build(job.model(), job.seed())
                 .recompute(job.train().recomputeSegments());
         Data data = loader.load(model.inputShape());
@@ -182,6 +195,7 @@ public final class Worker {
         ObjectNode config = job.toJson();
         Trainer.Summary summary = new Trainer(model, loop, plan, reducer, store, sink, job.name(), progress)
                 .evalSharded(data.sharded())
+                .resumeFrom(resume)
                 .fit(data.train(), data.eval(), totalSteps, config);
         return new Outcome(summary, model, data.normalizer());
     }
