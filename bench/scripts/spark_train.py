@@ -23,7 +23,7 @@ def run(job, workers, out):
     log = f"{out}/w{workers}-{time.time_ns()}.jsonl"
     start = time.time()
     subprocess.run(
-        ["deploy/bin/ringtape", "train", job, "--set", f"workers={workers}", "--set", f"telemetry.out={log}",
+        ["deploy/bin/ringtape", "train", "--fresh", job, "--set", f"workers={workers}", "--set", f"telemetry.out={log}",
          "--set", f"export.path={out}/model.safetensors"],
         check=True, stdout=subprocess.DEVNULL)
     wall = time.time() - start

@@ -33,7 +33,7 @@ class ReportCommandTest {
     Path report() throws Exception {
         Path log = tmp.resolve("run.jsonl");
         Launcher.Outcome train = Launcher.run(
-                300, "train", "deploy/jobs/zoo/dead-relu-sgd-high-lr.yaml", "--set", "telemetry.out=" + log);
+                300, "train", "--fresh", "deploy/jobs/zoo/dead-relu-sgd-high-lr.yaml", "--set", "telemetry.out=" + log);
         assertEquals(0, train.exit(), train.stderr());
         Path html = tmp.resolve("report.html");
         Launcher.Outcome r = Launcher.run(120, "report", log.toString(), "-o", html.toString());
@@ -136,8 +136,8 @@ class ReportCommandTest {
                 Files.isExecutable(CHROMIUM),
                 "Debian's chromium is not installed (apt-get install chromium; .ci/run does)");
         Path log = tmp.resolve("healthy.jsonl");
-        Launcher.Outcome train =
-                Launcher.run(300, "train", "deploy/jobs/zoo/healthy-digits-mlp.yaml", "--set", "telemetry.out=" + log);
+        Launcher.Outcome train = Launcher.run(
+                300, "train", "--fresh", "deploy/jobs/zoo/healthy-digits-mlp.yaml", "--set", "telemetry.out=" + log);
         assertEquals(0, train.exit(), train.stderr());
         Path html = tmp.resolve("healthy.html");
         assertEquals(

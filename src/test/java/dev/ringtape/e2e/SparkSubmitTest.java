@@ -61,6 +61,7 @@ class SparkSubmitTest {
                         master,
                         "deploy/target/ringtape-all.jar",
                         "train",
+                        "--fresh",
                         "deploy/jobs/digits-mlp.yaml",
                         "--set",
                         "workers=2",

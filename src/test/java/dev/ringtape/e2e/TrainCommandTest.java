@@ -46,6 +46,7 @@ class TrainCommandTest {
         Process p = new ProcessBuilder(
                         Launcher.root().resolve("deploy/bin/ringtape").toString(),
                         "train",
+                        "--fresh",
                         "deploy/jobs/digits-mlp.yaml",
                         "--set",
                         "train.epochs=100000",
@@ -84,7 +85,14 @@ class TrainCommandTest {
     void shouldTrainTheDigitsMlpWithTwoWorkersPast97PercentHeldOutAccuracy() throws Exception {
         Path log = tmp.resolve("digits.jsonl");
         Launcher.Outcome o = Launcher.run(
-                300, "train", "deploy/jobs/digits-mlp.yaml", "--set", "workers=2", "--set", "telemetry.out=" + log);
+                300,
+                "train",
+                "--fresh",
+                "deploy/jobs/digits-mlp.yaml",
+                "--set",
+                "workers=2",
+                "--set",
+                "telemetry.out=" + log);
         assertEquals(0, o.exit(), o.stderr());
         List<JsonNode> records = records(log);
         assertEquals(
@@ -121,6 +129,7 @@ class TrainCommandTest {
         Launcher.Outcome a = Launcher.run(
                 300,
                 "train",
+                "--fresh",
                 "deploy/jobs/digits-mlp.yaml",
                 "--set",
                 "train.epochs=5",
@@ -129,6 +138,7 @@ class TrainCommandTest {
         Launcher.Outcome b = Launcher.run(
                 300,
                 "train",
+                "--fresh",
                 "deploy/jobs/digits-mlp.yaml",
                 "--set",
                 "train.epochs=5",
@@ -162,7 +172,7 @@ class TrainCommandTest {
     void shouldLetWatchFailACiPipelineOnTheZoosDeadReluJob() throws Exception {
         Path log = tmp.resolve("dead.jsonl");
         Launcher.Outcome train = Launcher.run(
-                300, "train", "deploy/jobs/zoo/dead-relu-sgd-high-lr.yaml", "--set", "telemetry.out=" + log);
+                300, "train", "--fresh", "deploy/jobs/zoo/dead-relu-sgd-high-lr.yaml", "--set", "telemetry.out=" + log);
         assertEquals(0, train.exit(), train.stderr());
         assertTrue(
                 train.stdout()
@@ -176,6 +186,7 @@ class TrainCommandTest {
         Launcher.Outcome healthy = Launcher.run(
                 300,
                 "train",
+                "--fresh",
                 "deploy/jobs/zoo/healthy-digits-mlp.yaml",
                 "--set",
                 "telemetry.out=" + tmp.resolve("ok.jsonl"));
@@ -196,6 +207,7 @@ class TrainCommandTest {
         Launcher.Outcome o = Launcher.run(
                 300,
                 "train",
+                "--fresh",
                 "deploy/jobs/zoo/nan-in-data.yaml",
                 "--set",
                 "train.micro_batches=2",
@@ -227,7 +239,7 @@ class TrainCommandTest {
                 bad,
                 "model:\n  input: [4]\n  layers: [{type: linear, out: 1}]\n  loss: {type: mse}\n"
                         + "data:\n  train: {format: csv, path: x.csv}\ntrain:\n  optimiser: {type: sgd}\n");
-        Launcher.Outcome o = Launcher.run(120, "train", bad.toString());
+        Launcher.Outcome o = Launcher.run(120, "train", "--fresh", bad.toString());
         assertEquals(1, o.exit());
         assertEquals(
                 "ringtape train: " + bad + ":8: train.optimiser: unknown key (did you mean 'optimizer'?);"
@@ -235,15 +247,15 @@ class TrainCommandTest {
                         + " optimizer, precision, recompute, steps",
                 o.stderr().strip());
         Launcher.Outcome missing =
-                Launcher.run(120, "train", tmp.resolve("nope.yaml").toString());
+                Launcher.run(120, "train", "--fresh", tmp.resolve("nope.yaml").toString());
         assertEquals(1, missing.exit());
         assertFalse(missing.stderr().contains("Exception"), missing.stderr());
     }
 
     @Test
     void shouldReportAMissingDataFileByName() throws Exception {
-        Launcher.Outcome o =
-                Launcher.run(120, "train", "deploy/jobs/digits-mlp.yaml", "--set", "data.train.path=no/such.csv");
+        Launcher.Outcome o = Launcher.run(
+                120, "train", "--fresh", "deploy/jobs/digits-mlp.yaml", "--set", "data.train.path=no/such.csv");
         assertEquals(1, o.exit());
         assertEquals("ringtape train: no/such.csv: no such file", o.stderr().strip());
     }
@@ -251,7 +263,14 @@ class TrainCommandTest {
     @Test
     void shouldRefuseWhatWouldStallOrLoseASparkJobInOneLine() throws Exception {
         Launcher.Outcome slots = Launcher.run(
-                120, "train", "deploy/jobs/digits-mlp.yaml", "--set", "workers=2", "--set", "spark.master=local[1]");
+                120,
+                "train",
+                "--fresh",
+                "deploy/jobs/digits-mlp.yaml",
+                "--set",
+                "workers=2",
+                "--set",
+                "spark.master=local[1]");
         assertEquals(1, slots.exit());
         assertEquals(
                 "ringtape train: digits-mlp: workers: 2 barrier tasks need 2 task slots at once, but spark.master"
@@ -259,7 +278,12 @@ class TrainCommandTest {
                 slots.stderr().strip());
         Path file = Files.writeString(tmp.resolve("a-file"), "");
         Launcher.Outcome export = Launcher.run(
-                120, "train", "deploy/jobs/digits-mlp.yaml", "--set", "export.path=" + file.resolve("m.safetensors"));
+                120,
+                "train",
+                "--fresh",
+                "deploy/jobs/digits-mlp.yaml",
+                "--set",
+                "export.path=" + file.resolve("m.safetensors"));
         assertEquals(1, export.exit());
         assertTrue(
                 export.stderr().strip().startsWith("ringtape train: digits-mlp: export.path: cannot write "),

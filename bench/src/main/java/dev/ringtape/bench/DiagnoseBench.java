@@ -64,6 +64,7 @@ final class DiagnoseBench {
         List<String> all = new ArrayList<>(overrides);
         all.add("telemetry.out=" + dir.resolve("t.jsonl"));
         all.add("export.path=" + dir.resolve("m.safetensors"));
+        all.add("checkpoint.dir=" + dir.resolve("checkpoints"));
         JobSpec job = JobSpec.from(JobFile.load(jobFile, all));
         SparkTrain.Result r = SparkTrain.run(job, jobFile.toAbsolutePath().getParent(), QUIET);
         List<Double> ratios = new ArrayList<>();
@@ -91,12 +92,11 @@ final class DiagnoseBench {
         for (List<Double> l : perLayer.values()) {
             ratios.add(l.stream().sorted().toList().get(l.size() / 2));
         }
-        try (var files = Files.list(dir)) {
-            for (Path p : files.toList()) {
+        try (var files = Files.walk(dir)) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
                 Files.delete(p);
             }
         }
-        Files.delete(dir);
         return new Run(
                 r.evalAccuracy(),
                 ratios.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN),

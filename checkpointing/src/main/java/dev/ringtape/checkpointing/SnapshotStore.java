@@ -152,11 +152,14 @@ public final class SnapshotStore {
         return m.matches() ? Long.parseLong(m.group(1)) : -1;
     }
 
+    /** A snapshot found in the store, and where. */
+    public record Found(String path, Snapshot snapshot) {}
+
     /**
      * The newest snapshot that verifies, each corrupt or truncated one before it named to {@code skipped} and passed
      * over; null if there is none. A snapshot of another job (its spec hash differs) is refused: that is an error.
      */
-    public Snapshot newest(String jobHash, Consumer<String> skipped) throws CheckpointException {
+    public Found newest(String jobHash, Consumer<String> skipped) throws CheckpointException {
         for (Path p : snapshots()) {
             Snapshot s;
             try {
@@ -169,9 +172,22 @@ public final class SnapshotStore {
                 throw new CheckpointException(p + " is a snapshot of another job (spec hash " + s.jobHash()
                         + ", this job's is " + jobHash + "); use another checkpoint.dir, or --fresh");
             }
-            return s;
+            return new Found(p.toString(), s);
         }
         return null;
+    }
+
+    /** Reads the snapshot at {@code path} (a rank loads what the driver chose). */
+    public static Snapshot load(String path) throws CheckpointException {
+        try {
+            Path p = new Path(path);
+            FileSystem fs = p.getFileSystem(new Configuration());
+            try (InputStream in = fs.open(p)) {
+                return SnapshotFormat.decode(in.readAllBytes(), path);
+            }
+        } catch (IOException e) {
+            throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
+        }
     }
 
     private byte[] read(Path p) throws CheckpointException {

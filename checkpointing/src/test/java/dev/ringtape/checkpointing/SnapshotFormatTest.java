@@ -167,7 +167,7 @@ class SnapshotFormatTest {
         byte[] b = Files.readAllBytes(newest);
         Files.write(newest, java.util.Arrays.copyOf(b, b.length - 100));
         List<String> skipped = new ArrayList<>();
-        Snapshot s = store.newest("job-a", skipped::add);
+        Snapshot s = store.newest("job-a", skipped::add).snapshot();
         assertEquals(200, s.step(), "the one before the truncated one");
         assertEquals(1, skipped.size());
         assertTrue(

@@ -421,6 +421,9 @@ public final class Rules {
     }
 
     static final class UpdateRatioLow extends Rule {
+        private double firstLoss = Double.NaN;
+        private double level = Double.NaN;
+
         UpdateRatioLow() {
             super("UPDATE_RATIO_LOW", "warn", 3, "update_ratio_low", "grace_steps");
         }
@@ -433,7 +436,8 @@ public final class Rules {
         @Override
         public String explanation() {
             return "A weight's update ratio is below `update_ratio_low` times lr / base lr (so warm-up and decay do"
-                    + " not trip it) for three samples in a row, after `grace_steps`.\n"
+                    + " not trip it) for three samples in a row, after `grace_steps`, while the smoothed loss is still"
+                    + " above half its first value (once it has halved, small updates are convergence).\n"
                     + "Shows as: `update_ratio` of the layer records far below 1e-4; a loss that falls slowly or"
                     + " not at all (LOSS_PLATEAU).\n"
                     + "Causes: a learning rate too low, a weight decay that cancels the updates, a layer cut off"
@@ -444,6 +448,13 @@ public final class Rules {
         void check(Sample s, Thresholds t, Trips out) {
             if (s.skipped() || s.step() < t.get("grace_steps")) {
                 return;
+            }
+            if (Double.isFinite(s.loss())) {
+                firstLoss = Double.isNaN(firstLoss) ? s.loss() : firstLoss;
+                level = Double.isNaN(level) ? s.loss() : level + 0.2 * (s.loss() - level);
+            }
+            if (level < 0.5 * firstLoss) {
+                return; // the loss has halved: small updates now are convergence, not a rate too low
             }
             double low = t.get("update_ratio_low") * (s.baseLr() > 0 ? Math.min(1, s.lr() / s.baseLr()) : 1);
             for (Sample.Param p : weights(s)) {

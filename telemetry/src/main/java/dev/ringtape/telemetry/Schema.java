@@ -23,6 +23,7 @@ public final class Schema {
         public static final String DIAGNOSIS = "diagnosis";
         public static final String NONFINITE = "nonfinite";
         public static final String EVENT = "event";
+        public static final String CHECKPOINT = "checkpoint";
         public static final String END = "end";
     }
 
@@ -94,6 +95,12 @@ public final class Schema {
     public static final String EXECUTOR = "executor";
     public static final String TRANSPORT = "transport";
     public static final String ENDPOINT = "endpoint";
+
+    // checkpoint (and resume events)
+    public static final String PATH = "path";
+    public static final String BYTES = "bytes";
+    public static final String ERROR = "error";
+    public static final String ATTEMPT = "attempt";
 
     // end
     public static final String EVAL = "eval";

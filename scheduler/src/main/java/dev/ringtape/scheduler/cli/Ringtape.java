@@ -15,9 +15,10 @@ public final class Ringtape {
 
     static {
         COMMANDS.put("train", new String[] {
-            "train JOB.yaml [--set key=value ...] [--quiet]",
+            "train JOB.yaml [--set key=value ...] [--quiet] [--fresh]",
             "train the job through Spark (embedded local Spark, or spark-submit's cluster); prints progress and each"
-                    + " diagnosis as it opens and clears; --quiet keeps errors only"
+                    + " diagnosis as it opens and clears; --quiet keeps errors only; resumes from the newest good"
+                    + " snapshot in checkpoint.dir unless --fresh"
         });
         COMMANDS.put("gradcheck", new String[] {
             "gradcheck JOB.yaml [--set key=value ...]", "check the job model's gradients by finite differences"

@@ -19,14 +19,17 @@ final class Train {
     private Train() {}
 
     /** The job file and its overrides, from {@code JOB.yaml [--set k=v ...]}. */
-    record Args(Path job, List<String> overrides, boolean quiet) {
+    record Args(Path job, List<String> overrides, boolean quiet, boolean fresh) {
         static Args parse(String command, String[] args, PrintStream err) {
             Path job = null;
             List<String> overrides = new ArrayList<>();
             boolean quiet = false;
+            boolean fresh = false;
             for (int i = 0; i < args.length; i++) {
                 if (args[i].equals("--quiet") && command.equals("train")) {
                     quiet = true;
+                } else if (args[i].equals("--fresh") && command.equals("train")) {
+                    fresh = true;
                 } else if (args[i].equals("--set") && i + 1 < args.length) {
                     overrides.add(args[++i]);
                 } else if (args[i].startsWith("--set=")) {
@@ -42,7 +45,7 @@ final class Train {
                 err.println("usage: ringtape " + command + " JOB.yaml [--set key.path=value ...]");
                 return null;
             }
-            return new Args(job, overrides, quiet);
+            return new Args(job, overrides, quiet, fresh);
         }
 
         Path jobDir() {
@@ -65,7 +68,7 @@ final class Train {
             return 1;
         }
         try {
-            SparkTrain.Result r = SparkTrain.run(job, args.jobDir(), out, args.quiet());
+            SparkTrain.Result r = SparkTrain.run(job, args.jobDir(), out, args.quiet(), args.fresh());
             out.printf(
                     "%s: %s; model in %s, telemetry in %s%n",
                     job.name(),

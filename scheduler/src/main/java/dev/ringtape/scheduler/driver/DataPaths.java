@@ -34,6 +34,13 @@ final class DataPaths {
         return new JobSpec.Source(s.format(), path, s.label(), options);
     }
 
+    /** A path as executors must see it: absolute if local, as it is if it names a file system. */
+    static String absolute(String path) {
+        return HadoopFiles.hasScheme(path)
+                ? path
+                : Path.of(path).toAbsolutePath().normalize().toString();
+    }
+
     private static String file(String path, Path jobDir) throws DataException {
         if (HadoopFiles.hasScheme(path)) {
             boolean found;

@@ -7,9 +7,13 @@ import dev.ringtape.allreduce.MediaDrivers;
 import dev.ringtape.allreduce.Rendezvous;
 import dev.ringtape.allreduce.RingAllReduce;
 import dev.ringtape.allreduce.Transport;
+import dev.ringtape.checkpointing.CheckpointException;
+import dev.ringtape.checkpointing.SnapshotStore;
+import dev.ringtape.checkpointing.SnapshotWriter;
 import dev.ringtape.runtime.data.DataException;
 import dev.ringtape.runtime.nn.SpecException;
 import dev.ringtape.runtime.train.StateStore;
+import dev.ringtape.runtime.train.Trainer;
 import dev.ringtape.scheduler.job.JobSpec;
 import dev.ringtape.scheduler.worker.AeronGradientReducer;
 import dev.ringtape.scheduler.worker.Worker;
@@ -35,11 +39,21 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
     private final JobSpec job;
     private final String telemetryEndpoint;
     private final long token;
+    private final String specHash;
+    private final String checkpoints;
+    private final String resume;
 
-    RankTask(JobSpec job, String telemetryEndpoint, long token) {
+    /**
+     * A rank of {@code job}: its telemetry to {@code telemetryEndpoint}; rank 0 writes snapshots to {@code
+     * checkpoints}; every rank starts from the snapshot at {@code resume} (null: from the start).
+     */
+    RankTask(JobSpec job, String telemetryEndpoint, long token, String specHash, String checkpoints, String resume) {
         this.job = job;
         this.telemetryEndpoint = telemetryEndpoint;
         this.token = token;
+        this.specHash = specHash;
+        this.checkpoints = checkpoints;
+        this.resume = resume;
     }
 
     @Override
@@ -109,10 +123,31 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                 started.put(Schema.TRANSPORT, transport == Transport.IPC ? "aeron-ipc" : "aeron-udp");
                 started.put(Schema.ENDPOINT, endpoints[rank]);
                 sink.emit(started);
-                try (AeronGradientReducer reducer = new AeronGradientReducer(ring)) {
+                try (AeronGradientReducer reducer = new AeronGradientReducer(ring);
+                        SnapshotWriter snapshots = rank == 0 && job.checkpoint().everySteps() > 0
+                                ? new SnapshotWriter(
+                                        SnapshotStore.open(
+                                                checkpoints, job.checkpoint().keep()),
+                                        specHash,
+                                        world,
+                                        job.checkpoint().everySteps(),
+                                        sink,
+                                        job.name())
+                                : null) {
                     PrintStream progress =
                             rank == 0 ? sink.console() : new PrintStream(OutputStream.nullOutputStream());
-                    return Worker.run(job, loader, reducer, StateStore.NONE, sink, progress);
+                    Trainer.Resume from =
+                            resume == null ? null : SnapshotStore.load(resume).resume();
+                    return Worker.run(
+                            job,
+                            loader,
+                            reducer,
+                            snapshots == null ? StateStore.NONE : snapshots,
+                            sink,
+                            progress,
+                            from);
+                } catch (CheckpointException e) {
+                    throw new IllegalStateException(e.getMessage(), e);
                 }
             }
         } finally {

@@ -5,6 +5,8 @@ import dev.ringtape.runtime.data.DataException;
 import dev.ringtape.scheduler.job.JobSpec;
 import dev.ringtape.telemetry.JsonlFileSink;
 import dev.ringtape.telemetry.RankMerger;
+import dev.ringtape.telemetry.Records;
+import dev.ringtape.telemetry.Schema;
 import dev.ringtape.telemetry.TelemetryServer;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -58,11 +60,31 @@ public final class SparkTrain {
      * (no progress lines, no warnings).
      */
     public static Result run(JobSpec job, Path jobDir, PrintStream out, boolean quiet) throws JobFailed, DataException {
+        return run(job, jobDir, out, quiet, false);
+    }
+
+    /**
+     * Runs {@code job}; unless {@code fresh}, from the newest snapshot in {@code checkpoint.dir} that verifies. A
+     * failed stage (a lost executor, a rank's unexpected error) is run again, up to {@code checkpoint.max_restarts}
+     * times, from the newest snapshot then: Spark never retries a failed barrier stage itself.
+     */
+    public static Result run(JobSpec job, Path jobDir, PrintStream out, boolean quiet, boolean fresh)
+            throws JobFailed, DataException {
         JobSpec shipped = job.withData(DataPaths.resolve(job.data(), jobDir));
         Path export = Path.of(job.export().path());
         checkWritable(export, "export.path");
         Path log = Path.of(job.telemetry().out());
         checkWritable(log, "telemetry.out");
+        String hash = job.specHash();
+        String checkpoints = DataPaths.absolute(job.checkpoint().dir());
+        dev.ringtape.checkpointing.SnapshotStore store;
+        try {
+            store = dev.ringtape.checkpointing.SnapshotStore.open(
+                    checkpoints, job.checkpoint().keep());
+        } catch (dev.ringtape.checkpointing.CheckpointException e) {
+            throw new JobFailed(e.getMessage());
+        }
+        PrintStream progress = quiet ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out;
 
         SparkConf conf = conf(job);
         checkConf(job, conf);
@@ -70,31 +92,48 @@ public final class SparkTrain {
         SparkContext sc = SparkContext.getOrCreate(conf);
         String group = "ringtape-" + job.name() + "-" + Long.toHexString(new SecureRandom().nextLong());
         try (JsonlFileSink file = new JsonlFileSink(log);
-                DiagnosisConsole console = new DiagnosisConsole(file, out, quiet);
-                TelemetryServer server = new TelemetryServer(
-                        telemetryHost(sc),
-                        job.workers(),
-                        new RankMerger(job.workers(), console),
-                        quiet ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out)) {
+                DiagnosisConsole console = new DiagnosisConsole(file, out, quiet)) {
             sc.setJobGroup(
                     group,
                     "ringtape train " + job.name() + ": " + job.workers() + " worker" + (job.workers() == 1 ? "" : "s"),
                     true);
+            String resume = fresh ? null : newest(store, hash, job, console, progress, 0);
             List<TrainedModel> results;
-            try (ShardedData shards = shipped.data().train().sharded() ? sharded(sc, shipped) : null) {
-                RDD<Object> input = shards == null ? erase(Barrier.ranks(sc, job.workers())) : shards.zipped();
-                long token = new SecureRandom().nextLong();
-                results = Barrier.run(input, new RankTask(shipped, server.endpoint(), token), TrainedModel.class);
-                server.finish(10_000);
-            } catch (RuntimeException e) {
-                sc.cancelJobGroup(group);
-                server.finish(5_000);
-                if (server.firstError() == null) {
-                    throw new JobFailed(explain(e, job, conf));
+            for (int attempt = 0; ; attempt++) {
+                try (TelemetryServer server = new TelemetryServer(
+                                telemetryHost(sc), job.workers(), new RankMerger(job.workers(), console), progress);
+                        ShardedData shards = shipped.data().train().sharded() ? sharded(sc, shipped) : null) {
+                    RDD<Object> input = shards == null ? erase(Barrier.ranks(sc, job.workers())) : shards.zipped();
+                    long token = new SecureRandom().nextLong(); // fresh for every attempt
+                    try {
+                        results = Barrier.run(
+                                input,
+                                new RankTask(shipped, server.endpoint(), token, hash, checkpoints, resume),
+                                TrainedModel.class);
+                        server.finish(10_000);
+                        break;
+                    } catch (RuntimeException e) {
+                        sc.cancelJobGroup(group);
+                        server.finish(5_000);
+                        boolean inputError = server.firstError() != null && server.firstTrace() == null;
+                        String why = server.firstError() != null ? server.firstError() : explain(e, job, conf);
+                        if (inputError || attempt >= job.checkpoint().maxRestarts()) {
+                            java.nio.file.Path trace =
+                                    server.firstTrace() == null ? null : Failures.file(job.name(), server.firstTrace());
+                            throw new JobFailed(why
+                                    + (trace == null ? "" : " (stack trace in " + trace + ")")
+                                    + (inputError || attempt == 0 ? "" : " (after " + attempt + " restart(s))"));
+                        }
+                        ObjectNode failed = Records.of(Schema.Type.EVENT, job.name(), 0);
+                        failed.put(Schema.EVENT, "stage_failed");
+                        failed.put(Schema.ATTEMPT, attempt + 1);
+                        failed.put(Schema.ERROR, why);
+                        console.emit(failed);
+                        progress.println("ringtape: the stage failed (" + why + "); restarting (" + (attempt + 1)
+                                + " of " + job.checkpoint().maxRestarts() + ")");
+                        resume = newest(store, hash, job, console, progress, attempt + 1);
+                    }
                 }
-                java.nio.file.Path trace =
-                        server.firstTrace() == null ? null : Failures.file(job.name(), server.firstTrace());
-                throw new JobFailed(server.firstError() + (trace == null ? "" : " (stack trace in " + trace + ")"));
             }
             console.summarize();
             TrainedModel model = results.get(0);
@@ -110,6 +149,34 @@ public final class SparkTrain {
             sc.clearJobGroup();
             sc.stop();
         }
+    }
+
+    /** The newest good snapshot's path (null: none), told on the console and as a {@code resumed} event. */
+    private static String newest(
+            dev.ringtape.checkpointing.SnapshotStore store,
+            String hash,
+            JobSpec job,
+            DiagnosisConsole console,
+            PrintStream progress,
+            int attempt)
+            throws JobFailed {
+        dev.ringtape.checkpointing.SnapshotStore.Found found;
+        try {
+            found = store.newest(hash, skipped -> progress.println("ringtape: " + skipped));
+        } catch (dev.ringtape.checkpointing.CheckpointException e) {
+            throw new JobFailed(e.getMessage());
+        }
+        if (found == null) {
+            return null;
+        }
+        long next = found.snapshot().step() + 1;
+        progress.println("ringtape: resuming from " + found.path() + " at step " + next);
+        ObjectNode resumed = Records.of(Schema.Type.EVENT, job.name(), next);
+        resumed.put(Schema.EVENT, "resumed");
+        resumed.put(Schema.PATH, found.path());
+        resumed.put(Schema.ATTEMPT, attempt);
+        console.emit(resumed);
+        return found.path();
     }
 
     private static ShardedData sharded(SparkContext sc, JobSpec job) throws DataException {

@@ -80,7 +80,28 @@ public record JobSpec(
     public record Allreduce(String transport, double bucketMb, double timeoutS) implements Serializable {}
 
     /** {@code checkpoint:}. */
-    public record Checkpoint(String dir, int everySteps, int keep) implements Serializable {}
+    /** {@code checkpoint:}; {@code everySteps} 0 writes no snapshot. */
+    public record Checkpoint(String dir, int everySteps, int keep, int maxRestarts) implements Serializable {}
+
+    /**
+     * A hash of what determines the trained model: the seed, the data, the model and the training recipe, but not
+     * how the work is split (workers, micro-batches) nor where things are written. A snapshot is refused by a job
+     * whose hash differs.
+     */
+    public String specHash() {
+        com.fasterxml.jackson.databind.node.ObjectNode j = toJson();
+        com.fasterxml.jackson.databind.node.ObjectNode t =
+                ((com.fasterxml.jackson.databind.node.ObjectNode) j.get("train")).deepCopy();
+        t.remove("micro_batches");
+        String text = j.get("seed") + "|" + j.get("data") + "|" + j.get("model") + "|" + t;
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(d, 0, 8);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
 
     /** {@code telemetry:}. */
     public record Telemetry(String out, int everySteps, Map<String, Double> thresholds) implements Serializable {}
@@ -195,9 +216,12 @@ public record JobSpec(
                 ar.number("timeout_s", 0.1, 86400, 60));
 
         SpecNode ck = root.has("checkpoint") ? root.object("checkpoint") : new SpecNode(emptyObject(), "checkpoint");
-        ck.allowOnly(Set.of("dir", "every_steps", "keep"));
+        ck.allowOnly(Set.of("dir", "every_steps", "keep", "max_restarts"));
         Checkpoint checkpoint = new Checkpoint(
-                ck.string("dir", "checkpoints/" + name), ck.integer("every_steps", 0, 200), ck.integer("keep", 1, 3));
+                ck.string("dir", "runs/" + name + "/checkpoints"),
+                ck.integer("every_steps", 0, 200),
+                ck.integer("keep", 1, 3),
+                ck.integer("max_restarts", 0, 3));
 
         SpecNode ex = root.has("export") ? root.object("export") : new SpecNode(emptyObject(), "export");
         ex.allowOnly(Set.of("path"));

@@ -1,0 +1,115 @@
+package dev.ringtape.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Kill -9 the launcher (and its JVM) mid-run, run the same command again: it resumes from the newest snapshot and
+ * ends with the export an uninterrupted run writes, bit for bit.
+ */
+class ResumeCommandTest {
+    @TempDir
+    Path tmp;
+
+    private List<String> command(String name) {
+        return List.of(
+                "train",
+                "deploy/jobs/digits-mlp.yaml",
+                "--set",
+                "train.epochs=120",
+                "--set",
+                "checkpoint.every_steps=100",
+                "--set",
+                "checkpoint.dir=" + tmp.resolve(name + "-checkpoints"),
+                "--set",
+                "telemetry.out=" + tmp.resolve(name + ".jsonl"),
+                "--set",
+                "export.path=" + tmp.resolve(name + ".safetensors"));
+    }
+
+    @Test
+    void shouldResumeAfterTheLauncherIsKilledAndExportWhatAnUninterruptedRunExports() throws Exception {
+        List<String> reference = new ArrayList<>(command("reference"));
+        reference.add(1, "--fresh");
+        Launcher.Outcome ref = Launcher.run(600, reference.toArray(String[]::new));
+        assertEquals(0, ref.exit(), ref.stderr());
+
+        List<String> cmd = new ArrayList<>(
+                List.of(Launcher.root().resolve("deploy/bin/ringtape").toString()));
+        cmd.addAll(command("killed"));
+        Process p = new ProcessBuilder(cmd)
+                .directory(Launcher.root().toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("killed-out.txt").toFile())
+                .start();
+        Path log = tmp.resolve("killed.jsonl");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
+        try {
+            while (!Files.exists(log) || !checkpointed(log, 1000)) {
+                assertTrue(
+                        p.isAlive(),
+                        "ended before a snapshot past step 1000: " + Files.readString(tmp.resolve("killed-out.txt")));
+                assertTrue(System.nanoTime() < deadline, "no snapshot past step 1000 within 300 s");
+                Thread.sleep(50);
+            }
+        } finally {
+            p.descendants().forEach(ProcessHandle::destroyForcibly); // kill -9, the JVM and the launcher alike
+            p.destroyForcibly();
+            p.waitFor(30, TimeUnit.SECONDS);
+        }
+        assertTrue(!Files.exists(tmp.resolve("killed.safetensors")), "killed before it finished");
+
+        Launcher.Outcome again = Launcher.run(600, command("killed").toArray(String[]::new));
+        assertEquals(0, again.exit(), again.stderr());
+        assertTrue(again.stdout().contains("ringtape: resuming from "), again.stdout());
+        boolean resumed = false;
+        for (JsonNode r : TrainCommandTest.records(log)) {
+            resumed |= r.path("type").asText().equals("event")
+                    && r.path("event").asText().equals("resumed")
+                    && r.path("step").asLong() > 1000;
+        }
+        assertTrue(resumed, "a resumed event in the same log");
+        assertEquals(
+                floats(tmp.resolve("reference.safetensors")),
+                floats(tmp.resolve("killed.safetensors")),
+                "the same model, bit for bit");
+    }
+
+    private static boolean checkpointed(Path log, long atLeast) throws Exception {
+        for (String line : Files.readAllLines(log)) {
+            if (line.contains("\"type\":\"checkpoint\"") && line.contains("\"path\"")) {
+                long step = TrainCommandTest.records(log).stream()
+                        .filter(r -> r.path("type").asText().equals("checkpoint"))
+                        .mapToLong(r -> r.path("step").asLong())
+                        .max()
+                        .orElse(0);
+                return step >= atLeast;
+            }
+        }
+        return false;
+    }
+
+    /** The tensor bytes of a safetensors file (its header holds metadata that may differ), as ints. */
+    private static List<Integer> floats(Path file) throws Exception {
+        byte[] all = Files.readAllBytes(file);
+        long n = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        ByteBuffer data =
+                ByteBuffer.wrap(all, (int) (8 + n), (int) (all.length - 8 - n)).order(ByteOrder.LITTLE_ENDIAN);
+        List<Integer> out = new ArrayList<>();
+        while (data.remaining() >= 4) {
+            out.add(data.getInt());
+        }
+        return out;
+    }
+}
