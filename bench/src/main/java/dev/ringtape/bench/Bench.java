@@ -11,7 +11,9 @@ public final class Bench {
 
     private static final String USAGE = "usage: ringtape bench sgemm [--size N] [--reps R]\n"
             + "       ringtape bench step [--threads T] [--steps S] [--part all|step|telemetry|recompute]\n"
-            + "       ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--json] [--no-spark]";
+            + "       ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--json] [--no-spark]\n"
+            + "       ringtape bench diagnose sweep JOB [--factors F,...] [--set k=v] | false-alarms JOB...\n"
+            + "       ringtape bench snapshot [--mb 100] [--reps 3]";
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
@@ -25,6 +27,7 @@ public final class Bench {
                 case "step" -> StepBench.main(rest);
                 case "allreduce" -> AllReduceBench.main(rest);
                 case "diagnose" -> DiagnoseBench.main(rest);
+                case "snapshot" -> SnapshotBench.main(rest);
                 default -> throw new IllegalArgumentException("unknown benchmark '" + args[0] + "'");
             }
         } catch (NumberFormatException e) {
