@@ -191,6 +191,9 @@ public final class Trainer {
                             ? ""
                             : String.format("  eval accuracy %.2f%%", 100 * last.accuracy()));
         }
+        if (last == null) {
+            last = evaluate(eval); // resumed at the very end: no epoch ran, but the model is still evaluated
+        }
         ObjectNode end = Records.of(Schema.Type.END, job, step);
         ObjectNode ev = end.putObject(Schema.EVAL);
         Records.putNumber(ev, Schema.LOSS, last == null ? Double.NaN : last.loss());

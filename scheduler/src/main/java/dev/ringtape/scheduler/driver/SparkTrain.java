@@ -115,8 +115,10 @@ public final class SparkTrain {
                     } catch (RuntimeException e) {
                         sc.cancelJobGroup(group);
                         server.finish(5_000);
+                        // a rank's input error, or too few slots, would fail the same way again
                         boolean inputError = server.firstError() != null && server.firstTrace() == null;
                         String why = server.firstError() != null ? server.firstError() : explain(e, job, conf);
+                        inputError |= server.firstError() == null && lacksSlots(e);
                         if (inputError || attempt >= job.checkpoint().maxRestarts()) {
                             java.nio.file.Path trace =
                                     server.firstTrace() == null ? null : Failures.file(job.name(), server.firstTrace());
@@ -252,12 +254,17 @@ public final class SparkTrain {
         }
     }
 
+    private static boolean lacksSlots(RuntimeException e) {
+        String msg = String.valueOf(e.getMessage());
+        return msg.contains("BarrierJobSlotsNumberCheckFailed")
+                || msg.contains("number of slots")
+                || msg.contains("maxConcurrentTasksCheck");
+    }
+
     /** One line for a failed stage that no rank explained (a lost executor, too few slots, ...). */
     static String explain(RuntimeException e, JobSpec job, SparkConf conf) {
         String msg = String.valueOf(e.getMessage());
-        if (msg.contains("BarrierJobSlotsNumberCheckFailed")
-                || msg.contains("number of slots")
-                || msg.contains("maxConcurrentTasksCheck")) {
+        if (lacksSlots(e)) {
             return "workers: " + job.workers() + " barrier tasks need " + job.workers()
                     + " task slots at once, but the cluster at " + conf.get("spark.master")
                     + " did not offer them; add executors or cores, or lower workers";

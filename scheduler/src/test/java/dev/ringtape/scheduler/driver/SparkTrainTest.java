@@ -34,7 +34,10 @@ class SparkTrainTest {
                 "telemetry.out="
                         + tmp.resolve("log-" + String.join("_", overrides).hashCode() + ".jsonl"),
                 "export.path="
-                        + tmp.resolve("model-" + String.join("_", overrides).hashCode() + ".safetensors")));
+                        + tmp.resolve("model-" + String.join("_", overrides).hashCode() + ".safetensors"),
+                // every test trains from scratch, in its own checkpoint directory
+                "checkpoint.dir="
+                        + tmp.resolve("ck-" + String.join("_", overrides).hashCode())));
         all.addAll(List.of(overrides));
         // the main job, trained for 50 steps instead of 30 epochs
         Path job = tmp.resolve("digits-mlp.yaml");
