@@ -13,6 +13,13 @@ import scala.runtime.AbstractFunction1;
 final class Barrier {
     private Barrier() {}
 
+    /** The stage failed (a task failed, an executor was lost, too few slots): Spark's exception as the cause. */
+    static final class StageFailed extends RuntimeException {
+        StageFailed(Exception cause) {
+            super(cause.getMessage(), cause);
+        }
+    }
+
     /** What one barrier task runs: its partition's elements in, its results out. */
     @FunctionalInterface
     interface Task<T, R> extends Serializable {
@@ -29,7 +36,12 @@ final class Barrier {
     static <T, R> List<R> run(RDD<T> input, Task<T, R> task, Class<R> type) {
         ClassTag<R> tag = ClassTag$.MODULE$.apply(type);
         RDD<R> out = input.barrier().mapPartitions(new Adapter<>(task), false, tag);
-        Object collected = out.collect();
+        Object collected;
+        try {
+            collected = out.collect();
+        } catch (Exception e) { // Scala throws SparkException, a checked exception to Java, undeclared
+            throw e instanceof RuntimeException re ? re : new StageFailed(e);
+        }
         @SuppressWarnings("unchecked")
         R[] results = (R[]) collected;
         return List.of(results);
