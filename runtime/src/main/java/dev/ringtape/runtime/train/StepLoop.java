@@ -97,16 +97,7 @@ public final class StepLoop {
     private final TelemetrySink sink;
     private final Options options;
     private final List<Tensor> params;
-    private final float[] arena;
-    private final int[] offsets;
-    /** Buckets as ranges of parameter indices {@code [first, last]}, in the order backward finishes them. */
-    private final int[][] buckets;
-
-    private final int[] bucketOf;
-    private final java.util.IdentityHashMap<Tensor, Integer> indexOf = new java.util.IdentityHashMap<>();
-    private final int[] pendingInBucket;
-    private final boolean[] bucketStarted;
-    private double localSquares;
+    private final GradientBuckets gradients;
     private final LayerSampler sampler;
     private final Loops loops = Loops.get();
     private final Diagnoser diagnoser;
@@ -136,23 +127,7 @@ public final class StepLoop {
         this.sink = sink;
         this.options = options;
         this.params = model.parameterList();
-        this.offsets = new int[params.size() + 1];
-        for (int i = 0; i < params.size(); i++) {
-            offsets[i + 1] = offsets[i] + params.get(i).size();
-        }
-        this.arena = new float[offsets[params.size()]];
-        this.buckets = planBuckets(params, options.bucketBytes());
-        this.bucketOf = new int[params.size()];
-        for (int b = 0; b < buckets.length; b++) {
-            for (int i = buckets[b][0]; i <= buckets[b][1]; i++) {
-                bucketOf[i] = b;
-            }
-        }
-        for (int i = 0; i < params.size(); i++) {
-            indexOf.put(params.get(i), i);
-        }
-        this.pendingInBucket = new int[buckets.length];
-        this.bucketStarted = new boolean[buckets.length];
+        this.gradients = new GradientBuckets(params, options.bucketBytes(), reducer);
         this.diagnoser = new Diagnoser(options.thresholds(), options.job(), reducer.rank());
         this.sampler = new LayerSampler(
                 options.thresholds().get("saturation_margin"),
@@ -171,28 +146,9 @@ public final class StepLoop {
         this.weightSquaresBefore = new double[params.size()];
     }
 
-    /**
-     * Buckets of whole parameters in reverse order (DDP's): backward finishes the last layers first. A bucket closes
-     * once it holds {@code bucketBytes}; a larger parameter is a bucket alone.
-     */
-    static int[][] planBuckets(List<Tensor> params, long bucketBytes) {
-        List<int[]> out = new java.util.ArrayList<>();
-        int last = params.size() - 1;
-        long bytes = 0;
-        for (int i = params.size() - 1; i >= 0; i--) {
-            bytes += 4L * params.get(i).size();
-            if (bytes >= bucketBytes || i == 0) {
-                out.add(new int[] {i, last});
-                last = i - 1;
-                bytes = 0;
-            }
-        }
-        return out.toArray(int[][]::new);
-    }
-
     /** The gradient buckets as {@code [first, last]} parameter indices, in the order they are handed over. */
     public int[][] buckets() {
-        return buckets;
+        return gradients.buckets();
     }
 
     public LossScaler scaler() {
@@ -218,11 +174,7 @@ public final class StepLoop {
             throw new IllegalArgumentException("expected " + options.microBatches() + " micro-batches, got " + k);
         }
         model.zeroGrad();
-        for (int b = 0; b < buckets.length; b++) {
-            pendingInBucket[b] = buckets[b][1] - buckets[b][0] + 1;
-            bucketStarted[b] = false;
-        }
-        localSquares = 0;
+        gradients.begin();
         float scale = scaler.scale();
         double localLoss = 0;
         int samples = 0;
@@ -254,7 +206,7 @@ public final class StepLoop {
                     tape.backward(loss, scale / k); // accumulate: no communication
                 } else {
                     // the last micro-batch hands each bucket to the reducer as soon as backward has finished it
-                    tape.backward(loss, scale / k, this::onGradientReady);
+                    tape.backward(loss, scale / k, gradients::onGradientReady);
                 }
                 forwardNs += t1 - t0;
                 backwardNs += System.nanoTime() - t1;
@@ -263,24 +215,20 @@ public final class StepLoop {
         underflow.close();
 
         long t2 = System.nanoTime();
-        for (int b = 0; b < buckets.length; b++) {
-            if (!bucketStarted[b]) {
-                startBucket(b); // parameters the loss does not reach
-            }
-        }
-        reducer.finishSums();
+        gradients.finish();
         // a sum of squares is finite exactly when every term is: one pass at packing checked all local gradients
-        boolean localBad = !Double.isFinite(localSquares) || !Double.isFinite(localLoss);
+        boolean localBad = !Double.isFinite(gradients.localSquares()) || !Double.isFinite(localLoss);
         double[] scalars = {localBad ? 1 : 0, localLoss, samples, Double.isFinite(localLoss) ? 0 : 1};
         reducer.sumScalars(scalars);
         long t3 = System.nanoTime();
         int world = reducer.worldSize();
         float inv = (float) (1.0 / ((double) scale * world));
         // one walk over the arena: unscale, per-parameter squares, and on sampled steps max |g| and zero counts
+        float[] arena = gradients.arena();
         double sq = 0;
         for (int i = 0; i < params.size(); i++) {
-            paramSquares[i] =
-                    loops.scale(arena, offsets[i], offsets[i + 1], inv, sampled ? paramMaxAbs : null, paramZeros, i);
+            paramSquares[i] = loops.scale(
+                    arena, gradients.from(i), gradients.from(i + 1), inv, sampled ? paramMaxAbs : null, paramZeros, i);
             paramNonFinite[i] = 0;
             sq += paramSquares[i];
         }
@@ -317,7 +265,7 @@ public final class StepLoop {
                 }
                 clipped = true;
             }
-            unpack();
+            gradients.unpack();
         }
         long t4 = System.nanoTime();
         if (!foundInf) {
@@ -492,39 +440,6 @@ public final class StepLoop {
         }
     }
 
-    private void onGradientReady(Tensor leaf) {
-        Integer i = indexOf.get(leaf);
-        if (i != null && --pendingInBucket[bucketOf[i]] == 0) {
-            startBucket(bucketOf[i]);
-        }
-    }
-
-    /** Packs bucket {@code b}'s gradients into the arena (adding to the local sum of squares) and starts its sum. */
-    private void startBucket(int b) {
-        bucketStarted[b] = true;
-        double sq = 0;
-        for (int i = buckets[b][0]; i <= buckets[b][1]; i++) {
-            Tensor g = params.get(i).grad();
-            if (g == null) {
-                java.util.Arrays.fill(arena, offsets[i], offsets[i + 1], 0f);
-                continue;
-            }
-            System.arraycopy(g.data(), 0, arena, offsets[i], g.size());
-            sq += loops.squares(arena, offsets[i], offsets[i + 1]);
-        }
-        localSquares += sq;
-        int from = offsets[buckets[b][0]];
-        reducer.startSum(arena, from, offsets[buckets[b][1] + 1] - from);
-    }
-
-    private void unpack() {
-        for (int i = 0; i < params.size(); i++) {
-            Tensor g = params.get(i).gradBuffer();
-            System.arraycopy(arena, offsets[i], g.data(), 0, g.size());
-            g.markModified();
-        }
-    }
-
     private void report(Result r) {
         ObjectNode o = Records.of(Schema.Type.STEP, options.job(), r.step());
         Records.putNumber(o, Schema.LOSS, r.loss());
@@ -542,7 +457,7 @@ public final class StepLoop {
         int world = reducer.worldSize();
         if (world > 1) {
             // nccl-tests' bus bandwidth, over the phase's time: a lower bound, since buckets start during backward
-            long bytes = 4L * arena.length;
+            long bytes = 4L * gradients.arena().length;
             o.put(Schema.ALLREDUCE_BYTES, bytes);
             Records.putNumber(
                     o, Schema.ALLREDUCE_BUSBW_GBPS, 2.0 * (world - 1) / world * bytes / (r.allreduceMs() * 1e6));
