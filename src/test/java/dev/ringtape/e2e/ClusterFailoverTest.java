@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.net.ServerSocket;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -44,21 +42,6 @@ class ClusterFailoverTest {
                 "export.path=" + tmp.resolve(name + ".safetensors"));
     }
 
-    private static ProcessBuilder sh(List<String> cmd, Path out) {
-        ProcessBuilder pb = new ProcessBuilder(cmd)
-                .directory(Launcher.root().toFile())
-                .redirectErrorStream(true)
-                .redirectOutput(out.toFile());
-        pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
-        pb.environment()
-                .put(
-                        "SPARK_HOME",
-                        Launcher.root()
-                                .resolve("deploy/standalone/target/spark-home")
-                                .toString());
-        return pb;
-    }
-
     @Test
     void shouldFinishWithTheSameModelAfterAnExecutorIsKilled() throws Exception {
         Launcher.Outcome ref = Launcher.run(600, job("reference").toArray(String[]::new));
@@ -68,7 +51,7 @@ class ClusterFailoverTest {
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
         }
-        Process start = sh(
+        Process start = Launcher.spark(
                         List.of(
                                 "deploy/standalone/start-cluster.sh",
                                 "--workers",
@@ -88,20 +71,23 @@ class ClusterFailoverTest {
                     "spark://127.0.0.1:" + port,
                     "deploy/target/ringtape-all.jar"));
             submit.addAll(job("killed"));
-            Process p = sh(submit, tmp.resolve("submit.txt")).start();
+            Process p = Launcher.spark(submit, tmp.resolve("submit.txt")).start();
             Path log = tmp.resolve("killed.jsonl");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
-            while (maxCheckpoint(log) < 500) {
+            while (Launcher.lastSnapshotStep(log) < 500) {
                 assertTrue(
                         p.isAlive(),
                         "ended before a snapshot past step 500: " + Files.readString(tmp.resolve("submit.txt")));
                 assertTrue(System.nanoTime() < deadline, "no snapshot past step 500 within 300 s");
                 Thread.sleep(50);
             }
-            List<ProcessHandle> executors = ProcessHandle.allProcesses()
-                    .filter(h -> h.info().commandLine().orElse("").contains("CoarseGrainedExecutorBackend"))
-                    .filter(h -> h.info().commandLine().orElse("").contains("127.0.0.1:"))
-                    .toList();
+            // the executors of this cluster: children of the worker processes start-cluster.sh recorded
+            List<ProcessHandle> executors =
+                    Files.readAllLines(Launcher.root().resolve("deploy/standalone/target/cluster/pids")).stream()
+                            .flatMap(pid -> ProcessHandle.of(Long.parseLong(pid.strip())).stream())
+                            .flatMap(ProcessHandle::children)
+                            .filter(h -> h.info().commandLine().orElse("").contains("CoarseGrainedExecutorBackend"))
+                            .toList();
             assertEquals(2, executors.size(), "two executor JVMs: " + executors);
             executors.get(1).destroyForcibly(); // SIGKILL
             assertTrue(p.waitFor(400, TimeUnit.SECONDS), "the job did not finish after the kill");
@@ -117,40 +103,13 @@ class ClusterFailoverTest {
             }
             assertTrue(failed && resumed, "stage_failed and resumed events in the log");
             assertEquals(
-                    tensors(tmp.resolve("reference.safetensors")),
-                    tensors(tmp.resolve("killed.safetensors")),
+                    Launcher.tensorBits(tmp.resolve("reference.safetensors")),
+                    Launcher.tensorBits(tmp.resolve("killed.safetensors")),
                     "the model of an uninterrupted run, bit for bit");
         } finally {
-            sh(List.of("deploy/standalone/stop-cluster.sh"), tmp.resolve("stop.txt"))
+            Launcher.spark(List.of("deploy/standalone/stop-cluster.sh"), tmp.resolve("stop.txt"))
                     .start()
                     .waitFor(60, TimeUnit.SECONDS);
         }
-    }
-
-    private static long maxCheckpoint(Path log) throws Exception {
-        if (!Files.exists(log)) {
-            return -1;
-        }
-        long max = -1;
-        for (String line : Files.readAllLines(log)) {
-            if (line.contains("\"type\":\"checkpoint\"") && line.contains("\"path\"")) {
-                max = Math.max(
-                        max,
-                        TrainCommandTest.JSON_MAPPER.readTree(line).path("step").asLong());
-            }
-        }
-        return max;
-    }
-
-    private static List<Integer> tensors(Path file) throws Exception {
-        byte[] all = Files.readAllBytes(file);
-        long n = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN).getLong();
-        ByteBuffer data =
-                ByteBuffer.wrap(all, (int) (8 + n), (int) (all.length - 8 - n)).order(ByteOrder.LITTLE_ENDIAN);
-        List<Integer> out = new ArrayList<>();
-        while (data.remaining() >= 4) {
-            out.add(data.getInt());
-        }
-        return out;
     }
 }

@@ -49,4 +49,52 @@ final class Launcher {
             Files.deleteIfExists(err);
         }
     }
+
+    /** A process in the repository root with Spark's environment: the laid-out SPARK_HOME, everything on loopback. */
+    static ProcessBuilder spark(List<String> cmd, Path output) {
+        ProcessBuilder pb = new ProcessBuilder(cmd)
+                .directory(root().toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(output.toFile());
+        pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
+        pb.environment()
+                .put(
+                        "SPARK_HOME",
+                        root().resolve("deploy/standalone/target/spark-home").toString());
+        return pb;
+    }
+
+    /** The tensor bytes of a safetensors file (not its header, whose metadata may differ), as ints. */
+    static List<Integer> tensorBits(Path file) throws IOException {
+        byte[] all = Files.readAllBytes(file);
+        long n = java.nio.ByteBuffer.wrap(all)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .getLong();
+        java.nio.ByteBuffer data = java.nio.ByteBuffer.wrap(all, (int) (8 + n), (int) (all.length - 8 - n))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        List<Integer> out = new ArrayList<>();
+        while (data.remaining() >= 4) {
+            out.add(data.getInt());
+        }
+        return out;
+    }
+
+    /** The highest step of a written snapshot ({@code checkpoint} record with a path) in a log, or -1. */
+    static long lastSnapshotStep(Path log) throws IOException {
+        if (!Files.exists(log)) {
+            return -1;
+        }
+        long max = -1;
+        for (String line : Files.readAllLines(log)) {
+            if (line.contains("\"type\":\"checkpoint\"") && line.contains("\"path\"")) {
+                max = Math.max(
+                        max,
+                        new com.fasterxml.jackson.databind.ObjectMapper()
+                                .readTree(line)
+                                .path("step")
+                                .asLong());
+            }
+        }
+        return max;
+    }
 }

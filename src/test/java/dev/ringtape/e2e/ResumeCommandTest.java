@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -56,7 +54,7 @@ class ResumeCommandTest {
         Path log = tmp.resolve("killed.jsonl");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
         try {
-            while (!Files.exists(log) || !checkpointed(log, 1000)) {
+            while (Launcher.lastSnapshotStep(log) < 1000) {
                 assertTrue(
                         p.isAlive(),
                         "ended before a snapshot past step 1000: " + Files.readString(tmp.resolve("killed-out.txt")));
@@ -81,35 +79,8 @@ class ResumeCommandTest {
         }
         assertTrue(resumed, "a resumed event in the same log");
         assertEquals(
-                floats(tmp.resolve("reference.safetensors")),
-                floats(tmp.resolve("killed.safetensors")),
+                Launcher.tensorBits(tmp.resolve("reference.safetensors")),
+                Launcher.tensorBits(tmp.resolve("killed.safetensors")),
                 "the same model, bit for bit");
-    }
-
-    private static boolean checkpointed(Path log, long atLeast) throws Exception {
-        for (String line : Files.readAllLines(log)) {
-            if (line.contains("\"type\":\"checkpoint\"") && line.contains("\"path\"")) {
-                long step = TrainCommandTest.records(log).stream()
-                        .filter(r -> r.path("type").asText().equals("checkpoint"))
-                        .mapToLong(r -> r.path("step").asLong())
-                        .max()
-                        .orElse(0);
-                return step >= atLeast;
-            }
-        }
-        return false;
-    }
-
-    /** The tensor bytes of a safetensors file (its header holds metadata that may differ), as ints. */
-    private static List<Integer> floats(Path file) throws Exception {
-        byte[] all = Files.readAllBytes(file);
-        long n = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN).getLong();
-        ByteBuffer data =
-                ByteBuffer.wrap(all, (int) (8 + n), (int) (all.length - 8 - n)).order(ByteOrder.LITTLE_ENDIAN);
-        List<Integer> out = new ArrayList<>();
-        while (data.remaining() >= 4) {
-            out.add(data.getInt());
-        }
-        return out;
     }
 }

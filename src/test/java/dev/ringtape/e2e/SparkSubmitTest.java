@@ -28,17 +28,7 @@ class SparkSubmitTest {
     private record Run(int exit, String output) {}
 
     private static Run sh(long timeoutS, Path log, List<String> cmd) throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(cmd)
-                .directory(Launcher.root().toFile())
-                .redirectErrorStream(true)
-                .redirectOutput(log.toFile());
-        pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
-        pb.environment()
-                .put(
-                        "SPARK_HOME",
-                        Launcher.root()
-                                .resolve("deploy/standalone/target/spark-home")
-                                .toString());
+        ProcessBuilder pb = Launcher.spark(cmd, log);
         Process p = pb.start();
         boolean done = p.waitFor(timeoutS, TimeUnit.SECONDS);
         if (!done) {

@@ -17,7 +17,6 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code ringtape train} and {@code ringtape gradcheck} through the launcher, as a user runs them. */
 class TrainCommandTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    static final ObjectMapper JSON_MAPPER = JSON;
 
     @TempDir
     Path tmp;
