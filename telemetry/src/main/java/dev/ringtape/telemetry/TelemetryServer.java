@@ -42,6 +42,8 @@ public final class TelemetryServer implements AutoCloseable {
     private final CountDownLatch finished;
     private final List<Thread> readers = new ArrayList<>();
     private final Thread acceptor;
+    private final List<Socket> sockets = new ArrayList<>();
+    private volatile boolean closed;
     private volatile String firstError;
     private volatile String firstTrace;
 
@@ -82,6 +84,9 @@ public final class TelemetryServer implements AutoCloseable {
         while (!server.isClosed()) {
             try {
                 Socket s = server.accept();
+                synchronized (sockets) {
+                    sockets.add(s);
+                }
                 Thread t = new Thread(() -> read(s), "ringtape-telemetry-reader");
                 t.setDaemon(true);
                 synchronized (readers) {
@@ -116,8 +121,8 @@ public final class TelemetryServer implements AutoCloseable {
                                     frame.hasNonNull(TRACE) ? frame.get(TRACE).asText() : null;
                         }
                     }
-                } else if (rank >= 0 && frame instanceof ObjectNode record) {
-                    merger.accept(rank, record);
+                } else if (rank >= 0 && !closed && frame instanceof ObjectNode record) {
+                    merger.accept(rank, record); // none after close: a rank of a failed attempt may linger
                 }
             }
         } catch (IOException e) {
@@ -130,12 +135,23 @@ public final class TelemetryServer implements AutoCloseable {
         }
     }
 
+    /** Stops listening and drops the ranks' connections: nothing a lingering rank sends reaches the log after. */
     @Override
     public void close() {
+        closed = true;
         try {
             server.close();
         } catch (IOException e) {
             // nothing to release
+        }
+        synchronized (sockets) {
+            for (Socket s : sockets) {
+                try {
+                    s.close();
+                } catch (IOException e) {
+                    // already gone
+                }
+            }
         }
         merger.flush();
     }
