@@ -33,6 +33,11 @@ public final class Ringtape {
         COMMANDS.put("explain", new String[] {
             "explain CODE", "what a diagnosis means, how it shows in the numbers, its thresholds, causes and fixes"
         });
+        COMMANDS.put("replay", new String[] {
+            "replay JOB.yaml --step N [--set key=value ...]",
+            "re-run the steps up to N from the newest snapshot before it, in one process, and say what happened at"
+                    + " step N (loss, loss scale, largest gradients, the first non-finite value, diagnoses)"
+        });
         COMMANDS.put("doctor", new String[] {
             "doctor [JOB.yaml]", "preflight: Java and its flags, /dev/shm, UDP loopback, CUDA, BLAS, Spark"
         });
@@ -111,6 +116,7 @@ public final class Ringtape {
             case "watch" -> watch(rest, out, err);
             case "report" -> report(rest, out, err);
             case "doctor" -> Doctor.run(rest, out, err);
+            case "replay" -> Replay.run(rest, out, err);
             case "explain" -> explain(rest, out, err);
             default -> {
                 err.println("ringtape: unknown command '" + name + "'");
