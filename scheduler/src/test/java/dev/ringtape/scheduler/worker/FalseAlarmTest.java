@@ -2,14 +2,6 @@ package dev.ringtape.scheduler.worker;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.ringtape.runtime.train.GradientReducer;
-import dev.ringtape.runtime.train.StateStore;
-import dev.ringtape.scheduler.job.JobFile;
-import dev.ringtape.scheduler.job.JobSpec;
-import dev.ringtape.telemetry.TelemetrySink;
-import java.io.OutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -47,29 +39,13 @@ class FalseAlarmTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("runs")
     void shouldRaiseNoWarningOnAHealthyJob(Path file, List<String> layout) throws Exception {
-        JobSpec job = JobSpec.from(JobFile.load(file, layout));
-        List<String> raised = new ArrayList<>();
-        TelemetrySink collect = new TelemetrySink() {
-            @Override
-            public void emit(ObjectNode r) {
-                if (r.get("type").asText().equals("diagnosis")
+        List<String> raised = ZooTest.train(file, layout).stream()
+                .filter(r -> r.get("type").asText().equals("diagnosis")
                         && r.get("state").asText().equals("open")
-                        && !r.get("severity").asText().equals("info")) {
-                    raised.add(r.get("code").asText() + "@" + r.get("layer").asText() + " step "
-                            + r.get("step").asLong());
-                }
-            }
-
-            @Override
-            public void close() {}
-        };
-        Worker.run(
-                job,
-                file.toAbsolutePath().getParent(),
-                GradientReducer.local(),
-                StateStore.NONE,
-                collect,
-                new PrintStream(OutputStream.nullOutputStream()));
+                        && !r.get("severity").asText().equals("info"))
+                .map(r -> r.get("code").asText() + "@" + r.get("layer").asText() + " step "
+                        + r.get("step").asLong())
+                .toList();
         assertEquals(List.of(), raised, "false alarms");
     }
 }

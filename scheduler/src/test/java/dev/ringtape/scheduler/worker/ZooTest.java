@@ -33,13 +33,9 @@ class ZooTest {
         }
     }
 
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("zoo")
-    void shouldDiagnoseWhatTheJobIsBuiltToShow(Path file) throws Exception {
-        String first = Files.readAllLines(file).get(0);
-        assertTrue(first.startsWith("# expect: "), file + " starts with '# expect: ...'");
-        String expect = first.substring("# expect: ".length()).strip();
-        JobSpec job = JobSpec.from(JobFile.load(file, List.of()));
+    /** Trains the job of {@code file} with {@code overrides} in this process, one worker; its telemetry records. */
+    static List<ObjectNode> train(Path file, List<String> overrides) throws Exception {
+        JobSpec job = JobSpec.from(JobFile.load(file, overrides));
         List<ObjectNode> records = new ArrayList<>();
         TelemetrySink collect = new TelemetrySink() {
             @Override
@@ -57,6 +53,16 @@ class ZooTest {
                 StateStore.NONE,
                 collect,
                 new PrintStream(OutputStream.nullOutputStream()));
+        return records;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("zoo")
+    void shouldDiagnoseWhatTheJobIsBuiltToShow(Path file) throws Exception {
+        String first = Files.readAllLines(file).get(0);
+        assertTrue(first.startsWith("# expect: "), file + " starts with '# expect: ...'");
+        String expect = first.substring("# expect: ".length()).strip();
+        List<ObjectNode> records = train(file, List.of());
         List<String> opened = records.stream()
                 .filter(r -> r.get("type").asText().equals("diagnosis")
                         && r.get("state").asText().equals("open"))
