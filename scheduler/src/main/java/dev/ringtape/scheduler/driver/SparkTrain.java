@@ -99,41 +99,44 @@ public final class SparkTrain {
                     true);
             String resume = fresh ? null : newest(store, hash, job, console, progress, 0);
             List<TrainedModel> results;
-            for (int attempt = 0; ; attempt++) {
-                try (TelemetryServer server = new TelemetryServer(
-                                telemetryHost(sc), job.workers(), new RankMerger(job.workers(), console), progress);
-                        ShardedData shards = shipped.data().train().sharded() ? sharded(sc, shipped) : null) {
-                    RDD<Object> input = shards == null ? erase(Barrier.ranks(sc, job.workers())) : shards.zipped();
-                    long token = new SecureRandom().nextLong(); // fresh for every attempt
-                    try {
-                        results = Barrier.run(
-                                input,
-                                new RankTask(shipped, server.endpoint(), token, hash, checkpoints, resume),
-                                TrainedModel.class);
-                        server.finish(10_000);
-                        break;
-                    } catch (RuntimeException e) {
-                        sc.cancelJobGroup(group);
-                        server.finish(5_000);
-                        // a rank's input error, or too few slots, would fail the same way again
-                        boolean inputError = server.firstError() != null && server.firstTrace() == null;
-                        String why = server.firstError() != null ? server.firstError() : explain(e, job, conf);
-                        inputError |= server.firstError() == null && lacksSlots(e);
-                        if (inputError || attempt >= job.checkpoint().maxRestarts()) {
-                            java.nio.file.Path trace =
-                                    server.firstTrace() == null ? null : Failures.file(job.name(), server.firstTrace());
-                            throw new JobFailed(why
-                                    + (trace == null ? "" : " (stack trace in " + trace + ")")
-                                    + (inputError || attempt == 0 ? "" : " (after " + attempt + " restart(s))"));
+            // a sharded source is read, split and cached once; every attempt's stage runs on the same partitions
+            try (ShardedData shards = shipped.data().train().sharded() ? sharded(sc, shipped) : null) {
+                for (int attempt = 0; ; attempt++) {
+                    try (TelemetryServer server = new TelemetryServer(
+                            telemetryHost(sc), job.workers(), new RankMerger(job.workers(), console), progress)) {
+                        RDD<Object> input = shards == null ? erase(Barrier.ranks(sc, job.workers())) : shards.zipped();
+                        long token = new SecureRandom().nextLong(); // fresh for every attempt
+                        try {
+                            results = Barrier.run(
+                                    input,
+                                    new RankTask(shipped, server.endpoint(), token, hash, checkpoints, resume),
+                                    TrainedModel.class);
+                            server.finish(10_000);
+                            break;
+                        } catch (RuntimeException e) {
+                            sc.cancelJobGroup(group);
+                            server.finish(5_000);
+                            // a rank's input error, or too few slots, would fail the same way again
+                            boolean inputError = server.firstError() != null && server.firstTrace() == null;
+                            String why = server.firstError() != null ? server.firstError() : explain(e, job, conf);
+                            inputError |= server.firstError() == null && lacksSlots(e);
+                            if (inputError || attempt >= job.checkpoint().maxRestarts()) {
+                                java.nio.file.Path trace = server.firstTrace() == null
+                                        ? null
+                                        : Failures.file(job.name(), server.firstTrace());
+                                throw new JobFailed(why
+                                        + (trace == null ? "" : " (stack trace in " + trace + ")")
+                                        + (inputError || attempt == 0 ? "" : " (after " + attempt + " restart(s))"));
+                            }
+                            ObjectNode failed = Records.of(Schema.Type.EVENT, job.name(), 0);
+                            failed.put(Schema.EVENT, "stage_failed");
+                            failed.put(Schema.ATTEMPT, attempt + 1);
+                            failed.put(Schema.ERROR, why);
+                            console.emit(failed);
+                            progress.println("ringtape: the stage failed (" + why + "); restarting (" + (attempt + 1)
+                                    + " of " + job.checkpoint().maxRestarts() + ")");
+                            resume = newest(store, hash, job, console, progress, attempt + 1);
                         }
-                        ObjectNode failed = Records.of(Schema.Type.EVENT, job.name(), 0);
-                        failed.put(Schema.EVENT, "stage_failed");
-                        failed.put(Schema.ATTEMPT, attempt + 1);
-                        failed.put(Schema.ERROR, why);
-                        console.emit(failed);
-                        progress.println("ringtape: the stage failed (" + why + "); restarting (" + (attempt + 1)
-                                + " of " + job.checkpoint().maxRestarts() + ")");
-                        resume = newest(store, hash, job, console, progress, attempt + 1);
                     }
                 }
             }

@@ -99,22 +99,13 @@ public final class Worker {
             TelemetrySink sink,
             PrintStream progress)
             throws SpecException, DataException {
-        return run(job, shape -> data(job, jobDir, shape), reducer, store, sink, progress);
+        return run(job, shape -> data(job, jobDir, shape), reducer, store, sink, progress, null);
     }
 
-    /** Trains {@code job} on what {@code loader} gives, as worker {@code reducer.rank()}. */
-    public static Outcome run(
-            JobSpec job,
-            Loader loader,
-            GradientReducer reducer,
-            StateStore store,
-            TelemetrySink sink,
-            PrintStream progress)
-            throws SpecException, DataException {
-        return run(job, loader, reducer, store, sink, progress, null);
-    }
-
-    /** Trains {@code job} from {@code resume} (a snapshot's state; null: from the start). */
+    /**
+     * Trains {@code job} on what {@code loader} gives, as worker {@code reducer.rank()}, from {@code resume} (a
+     * snapshot's state; null: from the start).
+     */
     public static Outcome run(
             JobSpec job,
             Loader loader,
