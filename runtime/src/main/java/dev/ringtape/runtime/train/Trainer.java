@@ -84,7 +84,7 @@ public final class Trainer {
     }
 
     /** What a run ends with: the last evaluation, steps taken and skipped, the first non-finite origin. */
-    public record Summary(Metrics eval, long steps, long skipped, StepLoop.NonFinite firstNonFinite) {}
+    public record Summary(Metrics eval, long steps, long skipped, NonFiniteTracer.NonFinite firstNonFinite) {}
 
     /** Trains for {@code totalSteps} optimizer steps (whole epochs when it is a multiple of steps per epoch). */
     public Summary fit(Dataset train, Dataset eval, long totalSteps, ObjectNode config) {
@@ -122,7 +122,7 @@ public final class Trainer {
         int perEpoch = plan.stepsPerEpoch();
         int epochs = (int) ((totalSteps + perEpoch - 1) / perEpoch);
         long skipped = 0;
-        StepLoop.NonFinite first = null;
+        NonFiniteTracer.NonFinite first = null;
         long start = System.nanoTime();
         Metrics last = null;
         int micro = plan.microBatchSize();

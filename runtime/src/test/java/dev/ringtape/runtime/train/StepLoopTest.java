@@ -475,7 +475,7 @@ class StepLoopTest {
         }
         StepLoop.Result r = loop.step(12, List.of(d.batch(all, 0, 32), d.batch(all, 32, 32)));
         assertTrue(r.skipped());
-        StepLoop.NonFinite n = r.nonFinite();
+        NonFiniteTracer.NonFinite n = r.nonFinite();
         assertNotNull(n);
         assertEquals("layers.0", n.layer());
         assertEquals("forward", n.phase());
