@@ -23,7 +23,13 @@ final class Launcher {
     }
 
     static Outcome run(long timeoutSeconds, String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>();
+        return run(timeoutSeconds, List.of(), args);
+    }
+
+    /** Runs {@code prefix deploy/bin/ringtape args}: the prefix a command that runs its arguments (unshare, env). */
+    static Outcome run(long timeoutSeconds, List<String> prefix, String... args)
+            throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(prefix);
         cmd.add(root().resolve("deploy/bin/ringtape").toString());
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile("ringtape-out", ".txt");

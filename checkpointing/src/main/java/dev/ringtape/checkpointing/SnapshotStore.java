@@ -14,6 +14,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FSError;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.LocalFileSystem;
@@ -60,13 +61,23 @@ public final class SnapshotStore {
             Path probe = new Path(p, ".probe-" + ProcessHandle.current().pid());
             try (FSDataOutputStream out = fs.create(probe, true)) {
                 out.write(0);
+            } finally {
+                fs.delete(probe, false);
             }
-            fs.delete(probe, false);
             return new SnapshotStore(fs, p, Math.max(1, keep), local);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | FSError e) {
             throw new CheckpointException(
-                    "checkpoint.dir: cannot write snapshots to " + dir + " (" + e.getMessage() + ")", e);
+                    "checkpoint.dir: cannot write snapshots to " + dir + " (" + message(e) + ")", e);
         }
+    }
+
+    /**
+     * What went wrong, in the file system's words. Hadoop's local file system reports a failed write (a full disk)
+     * as an {@link FSError}, an {@code Error} around the {@code IOException}, where other file systems throw the
+     * exception itself: both are a snapshot not written, never a reason to stop training.
+     */
+    private static String message(Throwable e) {
+        return e instanceof FSError && e.getCause() != null ? e.getCause().getMessage() : e.getMessage();
     }
 
     /** A written snapshot: where, how many bytes, how long it took. */
@@ -92,13 +103,13 @@ public final class SnapshotStore {
                 throw new IOException("rename of " + tmp + " to " + target + " failed");
             }
             syncDirectory();
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | FSError e) {
             try {
                 fs.delete(tmp, false);
             } catch (IOException ignored) {
                 // the next write sweeps it
             }
-            throw new CheckpointException("cannot write snapshot " + target + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot write snapshot " + target + ": " + message(e), e);
         }
         prune();
         return new Written(target.toString(), bytes.length, (System.nanoTime() - t0) / 1e9);

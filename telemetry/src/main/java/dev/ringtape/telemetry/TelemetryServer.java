@@ -109,7 +109,12 @@ public final class TelemetryServer implements AutoCloseable {
             String line;
             while ((line = in.readLine()) != null) {
                 JsonNode frame = Records.JSON.readTree(line);
-                if (frame.has(HELLO)) {
+                if (frame.has(Schema.TYPE)) {
+                    // a record (one may carry an "error" of its own, as a failed checkpoint's does)
+                    if (rank >= 0 && !closed && frame instanceof ObjectNode record) {
+                        merger.accept(rank, record); // none after close: a rank of a failed attempt may linger
+                    }
+                } else if (frame.has(HELLO)) {
                     rank = frame.get(HELLO).asInt();
                 } else if (frame.has(CONSOLE)) {
                     console.println(frame.get(CONSOLE).asText());
@@ -121,8 +126,6 @@ public final class TelemetryServer implements AutoCloseable {
                                     frame.hasNonNull(TRACE) ? frame.get(TRACE).asText() : null;
                         }
                     }
-                } else if (rank >= 0 && !closed && frame instanceof ObjectNode record) {
-                    merger.accept(rank, record); // none after close: a rank of a failed attempt may linger
                 }
             }
         } catch (IOException e) {

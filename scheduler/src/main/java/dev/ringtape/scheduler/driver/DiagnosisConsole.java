@@ -21,6 +21,8 @@ final class DiagnosisConsole implements TelemetrySink {
     private final boolean quiet;
     private final Map<String, JsonNode> open = new LinkedHashMap<>();
     private int raised;
+    /** The last snapshot written ("" before the first), or null while writes fail. */
+    private String lastWritten = "";
 
     DiagnosisConsole(TelemetrySink log, PrintStream out, boolean quiet) {
         this.log = log;
@@ -31,6 +33,10 @@ final class DiagnosisConsole implements TelemetrySink {
     @Override
     public synchronized void emit(ObjectNode r) {
         log.emit(r);
+        if (r.path(Schema.TYPE).asText().equals(Schema.Type.CHECKPOINT)) {
+            checkpoint(r);
+            return;
+        }
         if (!r.path(Schema.TYPE).asText().equals(Schema.Type.DIAGNOSIS)) {
             return;
         }
@@ -57,6 +63,28 @@ final class DiagnosisConsole implements TelemetrySink {
                     "step %d: cleared %s%s%n",
                     r.path(Schema.STEP).asLong(), r.path(Schema.CODE).asText(), where(r));
         }
+    }
+
+    /**
+     * A snapshot that could not be written (a full disk, a lost mount) is told once, when writes start failing, and
+     * once more when they succeed again: training goes on either way, but a crash now resumes from further back.
+     */
+    private void checkpoint(JsonNode r) {
+        boolean failed = r.has(Schema.ERROR);
+        if (failed && lastWritten != null && !quiet) {
+            out.printf(
+                    "step %d: warning: snapshot not written: %s; %s, training goes on%n",
+                    r.path(Schema.STEP).asLong(),
+                    r.path(Schema.ERROR).asText(),
+                    lastWritten.isEmpty()
+                            ? "the snapshots before it stay as they were"
+                            : "the newest is still " + lastWritten);
+        } else if (!failed && lastWritten == null && !quiet) {
+            out.printf(
+                    "step %d: snapshots are written again%n",
+                    r.path(Schema.STEP).asLong());
+        }
+        lastWritten = failed ? null : r.path(Schema.PATH).asText();
     }
 
     /** The closing summary: what is still open, most telling first ({@code Rules.mostTelling}), and what to try. */
