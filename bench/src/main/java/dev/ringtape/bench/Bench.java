@@ -10,7 +10,7 @@ public final class Bench {
     private Bench() {}
 
     private static final String USAGE = "usage: ringtape bench sgemm [--size N] [--reps R]\n"
-            + "       ringtape bench step [--threads T] [--steps S] [--part all|step|telemetry|recompute]\n"
+            + "       ringtape bench step [--threads T] [--steps S] [--part all|step|telemetry|recompute] [--json]\n"
             + "       ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--json] [--no-spark]\n"
             + "       ringtape bench diagnose sweep JOB [--factors F,...] [--set k=v] | false-alarms JOB...\n"
             + "       ringtape bench snapshot [--mb 100] [--reps 3] | --cost JOB [--every 50] [--reps 3]";

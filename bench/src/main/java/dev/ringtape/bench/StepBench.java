@@ -40,17 +40,26 @@ final class StepBench {
         int threads = 1;
         int steps = 200;
         String part = "all";
-        for (int i = 0; i + 1 < args.length; i += 2) {
+        boolean json = false;
+        for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
-                case "--threads" -> threads = Integer.parseInt(args[i + 1]);
-                case "--steps" -> steps = Integer.parseInt(args[i + 1]);
-                case "--part" -> part = args[i + 1];
+                case "--threads" -> threads = Integer.parseInt(args[++i]);
+                case "--steps" -> steps = Integer.parseInt(args[++i]);
+                case "--part" -> part = args[++i];
+                case "--json" -> json = true;
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         CpuBackend.blasThreads(threads);
         int[] widths = {784, 256, 256, 10};
         int batch = 128;
+        if (json) {
+            if (!part.equals("step")) {
+                throw new IllegalArgumentException("--json goes with --part step");
+            }
+            json(widths, batch, steps, threads);
+            return;
+        }
         System.out.printf(
                 "MLP %s, batch %d, Adam, fp32, %d BLAS thread(s), best of 5 x %d steps%n",
                 java.util.Arrays.toString(widths), batch, threads, steps);
@@ -114,6 +123,51 @@ final class StepBench {
         }
     }
 
+    /**
+     * {@code --part step --json}: one JSON object, {@code gemm_ms} (the step's GEMMs alone), {@code step_ms},
+     * {@code torch_ms} (null without PyTorch), {@code alloc_bytes_per_step} (this thread's allocation over timed
+     * steps after warm-up, telemetry sampling off) and the two ratios.
+     */
+    private static void json(int[] widths, int batch, int steps, int threads) throws Exception {
+        Sequential m = mlp(widths, "relu");
+        StepLoop loop = loop(m, 0);
+        List<List<Tensor[]>> batches = batches(m, batch);
+        double gemm = gemmFloorMs(widths, batch, steps);
+        double step = timeSteps(loop, batches, steps);
+        com.sun.management.ThreadMXBean mx =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long tid = Thread.currentThread().getId();
+        long a0 = mx.getThreadAllocatedBytes(tid);
+        for (int s = 0; s < steps; s++) {
+            loop.step(s, batches.get(s % batches.size()));
+        }
+        long alloc = (mx.getThreadAllocatedBytes(tid) - a0) / steps;
+        String torch = torchReference(widths, batch, steps, threads);
+        Double torchMs =
+                torch.startsWith("ms_per_step=") ? Double.parseDouble(torch.substring("ms_per_step=".length())) : null;
+        var o = new ObjectMapper().createObjectNode();
+        o.put("model", java.util.Arrays.toString(widths) + " MLP, batch " + batch + ", Adam, fp32");
+        o.put("blas_threads", threads);
+        o.put("gemm_ms", round(gemm));
+        o.put("step_ms", round(step));
+        if (torchMs == null) {
+            o.putNull("torch_ms");
+            o.put("torch", torch);
+        } else {
+            o.put("torch_ms", round(torchMs));
+        }
+        o.put("alloc_bytes_per_step", alloc);
+        o.put("step_over_gemm", round(step / gemm));
+        if (torchMs != null) {
+            o.put("step_over_torch", round(step / torchMs));
+        }
+        System.out.println(o);
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+
     private static double median(double[] a) {
         double[] c = a.clone();
         java.util.Arrays.sort(c);
@@ -150,10 +204,11 @@ final class StepBench {
     }
 
     static double msPerStep(Sequential m, int batch, int steps, int segments, int telemetryEvery) {
-        int features = m.inputShape()[0];
-        Dataset d = Synthetic.teacher(batch * 4, features, 10, 2);
-        BatchPlan plan = new BatchPlan(d.size(), batch, 1, 1, 1);
-        StepLoop loop = new StepLoop(
+        return timeSteps(loop(m, telemetryEvery), batches(m, batch), steps);
+    }
+
+    private static StepLoop loop(Sequential m, int telemetryEvery) {
+        return new StepLoop(
                 m,
                 Adam.adam(m.parameterList()),
                 LrSchedule.constant(1e-3),
@@ -162,11 +217,23 @@ final class StepBench {
                 TelemetrySink.NONE,
                 new StepLoop.Options(
                         "bench", 1, Precision.FP32, 0, 1, 25L << 20, telemetryEvery, Thresholds.defaults()));
+    }
+
+    /** Four batches of a synthetic teacher's data, each its own (fresh data each step, as in training). */
+    private static List<List<Tensor[]>> batches(Sequential m, int batch) {
+        int features = m.inputShape()[0];
+        Dataset d = Synthetic.teacher(batch * 4, features, 10, 2);
+        BatchPlan plan = new BatchPlan(d.size(), batch, 1, 1, 1);
         List<List<Tensor[]>> batches = new ArrayList<>();
         int[] order = plan.order(1);
         for (int s = 0; s < plan.stepsPerEpoch(); s++) {
             batches.add(java.util.Collections.singletonList(d.batch(order, plan.offset(s, 0, 0), batch)));
         }
+        return batches;
+    }
+
+    /** Warms up, then the best of five runs of {@code steps} steps, in ms per step. */
+    private static double timeSteps(StepLoop loop, List<List<Tensor[]>> batches, int steps) {
         for (int s = 0; s < Math.max(20, steps / 5); s++) {
             loop.step(s, batches.get(s % batches.size()));
         }

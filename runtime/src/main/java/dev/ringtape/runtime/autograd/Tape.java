@@ -218,8 +218,15 @@ public final class Tape implements AutoCloseable {
                         }
                     }
                 }
+                if (g != seed) {
+                    g.recycle(); // the output's gradient is used up
+                }
             }
             memory.release(node.saved());
+            if (node.output() != root) {
+                // every op that reads this output (and every save of it) came later and has run backward
+                node.output().recycle();
+            }
             if (readyAt != null && readyAt.get(i) != null) {
                 for (Tensor leaf : readyAt.get(i)) {
                     grads.flushLeaf(leaf);
@@ -287,11 +294,11 @@ public final class Tape implements AutoCloseable {
                 if (precision == Precision.FP32) {
                     return input.gradBuffer();
                 }
-                return leafPass.computeIfAbsent(input, t -> Tensor.zeros(t.shape()));
+                return leafPass.computeIfAbsent(input, t -> Tensor.output(t.shape()));
             }
             Tensor g = pending.get(input);
             if (g == null) {
-                g = Tensor.zeros(input.shape());
+                g = Tensor.output(input.shape());
                 pending.put(input, g);
             }
             return g;
@@ -301,6 +308,7 @@ public final class Tape implements AutoCloseable {
             for (Map.Entry<Tensor, Tensor> e : leafPass.entrySet()) {
                 UnderflowProbe.round(precision, e.getValue().data(), e.getKey().name());
                 e.getKey().gradBuffer().addInPlace(e.getValue());
+                e.getValue().recycle();
             }
             leafPass.clear();
         }
@@ -311,6 +319,7 @@ public final class Tape implements AutoCloseable {
             if (pass != null) {
                 UnderflowProbe.round(precision, pass.data(), leaf.name());
                 leaf.gradBuffer().addInPlace(pass);
+                pass.recycle();
             }
         }
     }

@@ -15,15 +15,24 @@ public final class Tensor {
     private final float[] data;
     private final int[] version;
     private final boolean leaf;
+    /** Storage from the current {@link BufferPool}, which {@link #recycle()} may hand back. */
+    private final boolean pooled;
+
+    private boolean recycled;
     private boolean requiresGrad;
     private Tensor grad;
     private String name;
 
     private Tensor(int[] shape, float[] data, int[] version, boolean leaf) {
+        this(shape, data, version, leaf, false);
+    }
+
+    private Tensor(int[] shape, float[] data, int[] version, boolean leaf, boolean pooled) {
         this.shape = shape;
         this.data = data;
         this.version = version;
         this.leaf = leaf;
+        this.pooled = pooled;
     }
 
     /** A new zero-filled leaf tensor. */
@@ -47,10 +56,26 @@ public final class Tensor {
         return new Tensor(new int[0], new float[] {value}, new int[1], true);
     }
 
-    /** A zero-filled tensor produced by an op (not a leaf): used by ops for their outputs. */
+    /**
+     * A zero-filled tensor produced by an op (not a leaf): used by ops for their outputs, and by the tape for
+     * intermediate gradients. Inside a {@link BufferPool}'s scope its storage comes from the pool.
+     */
     public static Tensor output(int... shape) {
         int[] s = shape.clone();
-        return new Tensor(s, new float[Shapes.size(s)], new int[1], false);
+        return new Tensor(s, BufferPool.zeros(Shapes.size(s)), new int[1], false, BufferPool.active());
+    }
+
+    /**
+     * Hands this tensor's storage back to the current {@link BufferPool} for the next tensor of its size, when it
+     * came from one; the tape calls it once backward has passed every op that reads the tensor. The tensor must not
+     * be read again: its {@link #data()} fails from now on. Views and tensors not made by {@link #output} are left
+     * alone.
+     */
+    public void recycle() {
+        if (pooled && !recycled) {
+            recycled = true;
+            BufferPool.give(data);
+        }
     }
 
     /** A view with another shape of the same storage; it is an op output, not a leaf. */
@@ -94,6 +119,9 @@ public final class Tensor {
      * for backward must call {@link #markModified()}.
      */
     public float[] data() {
+        if (recycled) {
+            throw new IllegalStateException(this + ": its storage went back to the buffer pool after backward");
+        }
         return data;
     }
 
@@ -101,7 +129,7 @@ public final class Tensor {
         if (data.length != 1) {
             throw new IllegalStateException("item() needs a one-element tensor, got shape " + Arrays.toString(shape));
         }
-        return data[0];
+        return data()[0];
     }
 
     /** The number of in-place writes so far; the tape compares it with the value seen when the tensor was saved. */

@@ -7,6 +7,7 @@ import dev.ringtape.runtime.nn.Sequential;
 import dev.ringtape.runtime.optim.LrSchedule;
 import dev.ringtape.runtime.optim.Optimizer;
 import dev.ringtape.runtime.precision.Precision;
+import dev.ringtape.runtime.tensor.BufferPool;
 import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.TelemetrySink;
@@ -72,6 +73,7 @@ public final class StepLoop {
     private final List<Tensor> params;
     private final GradientBuckets gradients;
     private final Loops loops = Loops.get();
+    private final BufferPool pool = new BufferPool();
     private final StepTelemetry telemetry;
     private final NonFiniteTracer tracer;
 
@@ -115,9 +117,19 @@ public final class StepLoop {
         return optimizer;
     }
 
-    /** Runs step {@code step} over this rank's micro-batches ({@code [x, y]} pairs). */
-    @SuppressWarnings("try") // the Autocast scope is entered for its effect on the ops inside
+    /**
+     * Runs step {@code step} over this rank's micro-batches ({@code [x, y]} pairs). Op outputs and intermediate
+     * gradients come from this loop's {@link BufferPool}: from the second step on, the same arrays serve again.
+     */
+    @SuppressWarnings("try") // the pool's scope is entered for its effect on the ops inside
     public Result step(long step, List<Tensor[]> microBatches) {
+        try (BufferPool.Scope scope = pool.enter()) {
+            return run(step, microBatches);
+        }
+    }
+
+    @SuppressWarnings("try") // the Autocast scope is entered for its effect on the ops inside
+    private Result run(long step, List<Tensor[]> microBatches) {
         int k = microBatches.size();
         if (k != options.microBatches()) {
             throw new IllegalArgumentException("expected " + options.microBatches() + " micro-batches, got " + k);

@@ -488,6 +488,42 @@ class StepLoopTest {
     }
 
     @Test
+    void shouldAllocateLittlePerStepOnceItsBuffersAreInThePool() throws Exception {
+        // 64-256-256-10 at batch 128: each step's op outputs and gradients are about 0.8 MB of arrays
+        Dataset d = Synthetic.teacher(512, 64, 10, 3);
+        BatchPlan plan = new BatchPlan(512, 128, 1, 1, 3);
+        Sequential m = model(
+                """
+                {"input": [64], "layers": [{"type": "linear", "out": 256}, {"type": "relu"},
+                  {"type": "linear", "out": 256}, {"type": "relu"}, {"type": "linear", "out": 10}],
+                 "loss": {"type": "softmax_cross_entropy"}}""",
+                3);
+        StepLoop loop = new StepLoop(
+                m,
+                Adam.adam(m.parameterList()),
+                LrSchedule.constant(1e-3),
+                LossScaler.disabled(),
+                GradientReducer.local(),
+                TelemetrySink.NONE,
+                new StepLoop.Options("alloc", 1, Precision.FP32, 0, 1));
+        List<List<Tensor[]>> batches = new ArrayList<>();
+        for (int s = 0; s < 4; s++) {
+            batches.add(micro(d, plan, s, 0));
+        }
+        for (int s = 0; s < 50; s++) {
+            loop.step(s, batches.get(s % 4));
+        }
+        com.sun.management.ThreadMXBean mx =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = mx.getThreadAllocatedBytes(Thread.currentThread().getId());
+        for (int s = 50; s < 70; s++) {
+            loop.step(s, batches.get(s % 4));
+        }
+        long perStep = (mx.getThreadAllocatedBytes(Thread.currentThread().getId()) - before) / 20;
+        assertTrue(perStep < 128 * 1024, "bytes allocated per step: " + perStep);
+    }
+
+    @Test
     void shouldClipByGlobalNormLikeTorch() throws Exception {
         Dataset d = Synthetic.teacher(64, 16, 5, 10);
         BatchPlan plan = new BatchPlan(64, 64, 1, 1, 3);

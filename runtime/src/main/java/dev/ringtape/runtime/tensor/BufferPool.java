@@ -1,0 +1,110 @@
+package dev.ringtape.runtime.tensor;
+
+import java.util.Arrays;
+
+/**
+ * Storage reused from one step to the next: the op outputs and intermediate gradients of a step have the same sizes
+ * every step, so once the tape is done with one (backward has passed every op that reads it) its array goes back
+ * here and the next op of that size takes it, zero-filled, instead of a new array. After the first step a training
+ * step allocates (almost) nothing; without it each step allocated about 1 MB on the 784-256-256-10 MLP
+ * (bench/RESULTS.md).
+ *
+ * <p>A pool belongs to one worker and is active on its thread only inside {@link #enter()}; outside any pool, new
+ * outputs are plain new arrays, as before. Nothing outside the tape returns storage: see {@link
+ * Tensor#recycle()}.
+ */
+public final class BufferPool {
+    private static final ThreadLocal<BufferPool> CURRENT = new ThreadLocal<>();
+
+    // free arrays per size; the sizes of one model are few, so a linear search beats hashing (and boxes nothing)
+    private int[] sizes = new int[8];
+    private float[][][] free = new float[8][][];
+    private int[] count = new int[8];
+    private int kinds;
+    private long taken;
+    private long reused;
+
+    /** Makes this pool the current one on this thread until the scope closes. */
+    public Scope enter() {
+        BufferPool before = CURRENT.get();
+        CURRENT.set(this);
+        return () -> {
+            if (before == null) {
+                CURRENT.remove();
+            } else {
+                CURRENT.set(before);
+            }
+        };
+    }
+
+    /** The scope of {@link #enter()}. */
+    @FunctionalInterface
+    public interface Scope extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /** A zero-filled array of {@code n} floats: from the current pool if there is one, else new. */
+    static float[] zeros(int n) {
+        BufferPool p = CURRENT.get();
+        return p == null ? new float[n] : p.take(n);
+    }
+
+    /** Whether a pool is active on this thread (storage made now can go back to it). */
+    static boolean active() {
+        return CURRENT.get() != null;
+    }
+
+    /** Hands {@code storage} back to the current pool (no pool: left to the garbage collector). */
+    static void give(float[] storage) {
+        BufferPool p = CURRENT.get();
+        if (p != null) {
+            p.put(storage);
+        }
+    }
+
+    private float[] take(int n) {
+        taken++;
+        int k = kind(n);
+        if (k < 0 || count[k] == 0) {
+            return new float[n];
+        }
+        reused++;
+        float[] b = free[k][--count[k]];
+        free[k][count[k]] = null;
+        Arrays.fill(b, 0f);
+        return b;
+    }
+
+    private void put(float[] b) {
+        int k = kind(b.length);
+        if (k < 0) {
+            if (kinds == sizes.length) {
+                sizes = Arrays.copyOf(sizes, kinds * 2);
+                free = Arrays.copyOf(free, kinds * 2);
+                count = Arrays.copyOf(count, kinds * 2);
+            }
+            k = kinds++;
+            sizes[k] = b.length;
+            free[k] = new float[4][];
+        }
+        if (count[k] == free[k].length) {
+            free[k] = Arrays.copyOf(free[k], count[k] * 2);
+        }
+        free[k][count[k]++] = b;
+    }
+
+    private int kind(int n) {
+        for (int k = 0; k < kinds; k++) {
+            if (sizes[k] == n) {
+                return k;
+            }
+        }
+        return -1;
+    }
+
+    /** Arrays asked for, and how many of them came from the pool, since it was made: for tests and benchmarks. */
+    public long[] takenAndReused() {
+        return new long[] {taken, reused};
+    }
+}
