@@ -36,6 +36,8 @@ public final class Schema {
 
     // run
     public static final String WORLD_SIZE = "world_size";
+    public static final String THREADS = "threads";
+    public static final String THREADS_WHY = "threads_why";
     public static final String CONFIG = "config";
     public static final String LAYERS = "layers";
     public static final String NAME = "name";

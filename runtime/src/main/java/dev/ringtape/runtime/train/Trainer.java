@@ -76,6 +76,15 @@ public final class Trainer {
             int growthTracker) {}
 
     private Resume resume;
+    private int threads;
+    private String threadsWhy;
+
+    /** Records in the {@code run} record how many compute threads this worker runs, and why that many. */
+    public Trainer threads(int count, String why) {
+        this.threads = count;
+        this.threadsWhy = why;
+        return this;
+    }
 
     /** Starts {@link #fit} from {@code r} instead of step 0. */
     public Trainer resumeFrom(Resume r) {
@@ -92,6 +101,10 @@ public final class Trainer {
         run.put(Schema.WORLD_SIZE, reducer.worldSize());
         run.put(Schema.RANK, reducer.rank());
         run.set(Schema.CONFIG, config);
+        if (threadsWhy != null) {
+            run.put(Schema.THREADS, threads);
+            run.put(Schema.THREADS_WHY, threadsWhy);
+        }
         ArrayNode layers = run.putArray(Schema.LAYERS);
         for (Layer l : model.layers()) {
             ObjectNode row = layers.addObject();

@@ -50,6 +50,7 @@ final class Doctor {
         checks.add(udp());
         checks.add(cuda());
         checks.add(blas());
+        checks.add(threads(job));
         checks.add(spark(job));
         boolean failed = false;
         for (Check c : checks) {
@@ -127,6 +128,21 @@ final class Doctor {
         } catch (RuntimeException | LinkageError e) {
             return new Check(Verdict.FAIL, "blas", "OpenBLAS did not load: " + e);
         }
+    }
+
+    /**
+     * The compute threads each worker of the job would run in local mode on this machine (on a cluster: {@code
+     * spark.task.cpus}), and whether that oversubscribes the cores.
+     */
+    private static Check threads(JobSpec job) {
+        int workers = job == null ? 1 : job.workers();
+        int cores = Runtime.getRuntime().availableProcessors();
+        dev.ringtape.scheduler.worker.Threads t =
+                dev.ringtape.scheduler.worker.Threads.choose(job == null ? 0 : job.threads(), 1, workers, cores, true);
+        String detail = t.count() + " compute thread(s) per worker in local mode (" + t.why() + ")";
+        return t.oversubscribed()
+                ? new Check(Verdict.warn, "threads", detail + ": more threads than cores")
+                : new Check(Verdict.ok, "threads", detail);
     }
 
     private static Check spark(JobSpec job) {

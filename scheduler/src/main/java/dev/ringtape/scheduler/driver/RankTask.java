@@ -16,6 +16,7 @@ import dev.ringtape.runtime.train.StateStore;
 import dev.ringtape.runtime.train.Trainer;
 import dev.ringtape.scheduler.job.JobSpec;
 import dev.ringtape.scheduler.worker.AeronGradientReducer;
+import dev.ringtape.scheduler.worker.Threads;
 import dev.ringtape.scheduler.worker.Worker;
 import dev.ringtape.telemetry.Records;
 import dev.ringtape.telemetry.Schema;
@@ -138,6 +139,15 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                             rank == 0 ? sink.console() : new PrintStream(OutputStream.nullOutputStream());
                     Trainer.Resume from =
                             resume == null ? null : SnapshotStore.load(resume).resume();
+                    int here = (int) Arrays.stream(infos)
+                            .filter(i -> i.address().equals(own))
+                            .count();
+                    Threads threads = Threads.choose(
+                            job.threads(),
+                            ctx.cpus(),
+                            here,
+                            Runtime.getRuntime().availableProcessors(),
+                            "driver".equals(org.apache.spark.SparkEnv.get().executorId()));
                     return Worker.run(
                             job,
                             loader,
@@ -145,7 +155,8 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                             snapshots == null ? StateStore.NONE : snapshots,
                             sink,
                             progress,
-                            from);
+                            from,
+                            threads);
                 } catch (CheckpointException e) {
                     throw new IllegalStateException(e.getMessage(), e);
                 }

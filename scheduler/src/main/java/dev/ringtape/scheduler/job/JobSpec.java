@@ -21,6 +21,7 @@ public record JobSpec(
         long seed,
         int workers,
         String backend,
+        @JsonIgnore int threads,
         Spark spark,
         Data data,
         JsonNode model,
@@ -37,7 +38,19 @@ public record JobSpec(
     /** This job with its data sources replaced (the driver resolves their paths before shipping the job). */
     public JobSpec withData(Data value) {
         return new JobSpec(
-                name, seed, workers, backend, spark, value, model, train, allreduce, checkpoint, export, telemetry);
+                name,
+                seed,
+                workers,
+                backend,
+                threads,
+                spark,
+                value,
+                model,
+                train,
+                allreduce,
+                checkpoint,
+                export,
+                telemetry);
     }
 
     /** {@code spark:}: the embedded session's master and extra conf. */
@@ -118,6 +131,7 @@ public record JobSpec(
             "seed",
             "workers",
             "backend",
+            "threads",
             "spark",
             "data",
             "model",
@@ -147,6 +161,17 @@ public record JobSpec(
         long seed = root.integer("seed", 0, 42);
         int workers = root.integer("workers", 1, 1);
         String backend = oneOf(root, "backend", "auto", "cpu", "cuda", "auto");
+        // compute threads per worker (BLAS); 0: auto, from the cores the worker's task owns
+        int threads = 0;
+        if (root.has("threads") && !root.raw().get("threads").asText().equals("auto")) {
+            if (!root.raw().get("threads").isIntegralNumber()) {
+                throw new SpecException(
+                        "threads",
+                        "expected auto or a number of threads, got "
+                                + SpecNode.describe(root.raw().get("threads")));
+            }
+            threads = root.integer("threads", 1);
+        }
 
         Spark spark = new Spark("local[" + workers + "]", Map.of());
         if (root.has("spark")) {
@@ -248,6 +273,7 @@ public record JobSpec(
                 seed,
                 workers,
                 backend,
+                threads,
                 spark,
                 new Data(train, eval, split, normalize),
                 model,

@@ -104,7 +104,7 @@ public final class Worker {
 
     /**
      * Trains {@code job} on what {@code loader} gives, as worker {@code reducer.rank()}, from {@code resume} (a
-     * snapshot's state; null: from the start).
+     * snapshot's state; null: from the start), with the BLAS threads as they are.
      */
     public static Outcome run(
             JobSpec job,
@@ -115,6 +115,26 @@ public final class Worker {
             PrintStream progress,
             Trainer.Resume resume)
             throws SpecException, DataException {
+        return run(job, loader, reducer, store, sink, progress, resume, null);
+    }
+
+    /** As above, running {@code threads} compute threads (null: leave them as they are). */
+    public static Outcome run(
+            JobSpec job,
+            Loader loader,
+            GradientReducer reducer,
+            StateStore store,
+            TelemetrySink sink,
+            PrintStream progress,
+            Trainer.Resume resume,
+            Threads threads)
+            throws SpecException, DataException {
+        if (threads != null) {
+            dev.ringtape.runtime.backend.cpu.CpuBackend.blasThreads(threads.count());
+            if (threads.warning() != null && reducer.rank() == 0) {
+                progress.println(threads.warning());
+            }
+        }
         Sequential model = ModelBuilder.build(job.model(), job.seed())
                 .recompute(job.train().recomputeSegments());
         Data data = loader.load(model.inputShape());
@@ -170,7 +190,7 @@ public final class Worker {
         if (reducer.rank() == 0) {
             progress.printf(
                     "%s: %d training and %d held-out samples, %d parameters, %d steps of %d samples"
-                            + " (%d worker%s x %d micro-batch%s, %s, cpu)%n",
+                            + " (%d worker%s x %d micro-batch%s, %s, cpu%s)%n",
                     job.name(),
                     data.train().size(),
                     data.eval() == null ? 0 : data.eval().size(),
@@ -181,11 +201,15 @@ public final class Worker {
                     reducer.worldSize() == 1 ? "" : "s",
                     t.microBatches(),
                     t.microBatches() == 1 ? "" : "es",
-                    t.precision());
+                    t.precision(),
+                    threads == null ? "" : ", " + threads.count() + " thread" + (threads.count() == 1 ? "" : "s"));
         }
         ObjectNode config = job.toJson();
-        Trainer.Summary summary = new Trainer(model, loop, plan, reducer, store, sink, job.name(), progress)
-                .evalSharded(data.sharded())
+        Trainer trainer = new Trainer(model, loop, plan, reducer, store, sink, job.name(), progress);
+        if (threads != null) {
+            trainer.threads(threads.count(), threads.why());
+        }
+        Trainer.Summary summary = trainer.evalSharded(data.sharded())
                 .resumeFrom(resume)
                 .fit(data.train(), data.eval(), totalSteps, config);
         return new Outcome(summary, model, data.normalizer());

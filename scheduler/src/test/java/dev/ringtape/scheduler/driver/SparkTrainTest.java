@@ -64,6 +64,15 @@ class SparkTrainTest {
                 if (rec.get("type").asText().equals("step")) {
                     steps.add(rec);
                 }
+                if (rec.get("type").asText().equals("run")) {
+                    // each rank says how many compute threads it runs: local mode leaves the driver a core
+                    int cores = Runtime.getRuntime().availableProcessors();
+                    assertEquals(
+                            Math.max(1, (cores - 1) / job.workers()),
+                            rec.path("threads").asInt(),
+                            line);
+                    assertTrue(rec.path("threads_why").asText().startsWith("auto: local mode"), line);
+                }
             }
             assertEquals(50L * job.workers(), steps.size(), "a step record per rank and step");
         }

@@ -65,6 +65,9 @@ class JobSpecTest {
         assertEquals(64, spec.model().get("layers").get(0).get("out").asInt());
         assertEquals(0.01, spec.train().optimizer().get("lr").asDouble());
         assertEquals(2, spec.workers());
+        assertEquals(0, spec.threads(), "auto by default");
+        assertEquals(3, JobSpec.from(JobFile.load(job, List.of("threads=3"))).threads());
+        assertEquals(0, JobSpec.from(JobFile.load(job, List.of("threads=auto"))).threads());
         JobException e = assertThrows(
                 JobException.class, () -> JobSpec.from(JobFile.load(job, List.of("train.global_batch=-1"))));
         assertEquals("--set train.global_batch=-1: train.global_batch: must be at least 1, got -1", e.getMessage());
