@@ -187,14 +187,14 @@ public final class StepLoop {
         long t3 = System.nanoTime();
         int world = reducer.worldSize();
         float inv = (float) (1.0 / ((double) scale * world));
-        // one walk over the arena: unscale, per-parameter squares, and on sampled steps max |g| and zero counts
-        float[] arena = gradients.arena();
+        // one walk over the summed gradients: unscale, per-parameter squares, and on sampled steps max |g| and zero
+        // counts
         double sq = 0;
         for (int i = 0; i < params.size(); i++) {
             telemetry.gradSquares[i] = loops.scale(
-                    arena,
+                    gradients.array(i),
                     gradients.from(i),
-                    gradients.from(i + 1),
+                    gradients.to(i),
                     inv,
                     sampled ? telemetry.gradMaxAbs : null,
                     telemetry.gradZeros,
@@ -212,7 +212,8 @@ public final class StepLoop {
         boolean clipped = false;
         if (foundInf) {
             if (sampled) {
-                telemetry.measureNonFiniteGradients(scale);
+                // alone, the walk above has already unscaled the gradients in place
+                telemetry.measureNonFiniteGradients(gradients.inPlace() ? 1f : scale);
             }
             boolean lossNotFinite = scalars[3] > 0;
             if (!scaler.enabled() || lossNotFinite) {
@@ -224,8 +225,11 @@ public final class StepLoop {
             if (options.clipGradNorm() > 0 && norm > options.clipGradNorm()) {
                 // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), applied when below 1
                 float coef = (float) (options.clipGradNorm() / (norm + 1e-6));
-                for (int i = 0; i < arena.length; i++) {
-                    arena[i] *= coef;
+                for (int i = 0; i < params.size(); i++) {
+                    float[] g = gradients.array(i);
+                    for (int j = gradients.from(i), end = gradients.to(i); j < end; j++) {
+                        g[j] *= coef;
+                    }
                 }
                 for (int i = 0; i < params.size(); i++) {
                     telemetry.gradSquares[i] *= (double) coef * coef;
@@ -267,7 +271,7 @@ public final class StepLoop {
                 backwardNs / 1e6,
                 (t3 - t2) / 1e6,
                 (t5 - t4) / 1e6);
-        telemetry.report(r, reducer.worldSize(), 4L * arena.length);
+        telemetry.report(r, reducer.worldSize(), gradients.bytes());
         return r;
     }
 }

@@ -117,9 +117,9 @@ final class StepTelemetry {
     }
 
     /**
-     * Statistics of a step being skipped: this rank's own gradients, unscaled (divided by the loss scale they were
-     * computed with, as the finite path's all-reduced ones are), with their non-finite values counted, in place of
-     * what the unscale walk measures on the finite path.
+     * Statistics of a step being skipped: this rank's own gradients, unscaled (divided by {@code scale}, the loss
+     * scale they were computed with, or 1 where the step has unscaled them already), with their non-finite values
+     * counted, in place of what the unscale walk measures on the finite path.
      */
     void measureNonFiniteGradients(float scale) {
         double inv = 1.0 / scale;

@@ -565,7 +565,7 @@ class StepLoopTest {
 
             @Override
             public int worldSize() {
-                return 1;
+                return 2; // alone, a worker has nothing to hand over
             }
 
             @Override
