@@ -93,29 +93,12 @@ final class VectorLoops extends Loops {
     }
 
     @Override
-    public void adam(
-            float[] p,
-            float[] g,
-            float[] m,
-            float[] v,
-            float b1,
-            float oneMinusB1,
-            float b2,
-            float oneMinusB2,
-            float bc2Sqrt,
-            float negStepSize,
-            float eps,
-            boolean decoupled,
-            float decay,
-            float wd,
-            double[] stats) {
+    public void adam(float[] p, float[] g, float[] m, float[] v, AdamStep s, double[] stats) {
         if (stats == null) {
             // the plain loop, which the JIT vectorizes by itself as well as this class would
-            super.adam(
-                    p, g, m, v, b1, oneMinusB1, b2, oneMinusB2, bc2Sqrt, negStepSize, eps, decoupled, decay, wd, null);
+            super.adam(p, g, m, v, s, null);
         } else {
-            adamWithStats(
-                    p, g, m, v, b1, oneMinusB1, b2, oneMinusB2, bc2Sqrt, negStepSize, eps, decoupled, decay, wd, stats);
+            adamWithStats(p, g, m, v, s, stats);
         }
     }
 
@@ -123,22 +106,17 @@ final class VectorLoops extends Loops {
      * The update and both norms in one pass, so the statistics cost no memory traffic of their own. A method of its
      * own, compiled apart from the plain path.
      */
-    private static void adamWithStats(
-            float[] p,
-            float[] g,
-            float[] m,
-            float[] v,
-            float b1,
-            float oneMinusB1,
-            float b2,
-            float oneMinusB2,
-            float bc2Sqrt,
-            float negStepSize,
-            float eps,
-            boolean decoupled,
-            float decay,
-            float wd,
-            double[] stats) {
+    private static void adamWithStats(float[] p, float[] g, float[] m, float[] v, AdamStep s, double[] stats) {
+        float b1 = s.b1();
+        float oneMinusB1 = s.oneMinusB1();
+        float b2 = s.b2();
+        float oneMinusB2 = s.oneMinusB2();
+        float bc2Sqrt = s.bc2Sqrt();
+        float negStepSize = s.negStepSize();
+        float eps = s.eps();
+        boolean decoupled = s.decoupled();
+        float decay = s.decay();
+        float wd = s.wd();
         FloatVector oneMinusB1s = FloatVector.broadcast(F, oneMinusB1);
         FloatVector wds = FloatVector.broadcast(F, wd);
         FloatVector w = FloatVector.zero(F);
@@ -169,23 +147,7 @@ final class VectorLoops extends Loops {
         double tailD = 0;
         for (; i < p.length; i++) {
             float old = p[i];
-            adamRange(
-                    p,
-                    g,
-                    m,
-                    v,
-                    i,
-                    i + 1,
-                    b1,
-                    oneMinusB1,
-                    b2,
-                    oneMinusB2,
-                    bc2Sqrt,
-                    negStepSize,
-                    eps,
-                    decoupled,
-                    decay,
-                    wd);
+            adamRange(p, g, m, v, i, i + 1, s);
             double e = (double) p[i] - old;
             tailW += (double) p[i] * p[i];
             tailD += e * e;
@@ -198,38 +160,22 @@ final class VectorLoops extends Loops {
     }
 
     @Override
-    public void sgd(
-            float[] p,
-            float[] g,
-            float[] buf,
-            boolean firstStep,
-            float wd,
-            float mom,
-            float keep,
-            float negLr,
-            boolean decay,
-            boolean nesterov,
-            double[] stats) {
+    public void sgd(float[] p, float[] g, float[] buf, boolean firstStep, SgdStep s, double[] stats) {
         if (stats == null) {
-            super.sgd(p, g, buf, firstStep, wd, mom, keep, negLr, decay, nesterov, null);
+            super.sgd(p, g, buf, firstStep, s, null);
         } else {
-            sgdWithStats(p, g, buf, firstStep, wd, mom, keep, negLr, decay, nesterov, stats);
+            sgdWithStats(p, g, buf, firstStep, s, stats);
         }
     }
 
     /** The update and both norms in one pass, in a method of its own as for {@link #adamWithStats}. */
-    private static void sgdWithStats(
-            float[] p,
-            float[] g,
-            float[] buf,
-            boolean firstStep,
-            float wd,
-            float mom,
-            float keep,
-            float negLr,
-            boolean decay,
-            boolean nesterov,
-            double[] stats) {
+    private static void sgdWithStats(float[] p, float[] g, float[] buf, boolean firstStep, SgdStep s, double[] stats) {
+        float wd = s.wd();
+        float mom = s.mom();
+        float keep = s.keep();
+        float negLr = s.negLr();
+        boolean decay = s.decay();
+        boolean nesterov = s.nesterov();
         FloatVector wds = FloatVector.broadcast(F, wd);
         FloatVector keeps = FloatVector.broadcast(F, keep);
         FloatVector moms = FloatVector.broadcast(F, mom);
@@ -260,7 +206,7 @@ final class VectorLoops extends Loops {
         double tailD = 0;
         for (; i < p.length; i++) {
             float old = p[i];
-            sgdRange(p, g, buf, i, i + 1, firstStep, wd, mom, keep, negLr, decay, nesterov);
+            sgdRange(p, g, buf, i, i + 1, firstStep, s);
             double e = (double) p[i] - old;
             tailW += (double) p[i] * p[i];
             tailD += e * e;

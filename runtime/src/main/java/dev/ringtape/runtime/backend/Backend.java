@@ -101,32 +101,17 @@ public interface Backend {
      * Python, and rounded to float where PyTorch's kernels round them, so the float32 results agree bit for bit.
      */
     void sgdStep(
-            Tensor param,
-            Tensor grad,
-            Tensor momentumBuffer,
-            boolean firstStep,
-            double lr,
-            double momentum,
-            double dampening,
-            double weightDecay,
-            boolean nesterov,
-            double[] stats);
+            Tensor param, Tensor grad, Tensor momentumBuffer, boolean firstStep, double lr, SgdHyper h, double[] stats);
 
     /**
      * One step of PyTorch's {@code Adam} ({@code decoupled = false}) or {@code AdamW} ({@code decoupled = true}), in
      * place, at 1-based step t; {@code stats} as for {@link #sgdStep}.
      */
-    void adamStep(
-            Tensor param,
-            Tensor grad,
-            Tensor m,
-            Tensor v,
-            long t,
-            double lr,
-            double beta1,
-            double beta2,
-            double eps,
-            double weightDecay,
-            boolean decoupled,
-            double[] stats);
+    void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, long t, double lr, AdamHyper h, double[] stats);
+
+    /** {@code torch.optim.Adam}'s and {@code AdamW}'s hyperparameters but the learning rate (the schedule's). */
+    record AdamHyper(double beta1, double beta2, double eps, double weightDecay, boolean decoupled) {}
+
+    /** {@code torch.optim.SGD}'s hyperparameters but the learning rate. */
+    record SgdHyper(double momentum, double dampening, double weightDecay, boolean nesterov) {}
 }

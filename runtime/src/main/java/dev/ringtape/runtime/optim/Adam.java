@@ -1,5 +1,6 @@
 package dev.ringtape.runtime.optim;
 
+import dev.ringtape.runtime.backend.Backend;
 import dev.ringtape.runtime.backend.Backends;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.List;
@@ -12,11 +13,7 @@ public final class Adam implements Optimizer {
     private final List<Tensor> params;
     private final Tensor[] m;
     private final Tensor[] v;
-    private final double beta1;
-    private final double beta2;
-    private final double eps;
-    private final double weightDecay;
-    private final boolean decoupled;
+    private final Backend.AdamHyper hyper;
     private final long[] paramSteps;
     private long steps;
 
@@ -29,11 +26,7 @@ public final class Adam implements Optimizer {
             m[i] = Tensor.zeros(params.get(i).shape());
             v[i] = Tensor.zeros(params.get(i).shape());
         }
-        this.beta1 = beta1;
-        this.beta2 = beta2;
-        this.eps = eps;
-        this.weightDecay = weightDecay;
-        this.decoupled = decoupled;
+        this.hyper = new Backend.AdamHyper(beta1, beta2, eps, weightDecay, decoupled);
     }
 
     /** Adam with PyTorch's defaults (betas 0.9, 0.999; eps 1e-8; no weight decay). */
@@ -56,20 +49,7 @@ public final class Adam implements Optimizer {
             }
             // like PyTorch, each parameter counts its own steps (a parameter without a gradient is not stepped)
             long t = ++paramSteps[i];
-            Backends.current()
-                    .adamStep(
-                            p,
-                            p.grad(),
-                            m[i],
-                            v[i],
-                            t,
-                            lr,
-                            beta1,
-                            beta2,
-                            eps,
-                            weightDecay,
-                            decoupled,
-                            stats == null ? null : stats[i]);
+            Backends.current().adamStep(p, p.grad(), m[i], v[i], t, lr, hyper, stats == null ? null : stats[i]);
             p.markModified();
         }
     }

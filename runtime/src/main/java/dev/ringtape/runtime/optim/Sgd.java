@@ -1,5 +1,6 @@
 package dev.ringtape.runtime.optim;
 
+import dev.ringtape.runtime.backend.Backend;
 import dev.ringtape.runtime.backend.Backends;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.List;
@@ -8,10 +9,7 @@ import java.util.List;
 public final class Sgd implements Optimizer {
     private final List<Tensor> params;
     private final Tensor[] buffers;
-    private final double momentum;
-    private final double dampening;
-    private final double weightDecay;
-    private final boolean nesterov;
+    private final Backend.SgdHyper hyper;
     private long steps;
 
     public Sgd(List<Tensor> params, double momentum, double dampening, double weightDecay, boolean nesterov) {
@@ -20,10 +18,7 @@ public final class Sgd implements Optimizer {
         }
         this.params = List.copyOf(params);
         this.buffers = new Tensor[params.size()];
-        this.momentum = momentum;
-        this.dampening = dampening;
-        this.weightDecay = weightDecay;
-        this.nesterov = nesterov;
+        this.hyper = new Backend.SgdHyper(momentum, dampening, weightDecay, nesterov);
     }
 
     @Override
@@ -34,21 +29,10 @@ public final class Sgd implements Optimizer {
             if (p.grad() == null) {
                 continue;
             }
-            if (momentum != 0 && buffers[i] == null) {
+            if (hyper.momentum() != 0 && buffers[i] == null) {
                 buffers[i] = Tensor.zeros(p.shape());
             }
-            Backends.current()
-                    .sgdStep(
-                            p,
-                            p.grad(),
-                            buffers[i],
-                            first,
-                            lr,
-                            momentum,
-                            dampening,
-                            weightDecay,
-                            nesterov,
-                            stats == null ? null : stats[i]);
+            Backends.current().sgdStep(p, p.grad(), buffers[i], first, lr, hyper, stats == null ? null : stats[i]);
             p.markModified();
         }
         steps++;

@@ -104,18 +104,11 @@ public class Loops {
     }
 
     /**
-     * One step of Adam or AdamW on one tensor, in torch.optim's single-tensor formulas and operation order (its
-     * roundings of the hyperparameters are done by the caller): {@code m = fma(oneMinusB1, g, m * b1)}, {@code v = v *
-     * b2 + oneMinusB2 * (g * g)}, {@code p = p + negStepSize * m / (sqrt(v) / bc2Sqrt + eps)}; before that, with
-     * {@code decoupled} the weight is multiplied by {@code decay}, otherwise a non-zero {@code wd} adds {@code wd * p}
-     * to the gradient. When {@code stats} is not null, adds the squared norm of the new weights to {@code stats[0]}
-     * and of the update (new minus old) to {@code stats[1]}, in lanes over the whole tensor.
+     * The float constants of one Adam or AdamW step, as torch.optim rounds its Python-double hyperparameters (the
+     * caller rounds them): {@code negStepSize = -lr / (1 - beta1^t)}, {@code bc2Sqrt = sqrt(1 - beta2^t)}, {@code decay
+     * = 1 - lr * wd} (AdamW) or {@code wd} (Adam's L2 on the gradient).
      */
-    public void adam(
-            float[] p,
-            float[] g,
-            float[] m,
-            float[] v,
+    public record AdamStep(
             float b1,
             float oneMinusB1,
             float b2,
@@ -125,49 +118,32 @@ public class Loops {
             float eps,
             boolean decoupled,
             float decay,
-            float wd,
-            double[] stats) {
+            float wd) {}
+
+    /**
+     * The float constants of one SGD step: weight decay {@code wd} (applied when {@code decay}), momentum {@code mom},
+     * {@code keep = 1 - dampening}, {@code negLr = -lr}, Nesterov or not.
+     */
+    public record SgdStep(float wd, float mom, float keep, float negLr, boolean decay, boolean nesterov) {}
+
+    /**
+     * One step of Adam or AdamW on one tensor, in torch.optim's single-tensor formulas and operation order: {@code m =
+     * fma(oneMinusB1, g, m * b1)}, {@code v = v * b2 + oneMinusB2 * (g * g)}, {@code p = p + negStepSize * m /
+     * (sqrt(v) / bc2Sqrt + eps)}; before that, with {@code decoupled} the weight is multiplied by {@code decay},
+     * otherwise a non-zero {@code wd} adds {@code wd * p} to the gradient. When {@code stats} is not null, adds the
+     * squared norm of the new weights to {@code stats[0]} and of the update (new minus old) to {@code stats[1]}, in
+     * lanes over the whole tensor.
+     */
+    public void adam(float[] p, float[] g, float[] m, float[] v, AdamStep s, double[] stats) {
         if (stats == null) {
-            adamRange(
-                    p,
-                    g,
-                    m,
-                    v,
-                    0,
-                    p.length,
-                    b1,
-                    oneMinusB1,
-                    b2,
-                    oneMinusB2,
-                    bc2Sqrt,
-                    negStepSize,
-                    eps,
-                    decoupled,
-                    decay,
-                    wd);
+            adamRange(p, g, m, v, 0, p.length, s);
             return;
         }
         UpdateLanes lanes = UPDATE_LANES.get().reset();
         for (int from = 0; from < p.length; from += CHUNK) {
             int to = Math.min(p.length, from + CHUNK);
             System.arraycopy(p, from, lanes.before, 0, to - from);
-            adamRange(
-                    p,
-                    g,
-                    m,
-                    v,
-                    from,
-                    to,
-                    b1,
-                    oneMinusB1,
-                    b2,
-                    oneMinusB2,
-                    bc2Sqrt,
-                    negStepSize,
-                    eps,
-                    decoupled,
-                    decay,
-                    wd);
+            adamRange(p, g, m, v, from, to, s);
             lanes.add(p, from, to);
         }
         lanes.addTo(p, stats);
@@ -179,46 +155,29 @@ public class Loops {
      * first step and {@code fma(keep, d, buf * mom)} after, {@code d = nesterov ? fma(mom, buf, d) : buf}; then {@code
      * p = fma(negLr, d, p)}. {@code stats} as for {@link #adam}.
      */
-    public void sgd(
-            float[] p,
-            float[] g,
-            float[] buf,
-            boolean firstStep,
-            float wd,
-            float mom,
-            float keep,
-            float negLr,
-            boolean decay,
-            boolean nesterov,
-            double[] stats) {
+    public void sgd(float[] p, float[] g, float[] buf, boolean firstStep, SgdStep s, double[] stats) {
         if (stats == null) {
-            sgdRange(p, g, buf, 0, p.length, firstStep, wd, mom, keep, negLr, decay, nesterov);
+            sgdRange(p, g, buf, 0, p.length, firstStep, s);
             return;
         }
         UpdateLanes lanes = UPDATE_LANES.get().reset();
         for (int from = 0; from < p.length; from += CHUNK) {
             int to = Math.min(p.length, from + CHUNK);
             System.arraycopy(p, from, lanes.before, 0, to - from);
-            sgdRange(p, g, buf, from, to, firstStep, wd, mom, keep, negLr, decay, nesterov);
+            sgdRange(p, g, buf, from, to, firstStep, s);
             lanes.add(p, from, to);
         }
         lanes.addTo(p, stats);
     }
 
     /** SGD's update of {@code [from, to)}, as {@link #sgd} defines it. */
-    static void sgdRange(
-            float[] p,
-            float[] g,
-            float[] buf,
-            int from,
-            int to,
-            boolean firstStep,
-            float wd,
-            float mom,
-            float keep,
-            float negLr,
-            boolean decay,
-            boolean nesterov) {
+    static void sgdRange(float[] p, float[] g, float[] buf, int from, int to, boolean firstStep, SgdStep s) {
+        float wd = s.wd();
+        float mom = s.mom();
+        float keep = s.keep();
+        float negLr = s.negLr();
+        boolean decay = s.decay();
+        boolean nesterov = s.nesterov();
         for (int i = from; i < to; i++) {
             float d = g[i];
             if (decay) {
@@ -278,23 +237,17 @@ public class Loops {
     private static final ThreadLocal<UpdateLanes> UPDATE_LANES = ThreadLocal.withInitial(UpdateLanes::new);
 
     /** Adam's update of {@code [from, to)}, as {@link #adam} defines it. */
-    static void adamRange(
-            float[] p,
-            float[] g,
-            float[] m,
-            float[] v,
-            int from,
-            int to,
-            float b1,
-            float oneMinusB1,
-            float b2,
-            float oneMinusB2,
-            float bc2Sqrt,
-            float negStepSize,
-            float eps,
-            boolean decoupled,
-            float decay,
-            float wd) {
+    static void adamRange(float[] p, float[] g, float[] m, float[] v, int from, int to, AdamStep s) {
+        float b1 = s.b1();
+        float oneMinusB1 = s.oneMinusB1();
+        float b2 = s.b2();
+        float oneMinusB2 = s.oneMinusB2();
+        float bc2Sqrt = s.bc2Sqrt();
+        float negStepSize = s.negStepSize();
+        float eps = s.eps();
+        boolean decoupled = s.decoupled();
+        float decay = s.decay();
+        float wd = s.wd();
         for (int i = from; i < to; i++) {
             float gi = g[i];
             if (decoupled) {

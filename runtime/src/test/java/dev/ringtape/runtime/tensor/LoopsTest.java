@@ -152,9 +152,9 @@ class LoopsTest {
                     start[3][i] = rnd.nextFloat() * 1e-5f;
                 }
                 float[][] plain = copy(start);
-                SCALAR.adam(
-                        plain[0], plain[1], plain[2], plain[3], 0.9f, 0.1f, 0.999f, 1e-3f, 0.03f, -0.01f, 1e-8f,
-                        decoupled, 0.9999f, wd, null);
+                Loops.AdamStep step =
+                        new Loops.AdamStep(0.9f, 0.1f, 0.999f, 1e-3f, 0.03f, -0.01f, 1e-8f, decoupled, 0.9999f, wd);
+                SCALAR.adam(plain[0], plain[1], plain[2], plain[3], step, null);
                 String at = "n " + n + " mode " + mode;
                 double[] want = new double[2];
                 for (int i = 0; i < n; i++) {
@@ -166,22 +166,7 @@ class LoopsTest {
                 int k = 0;
                 for (Loops loops : List.of(SCALAR, VECTOR)) {
                     float[][] t = copy(start);
-                    loops.adam(
-                            t[0],
-                            t[1],
-                            t[2],
-                            t[3],
-                            0.9f,
-                            0.1f,
-                            0.999f,
-                            1e-3f,
-                            0.03f,
-                            -0.01f,
-                            1e-8f,
-                            decoupled,
-                            0.9999f,
-                            wd,
-                            stats[k++]);
+                    loops.adam(t[0], t[1], t[2], t[3], step, stats[k++]);
                     assertArrayEquals(plain[0], t[0], at + " weights, " + loops.implementation());
                     assertArrayEquals(plain[2], t[2], at + " first moments, " + loops.implementation());
                     assertArrayEquals(plain[3], t[3], at + " second moments, " + loops.implementation());
@@ -209,18 +194,8 @@ class LoopsTest {
                     start[2][i] = (float) rnd.nextGaussian() * 1e-2f;
                 }
                 float[][] plain = copy(start);
-                SCALAR.sgd(
-                        plain[0],
-                        plain[1],
-                        momentum ? plain[2] : null,
-                        first,
-                        0.01f,
-                        0.9f,
-                        0.9f,
-                        -0.1f,
-                        decay,
-                        nesterov,
-                        null);
+                Loops.SgdStep step = new Loops.SgdStep(0.01f, 0.9f, 0.9f, -0.1f, decay, nesterov);
+                SCALAR.sgd(plain[0], plain[1], momentum ? plain[2] : null, first, step, null);
                 String at = "n " + n + " mode " + mode;
                 double[] want = new double[2];
                 for (int i = 0; i < n; i++) {
@@ -232,18 +207,7 @@ class LoopsTest {
                 int k = 0;
                 for (Loops loops : List.of(SCALAR, VECTOR)) {
                     float[][] t = copy(start);
-                    loops.sgd(
-                            t[0],
-                            t[1],
-                            momentum ? t[2] : null,
-                            first,
-                            0.01f,
-                            0.9f,
-                            0.9f,
-                            -0.1f,
-                            decay,
-                            nesterov,
-                            stats[k++]);
+                    loops.sgd(t[0], t[1], momentum ? t[2] : null, first, step, stats[k++]);
                     assertArrayEquals(plain[0], t[0], at + " weights, " + loops.implementation());
                     assertArrayEquals(plain[2], t[2], at + " momentum, " + loops.implementation());
                 }

@@ -644,73 +644,43 @@ public final class CpuBackend implements Backend {
             Tensor momentumBuffer,
             boolean firstStep,
             double lr,
-            double momentum,
-            double dampening,
-            double weightDecay,
-            boolean nesterov,
+            SgdHyper h,
             double[] stats) {
-        float[] p = param.data();
-        float[] g = grad.data();
-        float[] buf = momentumBuffer == null ? null : momentumBuffer.data();
         // torch's roundings of the Python-double hyperparameters
+        Loops.SgdStep s = new Loops.SgdStep(
+                (float) h.weightDecay(),
+                (float) h.momentum(),
+                (float) (1.0 - h.dampening()),
+                (float) -lr,
+                h.weightDecay() != 0,
+                h.nesterov());
         Loops.get()
                 .sgd(
-                        p,
-                        g,
-                        buf,
+                        param.data(),
+                        grad.data(),
+                        momentumBuffer == null ? null : momentumBuffer.data(),
                         firstStep,
-                        (float) weightDecay,
-                        (float) momentum,
-                        (float) (1.0 - dampening),
-                        (float) -lr,
-                        weightDecay != 0,
-                        nesterov,
+                        s,
                         stats);
     }
 
     @Override
     public void adamStep(
-            Tensor param,
-            Tensor grad,
-            Tensor m,
-            Tensor v,
-            long t,
-            double lr,
-            double beta1,
-            double beta2,
-            double eps,
-            double weightDecay,
-            boolean decoupled,
-            double[] stats) {
-        float[] p = param.data();
-        float[] g = grad.data();
-        float[] md = m.data();
-        float[] vd = v.data();
+            Tensor param, Tensor grad, Tensor m, Tensor v, long t, double lr, AdamHyper h, double[] stats) {
         // torch.optim.Adam(W), single-tensor path, with its roundings of the Python-double hyperparameters and its
         // operation order, so results are equal bit for bit: add(alpha=) is a fused multiply-add, addcmul is
         // v + c * (g * g), addcdiv is p + (c * m) / denom; step_size = lr / bc1, denom = sqrt(v) / sqrt(bc2) + eps.
-        float b1 = (float) beta1;
-        float oneMinusB1 = (float) (1.0 - beta1);
-        float b2 = (float) beta2;
-        float oneMinusB2 = (float) (1.0 - beta2);
-        float bc2Sqrt = (float) Math.sqrt(1.0 - Math.pow(beta2, t));
-        float negStepSize = (float) -(lr / (1.0 - Math.pow(beta1, t)));
-        Loops.get()
-                .adam(
-                        p,
-                        g,
-                        md,
-                        vd,
-                        b1,
-                        oneMinusB1,
-                        b2,
-                        oneMinusB2,
-                        bc2Sqrt,
-                        negStepSize,
-                        (float) eps,
-                        decoupled,
-                        (float) (1.0 - lr * weightDecay),
-                        (float) weightDecay,
-                        stats);
+        Loops.AdamStep s = new Loops.AdamStep(
+                (float) h.beta1(),
+                (float) (1.0 - h.beta1()),
+                (float) h.beta2(),
+                (float) (1.0 - h.beta2()),
+                (float) Math.sqrt(1.0 - Math.pow(h.beta2(), t)),
+                (float) -(lr / (1.0 - Math.pow(h.beta1(), t))),
+                (float) h.eps(),
+                h.decoupled(),
+                (float) (1.0 - lr * h.weightDecay()),
+                (float) h.weightDecay());
+        Loops.get().adam(param.data(), grad.data(), m.data(), v.data(), s, stats);
     }
 }
