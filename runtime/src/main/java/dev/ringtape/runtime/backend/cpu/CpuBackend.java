@@ -5,18 +5,15 @@ import dev.ringtape.runtime.backend.Backend;
 import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Mask;
 import dev.ringtape.runtime.tensor.Tensor;
-import java.util.Arrays;
 import org.bytedeco.openblas.global.openblas;
 
 /**
  * The CPU backend: matrix products through OpenBLAS (bundled natives, no system install), everything else in plain
- * loops over the backing arrays. Loops accumulate in double.
+ * loops over the backing arrays, by kernel family: {@link Activations} (a rule table, forward and backward side by
+ * side), {@link Losses}, {@link Convolutions}; the small elementwise kernels, dropout, layer norm and the optimizer
+ * steps here. Reductions accumulate in double.
  */
 public final class CpuBackend implements Backend {
-    private static final double SQRT_2_OVER_PI = 0.7978845608028654;
-    private static final double INV_SQRT_2PI = 0.3989422804014327;
-    private static final double GELU_TANH_C = 0.044715;
-    private static final float SOFTPLUS_THRESHOLD = 20f;
 
     @Override
     public String name() {
@@ -137,196 +134,12 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void activation(Activation act, float param, Tensor x, Tensor y, Mask mask) {
-        float[] xd = x.data();
-        float[] yd = y.data();
-        int n = xd.length;
-        switch (act) {
-            case RELU -> {
-                // without a branch on the sign anywhere: signs are random, and a branch that mispredicts half the
-                // time made this loop 5x slower on fresh data (bench/RESULTS.md). Math.max gives +0 for -0 and keeps
-                // NaN, as torch.relu does; the mask bit is v > 0, from the bits: (bits - 1), unsigned, below +Inf's
-                for (int i = 0; i < n; i++) {
-                    yd[i] = Math.max(xd[i], 0f);
-                }
-                long[] words = mask.words();
-                for (int w = 0; w < words.length; w++) {
-                    int base = w << 6;
-                    int end = Math.min(base + 64, n);
-                    long bits = 0;
-                    for (int i = base; i < end; i++) {
-                        long u = (Float.floatToRawIntBits(xd[i]) - 1) & 0xffffffffL;
-                        bits |= ((u - 0x7f800000L) >>> 63) << (i - base);
-                    }
-                    words[w] = bits;
-                }
-            }
-            case LEAKY_RELU -> {
-                float slope = param;
-                long[] words = mask.words();
-                for (int w = 0; w < words.length; w++) {
-                    int base = w << 6;
-                    int end = Math.min(base + 64, n);
-                    long bits = 0;
-                    for (int i = base; i < end; i++) {
-                        float v = xd[i];
-                        boolean pos = v > 0f;
-                        // ReLU gives +0 (and keeps NaN); LeakyReLU scales
-                        yd[i] = pos ? v : v * slope;
-                        bits |= (pos ? 1L : 0L) << (i - base);
-                    }
-                    words[w] = bits;
-                }
-            }
-            case SIGMOID -> {
-                for (int i = 0; i < n; i++) {
-                    yd[i] = (float) sigmoid(xd[i]);
-                }
-            }
-            case TANH -> {
-                for (int i = 0; i < n; i++) {
-                    yd[i] = (float) tanh(xd[i]);
-                }
-            }
-            case GELU_ERF -> {
-                for (int i = 0; i < n; i++) {
-                    double v = xd[i];
-                    yd[i] = (float) (v * Special.normalCdf(v));
-                }
-            }
-            case GELU_TANH -> {
-                for (int i = 0; i < n; i++) {
-                    double v = xd[i];
-                    double t = tanh(SQRT_2_OVER_PI * (v + GELU_TANH_C * v * v * v));
-                    yd[i] = (float) (0.5 * v * (1.0 + t));
-                }
-            }
-            case SILU -> {
-                for (int i = 0; i < n; i++) {
-                    double v = xd[i];
-                    yd[i] = (float) (v * sigmoid(v));
-                }
-            }
-            case ELU -> {
-                for (int i = 0; i < n; i++) {
-                    float v = xd[i];
-                    yd[i] = v > 0f ? v : (float) (param * Math.expm1(v));
-                }
-            }
-            case SOFTPLUS -> {
-                for (int i = 0; i < n; i++) {
-                    float v = xd[i];
-                    yd[i] = v > SOFTPLUS_THRESHOLD ? v : (float) Math.log1p(Math.exp(v));
-                }
-            }
-        }
+        Activations.of(act).forward(x.data(), y.data(), mask, param);
     }
 
     @Override
     public void activationBackward(Activation act, float param, Tensor saved, Mask mask, Tensor gy, Tensor gx) {
-        float[] g = gy.data();
-        float[] out = gx.data();
-        int n = g.length;
-        switch (act) {
-            case RELU -> {
-                // a select, not a product, so a NaN gradient into a dead unit stays out (as PyTorch's
-                // threshold_backward): the gradient's bits and'ed with all ones or all zeros, no branch
-                long[] words = mask.words();
-                for (int w = 0; w < words.length; w++) {
-                    int base = w << 6;
-                    int end = Math.min(base + 64, n);
-                    long bits = words[w];
-                    for (int i = base; i < end; i++) {
-                        int keep = -(int) ((bits >>> (i - base)) & 1L);
-                        out[i] += Float.intBitsToFloat(Float.floatToRawIntBits(g[i]) & keep);
-                    }
-                }
-            }
-            case LEAKY_RELU -> {
-                long[] words = mask.words();
-                for (int w = 0; w < words.length; w++) {
-                    int base = w << 6;
-                    int end = Math.min(base + 64, n);
-                    long bits = words[w];
-                    for (int i = base; i < end; i++) {
-                        float gi = g[i];
-                        out[i] += ((bits >>> (i - base)) & 1L) != 0 ? gi : gi * param;
-                    }
-                }
-            }
-            case SIGMOID -> {
-                float[] y = saved.data();
-                for (int i = 0; i < n; i++) {
-                    out[i] += g[i] * y[i] * (1f - y[i]);
-                }
-            }
-            case TANH -> {
-                float[] y = saved.data();
-                for (int i = 0; i < n; i++) {
-                    out[i] += g[i] * (1f - y[i] * y[i]);
-                }
-            }
-            case GELU_ERF -> {
-                float[] x = saved.data();
-                for (int i = 0; i < n; i++) {
-                    double v = x[i];
-                    double d = Special.normalCdf(v) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v);
-                    out[i] += (float) (g[i] * d);
-                }
-            }
-            case GELU_TANH -> {
-                float[] x = saved.data();
-                for (int i = 0; i < n; i++) {
-                    double v = x[i];
-                    double t = tanh(SQRT_2_OVER_PI * (v + GELU_TANH_C * v * v * v));
-                    double d = 0.5 * (1.0 + t)
-                            + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_C * v * v);
-                    out[i] += (float) (g[i] * d);
-                }
-            }
-            case SILU -> {
-                float[] x = saved.data();
-                for (int i = 0; i < n; i++) {
-                    double v = x[i];
-                    double s = sigmoid(v);
-                    out[i] += (float) (g[i] * s * (1.0 + v * (1.0 - s)));
-                }
-            }
-            case ELU -> {
-                float[] x = saved.data();
-                for (int i = 0; i < n; i++) {
-                    float v = x[i];
-                    out[i] += v > 0f ? g[i] : (float) (g[i] * param * Math.exp(v));
-                }
-            }
-            case SOFTPLUS -> {
-                float[] x = saved.data();
-                for (int i = 0; i < n; i++) {
-                    float v = x[i];
-                    out[i] += v > SOFTPLUS_THRESHOLD ? g[i] : (float) (g[i] * sigmoid(v));
-                }
-            }
-        }
-    }
-
-    /**
-     * tanh through the exp intrinsic (several times faster than {@link Math#tanh}), exact to float precision: below
-     * 1e-4 tanh(x) = x to within x^2/3 relative, and above it 1 - 2/(e^2x + 1) loses at most 1e-12 to cancellation.
-     */
-    private static double tanh(double v) {
-        double a = Math.abs(v);
-        if (a < 1e-4) {
-            return v;
-        }
-        double t = 1.0 - 2.0 / (Math.exp(2.0 * a) + 1.0);
-        return v < 0 ? -t : t;
-    }
-
-    private static double sigmoid(double v) {
-        if (v >= 0) {
-            return 1.0 / (1.0 + Math.exp(-v));
-        }
-        double e = Math.exp(v);
-        return e / (1.0 + e);
+        Activations.of(act).backward(saved == null ? null : saved.data(), mask, gy.data(), gx.data(), param);
     }
 
     @Override
@@ -417,88 +230,32 @@ public final class CpuBackend implements Backend {
 
     @Override
     public double softmaxCrossEntropy(Tensor logits, int[] classes, Tensor probs) {
-        float[] z = logits.data();
-        float[] p = probs.data();
-        int n = classes.length;
-        int c = z.length / n;
-        double total = 0;
-        for (int r = 0; r < n; r++) {
-            int base = r * c;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < c; j++) {
-                max = Math.max(max, z[base + j]);
-            }
-            double sum = 0;
-            for (int j = 0; j < c; j++) {
-                sum += Math.exp((double) z[base + j] - max);
-            }
-            double logSum = Math.log(sum);
-            for (int j = 0; j < c; j++) {
-                p[base + j] = (float) Math.exp((double) z[base + j] - max - logSum);
-            }
-            // -log softmax(z)[y] = logsumexp(z) - z[y], in log space so logits near 1e3 stay finite
-            total += logSum + max - z[base + classes[r]];
-        }
-        return total / n;
+        return Losses.softmaxCrossEntropy(logits, classes, probs);
     }
 
     @Override
     public void softmaxCrossEntropyBackward(Tensor probs, int[] classes, float scale, Tensor gx) {
-        float[] p = probs.data();
-        float[] o = gx.data();
-        int n = classes.length;
-        int c = p.length / n;
-        for (int r = 0; r < n; r++) {
-            int base = r * c;
-            for (int j = 0; j < c; j++) {
-                o[base + j] += scale * p[base + j];
-            }
-            o[base + classes[r]] -= scale;
-        }
+        Losses.softmaxCrossEntropyBackward(probs, classes, scale, gx);
     }
 
     @Override
     public double bceWithLogits(Tensor logits, Tensor target) {
-        float[] x = logits.data();
-        float[] t = target.data();
-        double total = 0;
-        for (int i = 0; i < x.length; i++) {
-            double v = x[i];
-            total += Math.max(v, 0.0) - v * t[i] + Math.log1p(Math.exp(-Math.abs(v)));
-        }
-        return total / x.length;
+        return Losses.bceWithLogits(logits, target);
     }
 
     @Override
     public void bceWithLogitsBackward(Tensor logits, Tensor target, float scale, Tensor gx) {
-        float[] x = logits.data();
-        float[] t = target.data();
-        float[] o = gx.data();
-        for (int i = 0; i < x.length; i++) {
-            o[i] += (float) (scale * (sigmoid(x[i]) - t[i]));
-        }
+        Losses.bceWithLogitsBackward(logits, target, scale, gx);
     }
 
     @Override
     public double mse(Tensor y, Tensor target) {
-        float[] a = y.data();
-        float[] t = target.data();
-        double total = 0;
-        for (int i = 0; i < a.length; i++) {
-            double d = (double) a[i] - t[i];
-            total += d * d;
-        }
-        return total / a.length;
+        return Losses.mse(y, target);
     }
 
     @Override
     public void mseBackward(Tensor y, Tensor target, float scale, Tensor gx) {
-        float[] a = y.data();
-        float[] t = target.data();
-        float[] o = gx.data();
-        for (int i = 0; i < a.length; i++) {
-            o[i] += scale * 2f * (a[i] - t[i]);
-        }
+        Losses.mseBackward(y, target, scale, gx);
     }
 
     @Override
@@ -533,108 +290,22 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void im2col(Tensor x, int kernel, int stride, int padding, Tensor cols) {
-        unfold(x.shape(), x.data(), cols.data(), kernel, stride, padding, false);
+        Convolutions.im2col(x, kernel, stride, padding, cols);
     }
 
     @Override
     public void col2imAdd(Tensor cols, int kernel, int stride, int padding, Tensor gx) {
-        unfold(gx.shape(), gx.data(), cols.data(), kernel, stride, padding, true);
-    }
-
-    /**
-     * Walks every (image pixel, column cell) pair of the unfolding of an NCHW batch: copies image to columns
-     * (zero where the window hangs over the padding), or with {@code adjoint} adds columns back into the image.
-     */
-    private static void unfold(
-            int[] shape, float[] image, float[] cols, int kernel, int stride, int padding, boolean adjoint) {
-        int batch = shape[0];
-        int channels = shape[1];
-        int h = shape[2];
-        int w = shape[3];
-        int oh = (h + 2 * padding - kernel) / stride + 1;
-        int ow = (w + 2 * padding - kernel) / stride + 1;
-        int ohw = oh * ow;
-        int rowStride = batch * ohw;
-        for (int nIdx = 0; nIdx < batch; nIdx++) {
-            for (int c = 0; c < channels; c++) {
-                int plane = (nIdx * channels + c) * h * w;
-                for (int ki = 0; ki < kernel; ki++) {
-                    for (int kj = 0; kj < kernel; kj++) {
-                        int row = ((c * kernel + ki) * kernel + kj) * rowStride + nIdx * ohw;
-                        for (int i = 0; i < oh; i++) {
-                            int y = i * stride - padding + ki;
-                            int cell = row + i * ow;
-                            if (y < 0 || y >= h) {
-                                if (!adjoint) {
-                                    Arrays.fill(cols, cell, cell + ow, 0f);
-                                }
-                                continue;
-                            }
-                            int pixel = plane + y * w;
-                            for (int j = 0; j < ow; j++) {
-                                int xx = j * stride - padding + kj;
-                                boolean inside = xx >= 0 && xx < w;
-                                if (adjoint) {
-                                    if (inside) {
-                                        image[pixel + xx] += cols[cell + j];
-                                    }
-                                } else {
-                                    cols[cell + j] = inside ? image[pixel + xx] : 0f;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        Convolutions.col2imAdd(cols, kernel, stride, padding, gx);
     }
 
     @Override
     public void maxPool2d(Tensor x, int kernel, int stride, Tensor y, int[] argmax) {
-        int[] s = x.shape();
-        int planes = s[0] * s[1];
-        int h = s[2];
-        int w = s[3];
-        int oh = y.dim(2);
-        int ow = y.dim(3);
-        float[] xd = x.data();
-        float[] yd = y.data();
-        int o = 0;
-        for (int p = 0; p < planes; p++) {
-            int plane = p * h * w;
-            for (int i = 0; i < oh; i++) {
-                for (int j = 0; j < ow; j++) {
-                    int best = plane + (i * stride) * w + j * stride;
-                    float bestValue = xd[best];
-                    for (int ki = 0; ki < kernel; ki++) {
-                        int rowBase = plane + (i * stride + ki) * w + j * stride;
-                        for (int kj = 0; kj < kernel; kj++) {
-                            float v = xd[rowBase + kj];
-                            // NaN propagates, as in PyTorch: a NaN in the window wins.
-                            if (v > bestValue || Float.isNaN(v)) {
-                                bestValue = v;
-                                best = rowBase + kj;
-                                if (Float.isNaN(v)) {
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    yd[o] = bestValue;
-                    argmax[o] = best;
-                    o++;
-                }
-            }
-        }
+        Convolutions.maxPool2d(x, kernel, stride, y, argmax);
     }
 
     @Override
     public void maxPool2dBackward(Tensor gy, int[] argmax, Tensor gx) {
-        float[] g = gy.data();
-        float[] o = gx.data();
-        for (int i = 0; i < g.length; i++) {
-            o[argmax[i]] += g[i];
-        }
+        Convolutions.maxPool2dBackward(gy, argmax, gx);
     }
 
     @Override

@@ -1,0 +1,111 @@
+package dev.ringtape.runtime.backend.cpu;
+
+import dev.ringtape.runtime.tensor.Tensor;
+import java.util.Arrays;
+
+/** The convolution and pooling kernels of the CPU backend: im2col and its adjoint, max pooling and its gradient. */
+final class Convolutions {
+    private Convolutions() {}
+
+    static void im2col(Tensor x, int kernel, int stride, int padding, Tensor cols) {
+        unfold(x.shape(), x.data(), cols.data(), kernel, stride, padding, false);
+    }
+
+    static void col2imAdd(Tensor cols, int kernel, int stride, int padding, Tensor gx) {
+        unfold(gx.shape(), gx.data(), cols.data(), kernel, stride, padding, true);
+    }
+
+    /**
+     * Walks every (image pixel, column cell) pair of the unfolding of an NCHW batch: copies image to columns
+     * (zero where the window hangs over the padding), or with {@code adjoint} adds columns back into the image.
+     */
+    private static void unfold(
+            int[] shape, float[] image, float[] cols, int kernel, int stride, int padding, boolean adjoint) {
+        int batch = shape[0];
+        int channels = shape[1];
+        int h = shape[2];
+        int w = shape[3];
+        int oh = (h + 2 * padding - kernel) / stride + 1;
+        int ow = (w + 2 * padding - kernel) / stride + 1;
+        int ohw = oh * ow;
+        int rowStride = batch * ohw;
+        for (int nIdx = 0; nIdx < batch; nIdx++) {
+            for (int c = 0; c < channels; c++) {
+                int plane = (nIdx * channels + c) * h * w;
+                for (int ki = 0; ki < kernel; ki++) {
+                    for (int kj = 0; kj < kernel; kj++) {
+                        int row = ((c * kernel + ki) * kernel + kj) * rowStride + nIdx * ohw;
+                        for (int i = 0; i < oh; i++) {
+                            int y = i * stride - padding + ki;
+                            int cell = row + i * ow;
+                            if (y < 0 || y >= h) {
+                                if (!adjoint) {
+                                    Arrays.fill(cols, cell, cell + ow, 0f);
+                                }
+                                continue;
+                            }
+                            int pixel = plane + y * w;
+                            for (int j = 0; j < ow; j++) {
+                                int xx = j * stride - padding + kj;
+                                boolean inside = xx >= 0 && xx < w;
+                                if (adjoint) {
+                                    if (inside) {
+                                        image[pixel + xx] += cols[cell + j];
+                                    }
+                                } else {
+                                    cols[cell + j] = inside ? image[pixel + xx] : 0f;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static void maxPool2d(Tensor x, int kernel, int stride, Tensor y, int[] argmax) {
+        int[] s = x.shape();
+        int planes = s[0] * s[1];
+        int h = s[2];
+        int w = s[3];
+        int oh = y.dim(2);
+        int ow = y.dim(3);
+        float[] xd = x.data();
+        float[] yd = y.data();
+        int o = 0;
+        for (int p = 0; p < planes; p++) {
+            int plane = p * h * w;
+            for (int i = 0; i < oh; i++) {
+                for (int j = 0; j < ow; j++) {
+                    int best = plane + (i * stride) * w + j * stride;
+                    float bestValue = xd[best];
+                    for (int ki = 0; ki < kernel; ki++) {
+                        int rowBase = plane + (i * stride + ki) * w + j * stride;
+                        for (int kj = 0; kj < kernel; kj++) {
+                            float v = xd[rowBase + kj];
+                            // NaN propagates, as in PyTorch: a NaN in the window wins.
+                            if (v > bestValue || Float.isNaN(v)) {
+                                bestValue = v;
+                                best = rowBase + kj;
+                                if (Float.isNaN(v)) {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    yd[o] = bestValue;
+                    argmax[o] = best;
+                    o++;
+                }
+            }
+        }
+    }
+
+    static void maxPool2dBackward(Tensor gy, int[] argmax, Tensor gx) {
+        float[] g = gy.data();
+        float[] o = gx.data();
+        for (int i = 0; i < g.length; i++) {
+            o[argmax[i]] += g[i];
+        }
+    }
+}
