@@ -56,6 +56,26 @@ public class Loops {
         return "plain Java";
     }
 
+    /** {@code y = tanh(x)} elementwise, each value computed in double and rounded once to float. */
+    public void tanh(float[] x, float[] y) {
+        for (int i = 0; i < x.length; i++) {
+            y[i] = (float) tanh(x[i]);
+        }
+    }
+
+    /**
+     * tanh through the exp intrinsic (several times faster than {@link Math#tanh}), exact to float precision: below
+     * 1e-4 tanh(x) = x to within x^2/3 relative, and above it 1 - 2/(e^2x + 1) loses at most 1e-12 to cancellation.
+     */
+    public static double tanh(double v) {
+        double a = Math.abs(v);
+        if (a < 1e-4) {
+            return v;
+        }
+        double t = 1.0 - 2.0 / (Math.exp(2.0 * a) + 1.0);
+        return v < 0 ? -t : t;
+    }
+
     /** {@code sum a[i]^2} over {@code [from, to)}. */
     public double squares(float[] a, int from, int to) {
         float s0 = 0;

@@ -18,6 +18,55 @@ class LoopsTest {
         assertEquals("Vector API, 8 x float", VECTOR.implementation());
     }
 
+    /**
+     * tanh against StrictMath's (fdlibm, under one ulp in double) rounded to float: over a sweep of every 97th float
+     * below 20 in magnitude, both signs, and the values where formulas break: at most one ulp apart, exact at zeros,
+     * infinities and NaN, and never more than one ulp from each other.
+     */
+    @Test
+    void shouldComputeTanhWithinAnUlpOfStrictMathOnBothImplementations() {
+        List<Float> values = new java.util.ArrayList<>(List.of(
+                0f,
+                -0f,
+                Float.NaN,
+                Float.POSITIVE_INFINITY,
+                Float.NEGATIVE_INFINITY,
+                Float.MIN_VALUE,
+                -Float.MIN_VALUE,
+                Float.MIN_NORMAL,
+                1e-4f,
+                -1e-4f,
+                9.9999e-5f,
+                20f,
+                -44f,
+                1e30f,
+                Float.MAX_VALUE));
+        for (int bits = 0; bits < 0x41a00000; bits += 97 * 61) {
+            values.add(Float.intBitsToFloat(bits));
+            values.add(-Float.intBitsToFloat(bits));
+        }
+        float[] x = new float[values.size()];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = values.get(i);
+        }
+        float[] scalar = new float[x.length];
+        float[] vector = new float[x.length];
+        SCALAR.tanh(x, scalar);
+        VECTOR.tanh(x, vector);
+        for (int i = 0; i < x.length; i++) {
+            float want = (float) StrictMath.tanh(x[i]);
+            for (float got : new float[] {scalar[i], vector[i]}) {
+                if (Float.isNaN(want) || want == 0f || Float.isInfinite(x[i])) {
+                    assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got), "tanh(" + x[i] + ")");
+                } else {
+                    assertTrue(
+                            Math.abs(Float.floatToRawIntBits(want) - Float.floatToRawIntBits(got)) <= 1,
+                            "tanh(" + x[i] + "): " + got + " against " + want);
+                }
+            }
+        }
+    }
+
     @Test
     void shouldMatchADoubleSumToFloatPrecision() {
         float[] a = new float[100_003];
