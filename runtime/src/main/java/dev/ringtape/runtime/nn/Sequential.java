@@ -50,10 +50,9 @@ public final class Sequential {
         if (recomputeSegments <= 0 || Tape.current() == null) {
             return run(layers, h, ctx);
         }
-        int n = layers.size();
-        int k = Math.min(recomputeSegments, n);
-        for (int s = 0; s < k; s++) {
-            List<Layer> segment = layers.subList(s * n / k, (s + 1) * n / k);
+        int[] starts = Recompute.plan(layers, recomputeSegments);
+        for (int s = 0; s < starts.length; s++) {
+            List<Layer> segment = layers.subList(starts[s], s + 1 < starts.length ? starts[s + 1] : layers.size());
             h = Recompute.segment(segment, h, ctx);
         }
         return h;

@@ -25,6 +25,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The step loop against its oracles: equivalences that hold exactly or to float rounding. */
 class StepLoopTest {
@@ -204,11 +206,12 @@ class StepLoopTest {
         }
     }
 
-    @Test
-    void shouldHoldFewerActivationBytesWithRecompute() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"tanh", "relu"})
+    void shouldHoldFewerActivationBytesWithRecompute(String activation) throws Exception {
         StringBuilder layers = new StringBuilder();
         for (int i = 0; i < 32; i++) {
-            layers.append("{\"type\": \"linear\", \"out\": 256}, {\"type\": \"tanh\"},");
+            layers.append("{\"type\": \"linear\", \"out\": 256}, {\"type\": \"" + activation + "\"},");
         }
         String deep = "{\"input\": [256], \"layers\": [" + layers + "{\"type\": \"linear\", \"out\": 10}],"
                 + " \"loss\": {\"type\": \"softmax_cross_entropy\"}}";
@@ -225,7 +228,10 @@ class StepLoopTest {
             peaks[i] = ActivationMemory.current().peakBytes() - before;
             assertEquals(before, ActivationMemory.current().liveBytes(), "everything saved is released after backward");
         }
-        assertTrue(peaks[1] * 2 < peaks[0], "recompute peak " + peaks[1] + " vs " + peaks[0]);
+        // longest segments first (Recompute.plan): ReLU saves a bit mask, so its replays hold a quarter; tanh saves
+        // its output, one activation more per replay
+        double factor = activation.equals("relu") ? 4 : 3.5;
+        assertTrue(peaks[1] * factor < peaks[0], "recompute peak " + peaks[1] + " vs " + peaks[0]);
     }
 
     @Test
