@@ -155,6 +155,7 @@ final class SnapshotBench {
                                 writer == null ? dev.ringtape.runtime.train.StateStore.NONE : writer,
                                 dev.ringtape.telemetry.TelemetrySink.NONE,
                                 quiet,
+                                null,
                                 null);
                         steps = outcome.summary().steps();
                     }

@@ -107,7 +107,8 @@ final class Replay {
                         },
                         collect,
                         new PrintStream(OutputStream.nullOutputStream()),
-                        from == null ? null : from.resume());
+                        from == null ? null : from.resume(),
+                        null);
                 err.println("ringtape replay: the job ends before step " + target);
                 return 1;
             } catch (Done done) {

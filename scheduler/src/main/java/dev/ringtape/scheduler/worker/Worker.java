@@ -99,26 +99,14 @@ public final class Worker {
             TelemetrySink sink,
             PrintStream progress)
             throws SpecException, DataException {
-        return run(job, shape -> data(job, jobDir, shape), reducer, store, sink, progress, null);
+        return run(job, shape -> data(job, jobDir, shape), reducer, store, sink, progress, null, null);
     }
 
     /**
      * Trains {@code job} on what {@code loader} gives, as worker {@code reducer.rank()}, from {@code resume} (a
-     * snapshot's state; null: from the start), with the BLAS threads as they are.
+     * snapshot's state; null: from the start), running {@code threads} compute threads (null: leave them as they
+     * are, as tests and benchmarks in one JVM do).
      */
-    public static Outcome run(
-            JobSpec job,
-            Loader loader,
-            GradientReducer reducer,
-            StateStore store,
-            TelemetrySink sink,
-            PrintStream progress,
-            Trainer.Resume resume)
-            throws SpecException, DataException {
-        return run(job, loader, reducer, store, sink, progress, resume, null);
-    }
-
-    /** As above, running {@code threads} compute threads (null: leave them as they are). */
     public static Outcome run(
             JobSpec job,
             Loader loader,

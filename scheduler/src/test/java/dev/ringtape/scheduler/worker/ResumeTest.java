@@ -39,7 +39,8 @@ class ResumeTest {
                 store,
                 TelemetrySink.NONE,
                 QUIET,
-                from == null ? null : from.resume());
+                from == null ? null : from.resume(),
+                null);
     }
 
     @org.junit.jupiter.params.ParameterizedTest
