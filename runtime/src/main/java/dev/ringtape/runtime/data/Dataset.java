@@ -60,6 +60,27 @@ public final class Dataset {
         };
     }
 
+    /**
+     * {@link #batch}, written into {@code into} (a batch of the same size from before; null: new tensors) and
+     * returned: the training loop's batches reuse two sets of arrays instead of allocating one a step.
+     */
+    public Tensor[] batchInto(int[] indices, int from, int count, Tensor[] into) {
+        int per = Shapes.size(sampleShape);
+        if (into == null || into[0].size() != count * per || into[1].size() != count) {
+            return batch(indices, from, count);
+        }
+        float[] x = into[0].data();
+        float[] y = into[1].data();
+        for (int i = 0; i < count; i++) {
+            int s = indices[from + i];
+            System.arraycopy(features, s * per, x, i * per, per);
+            y[i] = labels[s];
+        }
+        into[0].markModified();
+        into[1].markModified();
+        return into;
+    }
+
     /** Splits off a seeded random {@code fraction} as the held-out part: {train, held-out}. */
     public Dataset[] split(double fraction, long seed) {
         int[] order = permutation(n, seed);
