@@ -56,6 +56,7 @@ public final class Schema {
     public static final String BACKWARD = "backward";
     public static final String ALLREDUCE = "allreduce";
     public static final String OPTIMIZER = "optimizer";
+    public static final String TELEMETRY = "telemetry";
     public static final String ALLREDUCE_BYTES = "allreduce_bytes";
     public static final String ALLREDUCE_BUSBW_GBPS = "allreduce_busbw_gbps";
 

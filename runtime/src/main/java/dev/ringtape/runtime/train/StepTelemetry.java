@@ -239,6 +239,7 @@ final class StepTelemetry {
         ms.put(Schema.BACKWARD, r.backwardMs());
         ms.put(Schema.ALLREDUCE, r.allreduceMs());
         ms.put(Schema.OPTIMIZER, r.optimizerMs());
+        ms.put(Schema.TELEMETRY, r.telemetryMs());
         if (world > 1) {
             // nccl-tests' bus bandwidth, over the phase's time: a lower bound, since buckets start during backward
             o.put(Schema.ALLREDUCE_BYTES, allreduceBytes);

@@ -22,7 +22,7 @@ class StepTelemetryTest {
 
     private static StepLoop.Result result(long step, NonFiniteTracer.NonFinite n) {
         return new StepLoop.Result(
-                step, 0.5, 1e-3, 1f, n != null, n != null ? Double.NaN : 2.0, false, 64, n, 1.0, 2.0, 0.5, 0.25);
+                step, 0.5, 1e-3, 1f, n != null, n != null ? Double.NaN : 2.0, false, 64, n, 1.0, 2.0, 0.5, 0.25, 0.125);
     }
 
     @Test
@@ -45,6 +45,7 @@ class StepTelemetryTest {
         assertEquals("step", one.path("type").asText());
         assertEquals(2.0, one.path("grad_norm").asDouble());
         assertEquals(0.5, one.path("phase_ms").path("allreduce").asDouble());
+        assertEquals(0.125, one.path("phase_ms").path("telemetry").asDouble(), "the sampled step's own phase");
         assertFalse(one.has("allreduce_bytes"), "one worker sends nothing");
         ObjectNode four = records.get(1);
         assertEquals(4_000_000, four.path("allreduce_bytes").asLong());
