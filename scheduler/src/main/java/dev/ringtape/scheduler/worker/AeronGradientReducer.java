@@ -55,6 +55,9 @@ public final class AeronGradientReducer implements GradientReducer, AutoCloseabl
 
     @Override
     public void sumScalars(double[] values) {
+        if (ring.worldSize() == 1) {
+            return; // a sum over one rank: no hand-off to the ring's thread and back every step
+        }
         buckets.submitScalars(values, calls++);
         buckets.await();
     }
