@@ -14,6 +14,7 @@ public final class Bench {
             + "       ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--json] [--no-spark]\n"
             + "       ringtape bench diagnose sweep JOB [--factors F,...] [--set k=v] | false-alarms JOB...\n"
             + "       ringtape bench fmnist [--runs 3]\n"
+            + "       ringtape bench scaling [--runs 2]\n"
             + "       ringtape bench snapshot [--mb 100] [--reps 3] | --cost JOB [--every 50] [--reps 3]";
 
     public static void main(String[] args) throws Exception {
@@ -30,6 +31,7 @@ public final class Bench {
                 case "diagnose" -> DiagnoseBench.main(rest);
                 case "snapshot" -> SnapshotBench.main(rest);
                 case "fmnist" -> FmnistBench.main(rest);
+                case "scaling" -> ScalingBench.main(rest);
                 default -> throw new IllegalArgumentException("unknown benchmark '" + args[0] + "'");
             }
         } catch (NumberFormatException e) {

@@ -96,7 +96,7 @@ final class FmnistBench {
     }
 
     /** The output of {@code cmd}, or null when it fails or times out. */
-    private static String exec(List<String> cmd, int timeoutSeconds) throws IOException, InterruptedException {
+    static String exec(List<String> cmd, int timeoutSeconds) throws IOException, InterruptedException {
         Path out = Files.createTempFile("fmnist-bench", ".txt");
         try {
             Process p = new ProcessBuilder(cmd)
