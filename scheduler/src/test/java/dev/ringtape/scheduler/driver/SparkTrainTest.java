@@ -77,19 +77,23 @@ class SparkTrainTest {
             assertEquals(50L * job.workers(), steps.size(), "a step record per rank and step");
         }
         for (int i = 1; i < exports.size(); i++) {
-            for (String name : exports.get(0).keySet()) {
-                float[] a = exports.get(0).get(name).values();
-                float[] b = exports.get(i).get(name).values();
-                double diff = 0;
-                double scale = 0;
-                for (int j = 0; j < a.length; j++) {
-                    diff = Math.max(diff, Math.abs(a[j] - b[j]));
-                    scale = Math.max(scale, Math.abs(a[j]));
-                }
-                assertTrue(
-                        diff <= 1e-5 * scale,
-                        "layout " + i + ", " + name + ": max difference " + diff + " against max |value| " + scale);
+            assertClose(exports.get(0), exports.get(i), "layout " + i + ", ");
+        }
+    }
+
+    /** Every tensor of {@code b} within 1e-5 of {@code a}'s largest magnitude of that tensor. */
+    private static void assertClose(Map<String, Safetensors.Entry> a, Map<String, Safetensors.Entry> b, String what) {
+        for (String name : a.keySet()) {
+            float[] x = a.get(name).values();
+            float[] y = b.get(name).values();
+            double diff = 0;
+            double scale = 0;
+            for (int j = 0; j < x.length; j++) {
+                diff = Math.max(diff, Math.abs(x[j] - y[j]));
+                scale = Math.max(scale, Math.abs(x[j]));
             }
+            assertTrue(
+                    diff <= 1e-5 * scale, what + name + ": max difference " + diff + " against max |value| " + scale);
         }
     }
 
@@ -106,19 +110,7 @@ class SparkTrainTest {
                 SparkTrain.run(digits("workers=1", "checkpoint.every_steps=20"), null, QUIET, false, true);
         // optimizer state is replicated: nothing to reshard, and the global batch is the same; only the sum's order
         // of the first 40 steps differs
-        Map<String, Safetensors.Entry> a = Safetensors.read(straight.export());
-        Map<String, Safetensors.Entry> b = Safetensors.read(resumed.export());
-        for (String name : a.keySet()) {
-            float[] x = a.get(name).values();
-            float[] y = b.get(name).values();
-            double diff = 0;
-            double scale = 0;
-            for (int j = 0; j < x.length; j++) {
-                diff = Math.max(diff, Math.abs(x[j] - y[j]));
-                scale = Math.max(scale, Math.abs(x[j]));
-            }
-            assertTrue(diff <= 1e-5 * scale, name + ": max difference " + diff + " against max |value| " + scale);
-        }
+        assertClose(Safetensors.read(straight.export()), Safetensors.read(resumed.export()), "resumed, ");
     }
 
     /** The digits as Spark ML pipelines write them: parquet with an array<float> or a vector column, and libsvm. */
