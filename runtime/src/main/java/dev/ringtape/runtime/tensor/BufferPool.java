@@ -44,15 +44,9 @@ public final class BufferPool {
         void close();
     }
 
-    /** A zero-filled array of {@code n} floats: from the current pool if there is one, else new. */
-    static float[] zeros(int n) {
-        BufferPool p = CURRENT.get();
-        return p == null ? new float[n] : p.take(n);
-    }
-
-    /** Whether a pool is active on this thread (storage made now can go back to it). */
-    static boolean active() {
-        return CURRENT.get() != null;
+    /** The pool active on this thread, or null (outputs are then plain new arrays). */
+    static BufferPool current() {
+        return CURRENT.get();
     }
 
     /** Hands {@code storage} back to the current pool (no pool: left to the garbage collector). */
@@ -63,7 +57,8 @@ public final class BufferPool {
         }
     }
 
-    private float[] take(int n) {
+    /** A zero-filled array of {@code n} floats, reused if one of that size came back. */
+    float[] take(int n) {
         taken++;
         int k = kind(n);
         if (k < 0 || count[k] == 0) {

@@ -62,7 +62,9 @@ public final class Tensor {
      */
     public static Tensor output(int... shape) {
         int[] s = shape.clone();
-        return new Tensor(s, BufferPool.zeros(Shapes.size(s)), new int[1], false, BufferPool.active());
+        BufferPool pool = BufferPool.current();
+        int n = Shapes.size(s);
+        return new Tensor(s, pool == null ? new float[n] : pool.take(n), new int[1], false, pool != null);
     }
 
     /**
