@@ -181,7 +181,7 @@ final class Activations {
         void forward(float[] x, float[] y, Mask mask, float param) {
             for (int i = 0; i < x.length; i++) {
                 double v = x[i];
-                double t = tanh(SQRT_2_OVER_PI * (v + GELU_TANH_C * v * v * v));
+                double t = Loops.tanh(SQRT_2_OVER_PI * (v + GELU_TANH_C * v * v * v));
                 y[i] = (float) (0.5 * v * (1.0 + t));
             }
         }
@@ -190,7 +190,7 @@ final class Activations {
         void backward(float[] x, Mask mask, float[] gy, float[] gx, float param) {
             for (int i = 0; i < gy.length; i++) {
                 double v = x[i];
-                double t = tanh(SQRT_2_OVER_PI * (v + GELU_TANH_C * v * v * v));
+                double t = Loops.tanh(SQRT_2_OVER_PI * (v + GELU_TANH_C * v * v * v));
                 double d =
                         0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_C * v * v);
                 gx[i] += (float) (gy[i] * d);
@@ -254,10 +254,6 @@ final class Activations {
                 gx[i] += v > SOFTPLUS_THRESHOLD ? gy[i] : (float) (gy[i] * sigmoid(v));
             }
         }
-    }
-
-    private static double tanh(double v) {
-        return Loops.tanh(v);
     }
 
     static double sigmoid(double v) {
