@@ -97,8 +97,7 @@ public final class Trainer {
         private final int rank;
         private final Tensor[][][] sets;
         private int turn;
-        private int pendingStep = -1;
-        private int[] pendingOrder;
+        /** The next step's micro-batches being gathered, or null. */
         private java.util.concurrent.Future<List<Tensor[]>> pending;
 
         Prefetch(Dataset train, BatchPlan plan, int rank) {
@@ -111,15 +110,16 @@ public final class Trainer {
         /** Starts gathering step {@code s} of the epoch with {@code order} into the set not in use. */
         void start(int[] order, int s) {
             Tensor[][] set = sets[turn];
-            pendingStep = s;
-            pendingOrder = order;
             pending = THREAD.submit(() -> gather(order, s, set));
         }
 
-        /** Step {@code s}'s micro-batches: the gathered ones if they were started, else gathered now. */
+        /**
+         * Step {@code s}'s micro-batches: the ones gathered since the step before started them, else (the first step
+         * of an epoch or of a resumed run) gathered now.
+         */
         List<Tensor[]> take(int[] order, int s) {
             List<Tensor[]> out;
-            if (pending != null && pendingStep == s && pendingOrder == order) {
+            if (pending != null) {
                 try {
                     out = pending.get();
                 } catch (InterruptedException e) {
