@@ -26,7 +26,7 @@ public record Snapshot(
     /** A tensor's shape and row-major values. */
     public record Values(int[] shape, float[] data) {
         static Values of(Tensor t) {
-            return new Values(t.shape().clone(), java.util.Arrays.copyOf(t.data(), t.size()));
+            return new Values(t.shape().clone(), t.toArray());
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.ringtape.runtime.autograd;
 
 import dev.ringtape.runtime.tensor.Mask;
+import dev.ringtape.runtime.tensor.Storage;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.IdentityHashMap;
 
@@ -73,7 +74,7 @@ public final class ActivationMemory {
             return s.storage();
         }
         if (o instanceof Tensor t) {
-            return t.data();
+            return t.storage();
         }
         if (o instanceof Mask m) {
             return m.words();
@@ -82,6 +83,9 @@ public final class ActivationMemory {
     }
 
     private static long bytes(Object o) {
+        if (o instanceof Storage st) {
+            return 4L * st.length();
+        }
         if (o instanceof float[] f) {
             return 4L * f.length;
         }

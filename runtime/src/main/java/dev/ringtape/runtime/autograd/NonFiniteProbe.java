@@ -38,21 +38,10 @@ public final class NonFiniteProbe implements AutoCloseable {
         if (origin != null) {
             return;
         }
-        int bad = countNonFinite(t.data());
+        int bad = dev.ringtape.runtime.backend.Backends.current().countNonFinite(t);
         if (bad > 0) {
             origin = new Origin(op, layer, phase, bad, t.size());
         }
-    }
-
-    /** The number of NaN and infinite values. */
-    public static int countNonFinite(float[] data) {
-        int bad = 0;
-        for (float v : data) {
-            if (!Float.isFinite(v)) {
-                bad++;
-            }
-        }
-        return bad;
     }
 
     @Override

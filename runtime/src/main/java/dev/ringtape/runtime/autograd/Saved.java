@@ -21,7 +21,7 @@ public final class Saved {
 
     /** The storage this save keeps alive, for memory accounting. */
     Object storage() {
-        return tensor.data();
+        return tensor.storage();
     }
 
     /** A parameter (a leaf that requires grad) is model state, alive anyway: not an activation. */

@@ -1,5 +1,6 @@
 package dev.ringtape.runtime.autograd;
 
+import dev.ringtape.runtime.backend.Backends;
 import dev.ringtape.runtime.precision.Precision;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.ArrayList;
@@ -70,7 +71,7 @@ public final class Tape implements AutoCloseable {
     public static Tensor forwardResult(String op, Tensor output, boolean keepFp32) {
         Precision p = Autocast.current();
         if (!keepFp32 && p != Precision.FP32) {
-            p.round(output.data());
+            Backends.current().round(p, output, null);
         }
         NonFiniteProbe probe = NonFiniteProbe.current();
         if (probe != null) {
@@ -152,7 +153,7 @@ public final class Tape implements AutoCloseable {
                     + Arrays.toString(loss.shape()) + "; pass a seed gradient for a non-scalar output");
         }
         Tensor s = Tensor.zeros(loss.shape());
-        s.data()[0] = seed;
+        s.set(seed);
         backward(loss, s, ready);
     }
 
@@ -174,7 +175,7 @@ public final class Tape implements AutoCloseable {
         Precision precision = Autocast.current();
         Grads grads = new Grads(precision);
         if (root.isLeaf()) {
-            grads.of(root).addInPlace(seed);
+            Backends.current().axpy(1f, seed, grads.of(root));
         } else {
             grads.pending.put(root, seed);
         }
@@ -204,7 +205,7 @@ public final class Tape implements AutoCloseable {
             if (g != null) {
                 if (node.output() != root) {
                     // the root is the fp32 loss (times the loss scale, which may exceed the 16-bit range)
-                    UnderflowProbe.round(precision, g.data(), node.layer());
+                    UnderflowProbe.round(precision, g, node.layer());
                 }
                 try {
                     node.rule().apply(g, grads);
@@ -306,8 +307,8 @@ public final class Tape implements AutoCloseable {
 
         private void flushLeaves() {
             for (Map.Entry<Tensor, Tensor> e : leafPass.entrySet()) {
-                UnderflowProbe.round(precision, e.getValue().data(), e.getKey().name());
-                e.getKey().gradBuffer().addInPlace(e.getValue());
+                UnderflowProbe.round(precision, e.getValue(), e.getKey().name());
+                Backends.current().axpy(1f, e.getValue(), e.getKey().gradBuffer());
                 e.getValue().recycle();
             }
             leafPass.clear();
@@ -317,8 +318,8 @@ public final class Tape implements AutoCloseable {
         private void flushLeaf(Tensor leaf) {
             Tensor pass = leafPass.remove(leaf);
             if (pass != null) {
-                UnderflowProbe.round(precision, pass.data(), leaf.name());
-                leaf.gradBuffer().addInPlace(pass);
+                UnderflowProbe.round(precision, pass, leaf.name());
+                Backends.current().axpy(1f, pass, leaf.gradBuffer());
                 pass.recycle();
             }
         }

@@ -1,6 +1,8 @@
 package dev.ringtape.runtime.autograd;
 
+import dev.ringtape.runtime.backend.Backends;
 import dev.ringtape.runtime.precision.Precision;
+import dev.ringtape.runtime.tensor.Tensor;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -32,25 +34,14 @@ public final class UnderflowProbe implements AutoCloseable {
         CURRENT.remove();
     }
 
-    /** Rounds {@code data} to {@code precision} in place, counting under {@code key} if a probe is open. */
-    static void round(Precision precision, float[] data, String key) {
-        UnderflowProbe probe = CURRENT.get();
-        if (probe == null || precision == Precision.FP32) {
-            precision.round(data);
+    /** Rounds {@code t} to {@code precision} in place, counting under {@code key} if a probe is open. */
+    static void round(Precision precision, Tensor t, String key) {
+        if (precision == Precision.FP32) {
             return;
         }
-        long nonZero = 0;
-        long flushed = 0;
-        for (int i = 0; i < data.length; i++) {
-            float v = data[i];
-            float r = precision.round(v);
-            data[i] = r;
-            nonZero += v != 0f ? 1 : 0;
-            flushed += v != 0f && r == 0f ? 1 : 0;
-        }
-        long[] c = probe.counts.computeIfAbsent(key, k -> new long[2]);
-        c[0] += nonZero;
-        c[1] += flushed;
+        UnderflowProbe probe = CURRENT.get();
+        Backends.current()
+                .round(precision, t, probe == null ? null : probe.counts.computeIfAbsent(key, k -> new long[2]));
     }
 
     /**

@@ -1,15 +1,21 @@
 package dev.ringtape.runtime.backend;
 
+import dev.ringtape.runtime.precision.Precision;
 import dev.ringtape.runtime.tensor.Mask;
+import dev.ringtape.runtime.tensor.Storage;
 import dev.ringtape.runtime.tensor.Tensor;
 
 /**
  * The compute kernels every backend provides (found with {@link java.util.ServiceLoader}, see {@link Backends}).
  *
- * <p>Ops in {@code dev.ringtape.runtime.ops} touch tensor data only through these kernels, so a device backend can
- * replace the CPU one. Conventions: shapes are checked by the ops, not here; every kernel named {@code …Backward}
+ * <p>A backend owns the memory of the tensors it computes on ({@link #allocate}); ops, the tape and the step touch
+ * tensor values only through these kernels and {@link Storage}'s few moves, so a device backend can replace the CPU
+ * one. Conventions: shapes are checked by the ops, not here; every kernel named {@code …Backward}
  * <em>accumulates</em> ({@code +=}) into its gradient outputs, which is what makes fan-out and micro-batch
- * accumulation correct by construction.
+ * accumulation correct by construction. Parameter gradients may be views at an offset of a larger storage (the
+ * all-reduce arena): every kernel that writes or reads a gradient of a parameter takes such views (the GEMM's
+ * {@code c}, {@link #sumRowsInto}, {@link #layerNormBackward}'s parameter gradients, {@link #convOutputBackward}'s
+ * bias, {@link #axpy}, the optimizer steps and the gradient passes below).
  */
 public interface Backend {
     /** A short name for logs and the {@code backend:} key: {@code cpu}, {@code cuda}. */
@@ -20,6 +26,9 @@ public interface Backend {
 
     /** Higher wins when {@code backend: auto}. */
     int priority();
+
+    /** New zero-filled storage of {@code n} floats in this backend's memory. */
+    Storage allocate(int n);
 
     /**
      * Row-major {@code C = alpha * op(A) op(B) + beta * C}, {@code op(A)} being {@code m x k} and {@code op(B)} {@code
@@ -40,6 +49,29 @@ public interface Backend {
     /** {@code dst += alpha * src} elementwise. */
     void axpy(float alpha, Tensor src, Tensor dst);
 
+    /** {@code sum_i x_i * w_i}, accumulated in double. */
+    double dot(Tensor x, Tensor w);
+
+    /** {@code sum_i t_i^2} (not finite exactly when some value is not). */
+    double squares(Tensor t);
+
+    /**
+     * Multiplies {@code t} by {@code scale} in place (the unscale and clip passes) and returns the sum of squares of
+     * the results; when {@code maxAbs} is not null, also stores the largest magnitude and the number of exact zeros
+     * among them in {@code maxAbs[slot]} and {@code zeros[slot]} (one pass: a sampled step's telemetry).
+     */
+    double scale(Tensor t, float scale, float[] maxAbs, int[] zeros, int slot);
+
+    /** The number of NaN and infinite values. */
+    int countNonFinite(Tensor t);
+
+    /**
+     * Rounds {@code t} to {@code precision} in place (what a 16-bit tensor can hold, kept in float32); with {@code
+     * counts} not null, adds the number of values that were not zero to {@code counts[0]} and of those rounding made
+     * zero (underflow) to {@code counts[1]}.
+     */
+    void round(Precision precision, Tensor t, long[] counts);
+
     /** {@code y = act(x)}; fills {@code mask} (x > 0) when the activation saves a mask. */
     void activation(Activation act, float param, Tensor x, Tensor y, Mask mask);
 
@@ -47,6 +79,15 @@ public interface Backend {
      * {@code gx += act'(.) * gy}, from what the activation saved: its mask, its output, or its input ({@code saved}).
      */
     void activationBackward(Activation act, float param, Tensor saved, Mask mask, Tensor gy, Tensor gx);
+
+    /**
+     * Telemetry's statistics of an activation output {@code y} (batch first; NCHW when {@code channels}), in one pass:
+     * when {@code alive} is not null, ORs the magnitude bits of each unit's values into {@code alive[unit]} (units:
+     * the last axis, or the channels), which stays 0 exactly for units that were 0 everywhere; when {@code moments}
+     * is not null, sets it to the mean, the standard deviation and the fraction of values below {@code lo} or above
+     * {@code hi}.
+     */
+    void activationStats(Tensor y, boolean channels, int[] alive, float lo, float hi, double[] moments);
 
     /** Layer norm over the last axis of width {@code d}; writes y, the normalized xhat and 1/std per row. */
     void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor xhat, float[] rstd);
@@ -87,6 +128,18 @@ public interface Backend {
 
     /** Adds columns back into an NCHW batch gradient: the adjoint of {@link #im2col}. */
     void col2imAdd(Tensor cols, int kernel, int stride, int padding, Tensor gx);
+
+    /**
+     * A convolution's output from its GEMM: {@code y[s, o, :] = flat[o, s*hw .. (s+1)*hw) + bias[o]} for the NCHW
+     * output {@code y}; {@code bias} may be null.
+     */
+    void convOutput(Tensor flat, Tensor bias, Tensor y);
+
+    /**
+     * The adjoint of {@link #convOutput}: {@code gflat[o, s*hw ..] = gy[s, o, :]} and, when {@code gBias} is not
+     * null, {@code gBias[o] += sum gy[:, o, :]}.
+     */
+    void convOutputBackward(Tensor gy, Tensor gflat, Tensor gBias);
 
     /** Max pooling over NCHW; records the flat input index of each output's maximum. */
     void maxPool2d(Tensor x, int kernel, int stride, Tensor y, int[] argmax);

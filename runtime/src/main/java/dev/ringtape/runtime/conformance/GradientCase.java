@@ -165,7 +165,7 @@ public final class GradientCase {
             s.add(d);
         }
         ArrayNode d = o.putArray("data");
-        for (float v : t.data()) {
+        for (float v : t.toArray()) {
             d.add(v);
         }
         return o;

@@ -67,18 +67,18 @@ public sealed interface Init {
     }
 
     private static void uniform(Tensor t, double bound, RandomGenerator rng) {
-        float[] d = t.data();
+        float[] d = new float[t.size()];
         for (int i = 0; i < d.length; i++) {
             d[i] = (float) ((rng.nextDouble() * 2.0 - 1.0) * bound);
         }
-        t.markModified();
+        t.write(d, 0);
     }
 
     private static void normal(Tensor t, double std, RandomGenerator rng) {
-        float[] d = t.data();
+        float[] d = new float[t.size()];
         for (int i = 0; i < d.length; i++) {
             d[i] = (float) (rng.nextGaussian() * std);
         }
-        t.markModified();
+        t.write(d, 0);
     }
 }

@@ -1,6 +1,6 @@
 package dev.ringtape.runtime.nn;
 
-import dev.ringtape.runtime.tensor.Loops;
+import dev.ringtape.runtime.backend.Backends;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.Sample;
 import java.util.ArrayList;
@@ -14,7 +14,7 @@ import java.util.Map;
  *
  * <ul>
  *   <li>Mean, std and the saturated fraction (sigmoid/tanh outputs within the margin of a bound) come from the
- *       step's first micro-batch ({@link Loops#addActivationStats}, one pass over the output).
+ *       step's first micro-batch (the backend's {@code activationStats}, one pass over the output).
  *   <li>The dead fraction of a ReLU layer counts units that output zero for every sample of the window: units are
  *       the last axis of a {@code [N, features]} output and the channels (axis 1) of an NCHW one, where a channel is
  *       alive if it is non-zero at any position. A step's activity is gathered over all its micro-batches and, by
@@ -35,7 +35,6 @@ public final class LayerSampler {
     }
 
     private final float margin;
-    private final Loops loops = Loops.get();
     private final int deadWindow;
     private final long deadSamples;
     private final List<Sample.Activation> collected = new ArrayList<>();
@@ -47,7 +46,7 @@ public final class LayerSampler {
 
     private long seenSamples;
     private long seenSteps;
-    private final double[] sums = new double[3];
+    private final double[] moments = new double[3];
 
     /**
      * {@code margin}: how close to a sigmoid/tanh bound an output counts as saturated ({@code saturation_margin});
@@ -89,7 +88,6 @@ public final class LayerSampler {
 
     /** Called by an activation layer with its output (batch first). */
     public void activation(String layer, String type, Tensor y) {
-        float[] d = y.data();
         boolean relu = type.equals("relu");
         boolean channels = y.rank() == 4;
         int units = channels ? y.dim(1) : y.dim(-1);
@@ -100,30 +98,13 @@ public final class LayerSampler {
                 active = new int[units];
                 stepActive.put(layer, active);
             }
-            if (channels) {
-                int plane = y.dim(2) * y.dim(3);
-                for (int n = 0, at = 0; n < y.dim(0); n++) {
-                    for (int c = 0; c < units; c++, at += plane) {
-                        int bits = 0;
-                        for (int i = at; i < at + plane; i++) {
-                            bits |= Float.floatToRawIntBits(d[i]) & 0x7fffffff;
-                        }
-                        active[c] |= bits;
-                    }
-                }
-            }
         }
         if (!firstPass) {
-            if (relu && !channels) {
-                for (int base = 0; base + units <= d.length; base += units) {
-                    for (int j = 0; j < units; j++) {
-                        active[j] |= Float.floatToRawIntBits(d[base + j]) & 0x7fffffff;
-                    }
-                }
+            if (relu) {
+                Backends.current().activationStats(y, channels, active, 0, 0, null);
             }
             return;
         }
-        int row = y.dim(-1);
         float lo = Float.NEGATIVE_INFINITY;
         float hi = Float.POSITIVE_INFINITY;
         if (type.equals("sigmoid")) {
@@ -133,18 +114,8 @@ public final class LayerSampler {
             lo = -1 + margin;
             hi = 1 - margin;
         }
-        // sums are taken around the first row's mean, so a large mean does not cancel the variance away
-        double firstRow = 0;
-        for (int j = 0; j < Math.min(row, d.length); j++) {
-            firstRow += d[j];
-        }
-        float shift = row == 0 ? 0 : (float) (firstRow / row);
-        java.util.Arrays.fill(sums, 0);
-        loops.addActivationStats(d, row, shift, lo, hi, sums, relu && !channels ? active : null);
-        int n = row == 0 ? 0 : d.length - d.length % row;
-        double offset = n == 0 ? 0 : sums[0] / n; // the mean minus the shift
-        double std = n == 0 ? 0 : Math.sqrt(Math.max(sums[1] / n - offset * offset, 0));
-        collected.add(new Sample.Activation(layer, type, shift + offset, std, n == 0 ? 0 : sums[2] / n, Double.NaN));
+        Backends.current().activationStats(y, channels, active, lo, hi, moments);
+        collected.add(new Sample.Activation(layer, type, moments[0], moments[1], moments[2], Double.NaN));
     }
 
     /**

@@ -71,7 +71,7 @@ public final class Ops {
             return t;
         }
         Tensor y = Tensor.output(t.shape());
-        System.arraycopy(t.data(), 0, y.data(), 0, t.size());
+        y.copyFrom(t);
         Tape.forwardResult("cast", y, false);
         Tape.recordOp("cast", y, new Tensor[] {t}, (gy, g) -> be().axpy(1f, gy, g.of(t)));
         return y;
@@ -203,19 +203,7 @@ public final class Ops {
         Tensor flat = Tensor.output(o, n * ohw);
         be().gemm(false, false, o, n * ohw, ckk, 1f, weight.reshape(o, ckk), cols, 0f, flat);
         Tensor y = Tensor.output(n, o, oh, ow);
-        float[] fd = flat.data();
-        float[] yd = y.data();
-        float[] bd = bias == null ? null : bias.data();
-        for (int oc = 0; oc < o; oc++) {
-            float b = bd == null ? 0f : bd[oc];
-            for (int s = 0; s < n; s++) {
-                int src = oc * n * ohw + s * ohw;
-                int dst = (s * o + oc) * ohw;
-                for (int i = 0; i < ohw; i++) {
-                    yd[dst + i] = fd[src + i] + b;
-                }
-            }
-        }
+        be().convOutput(flat, bias, y);
         Tape.forwardResult("conv2d", y, false);
         Saved sx = Saved.of(x);
         Saved sw = Saved.of(weight);
@@ -227,23 +215,7 @@ public final class Ops {
                 (gy, g) -> {
                     // gy NCHW -> [O, N*OH*OW]
                     Tensor gflat = Tensor.output(o, n * ohw);
-                    float[] gd = gy.data();
-                    float[] gf = gflat.data();
-                    for (int s = 0; s < n; s++) {
-                        for (int oc = 0; oc < o; oc++) {
-                            System.arraycopy(gd, (s * o + oc) * ohw, gf, oc * n * ohw + s * ohw, ohw);
-                        }
-                    }
-                    if (bias != null && g.needs(bias)) {
-                        float[] gb = g.of(bias).data();
-                        for (int oc = 0; oc < o; oc++) {
-                            double acc = 0;
-                            for (int i = oc * n * ohw, end = i + n * ohw; i < end; i++) {
-                                acc += gf[i];
-                            }
-                            gb[oc] += (float) acc;
-                        }
-                    }
+                    be().convOutputBackward(gy, gflat, bias != null && g.needs(bias) ? g.of(bias) : null);
                     if (g.needs(weight)) {
                         // cols are recomputed rather than kept alive between forward and backward
                         Tensor colsAgain = Tensor.output(ckk, n * ohw);
@@ -305,7 +277,7 @@ public final class Ops {
         }
         Tensor probs = Tensor.output(logits.shape());
         Tensor loss = Tensor.output();
-        loss.data()[0] = (float) be().softmaxCrossEntropy(logits, classes, probs);
+        loss.set((float) be().softmaxCrossEntropy(logits, classes, probs));
         Tape.forwardResult("softmax_cross_entropy", loss, true);
         float inv = 1f / classes.length;
         Tape.recordOp(
@@ -321,7 +293,7 @@ public final class Ops {
     public static Tensor bceWithLogits(Tensor logits, Tensor target) {
         requireSameShape("bce_with_logits", logits, target);
         Tensor loss = Tensor.output();
-        loss.data()[0] = (float) be().bceWithLogits(logits, target);
+        loss.set((float) be().bceWithLogits(logits, target));
         Tape.forwardResult("bce_with_logits", loss, true);
         float inv = 1f / logits.size();
         Saved sl = Saved.of(logits);
@@ -338,7 +310,7 @@ public final class Ops {
     public static Tensor mse(Tensor y, Tensor target) {
         requireSameShape("mse", y, target);
         Tensor loss = Tensor.output();
-        loss.data()[0] = (float) be().mse(y, target);
+        loss.set((float) be().mse(y, target));
         Tape.forwardResult("mse", loss, true);
         float inv = 1f / y.size();
         Saved sy = Saved.of(y);
@@ -357,14 +329,8 @@ public final class Ops {
      */
     public static Tensor weightedSum(Tensor x, Tensor weights) {
         requireSameShape("weighted_sum", x, weights);
-        float[] xd = x.data();
-        float[] wd = weights.data();
-        double acc = 0;
-        for (int i = 0; i < xd.length; i++) {
-            acc += (double) xd[i] * wd[i];
-        }
         Tensor y = Tensor.output();
-        y.data()[0] = (float) acc;
+        y.set((float) be().dot(x, weights));
         Tape.forwardResult("weighted_sum", y, true);
         Tape.recordOp("weighted_sum", y, new Tensor[] {x}, (gy, g) -> be().axpy(gy.item(), weights, g.of(x)));
         return y;

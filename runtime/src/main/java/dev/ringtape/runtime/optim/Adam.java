@@ -76,10 +76,8 @@ public final class Adam implements Optimizer {
     public void load(java.util.Map<String, float[]> state) {
         for (int i = 0; i < params.size(); i++) {
             String name = params.get(i).name();
-            System.arraycopy(Optimizer.entry(state, name + ".exp_avg", m[i].size()), 0, m[i].data(), 0, m[i].size());
-            System.arraycopy(Optimizer.entry(state, name + ".exp_avg_sq", v[i].size()), 0, v[i].data(), 0, v[i].size());
-            m[i].markModified();
-            v[i].markModified();
+            m[i].write(Optimizer.entry(state, name + ".exp_avg", m[i].size()), 0);
+            v[i].write(Optimizer.entry(state, name + ".exp_avg_sq", v[i].size()), 0);
             paramSteps[i] = (long) Optimizer.entry(state, name + ".step", 1)[0];
         }
         steps = (long) Optimizer.entry(state, "steps", 1)[0];

@@ -61,8 +61,7 @@ public final class Sgd implements Optimizer {
             String name = params.get(i).name() + ".momentum_buffer";
             if (state.containsKey(name)) {
                 buffers[i] = Tensor.zeros(params.get(i).shape());
-                System.arraycopy(
-                        Optimizer.entry(state, name, buffers[i].size()), 0, buffers[i].data(), 0, buffers[i].size());
+                buffers[i].write(Optimizer.entry(state, name, buffers[i].size()), 0);
             } else {
                 buffers[i] = null;
             }

@@ -23,17 +23,17 @@ public enum Precision {
         };
     }
 
-    /** Rounds every element of {@code data} in place. */
-    public void round(float[] data) {
+    /** Rounds {@code data[from, to)} in place. */
+    public void round(float[] data, int from, int to) {
         switch (this) {
             case FP32 -> {}
             case FP16 -> {
-                for (int i = 0; i < data.length; i++) {
+                for (int i = from; i < to; i++) {
                     data[i] = toFp16(data[i]);
                 }
             }
             case BF16 -> {
-                for (int i = 0; i < data.length; i++) {
+                for (int i = from; i < to; i++) {
                     data[i] = toBf16(data[i]);
                 }
             }

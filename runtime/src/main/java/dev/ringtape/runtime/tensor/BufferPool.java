@@ -1,16 +1,18 @@
 package dev.ringtape.runtime.tensor;
 
 import java.util.Arrays;
+import java.util.function.IntFunction;
 
 /**
  * Storage reused from one step to the next: the op outputs and intermediate gradients of a step have the same sizes
  * every step, so once the tape is done with one (backward has passed every op that reads it) its array goes back
- * here and the next op of that size takes it, zero-filled, instead of a new array. After the first step a training
+ * here and the next op of that size takes it, zero-filled, instead of a new one. The pool is the backend's
+ * allocator: it makes new storage with the function it was given (host arrays by default). After the first step a training
  * step allocates (almost) nothing; without it each step allocated about 1 MB on the 784-256-256-10 MLP
  * (bench/RESULTS.md).
  *
  * <p>A pool belongs to one worker and is active on its thread only inside {@link #enter()}; outside any pool, new
- * outputs are plain new arrays, as before. Nothing outside the tape returns storage: see {@link
+ * outputs are plain new host arrays. Nothing outside the tape returns storage: see {@link
  * Tensor#recycle()}.
  */
 public final class BufferPool {
@@ -18,11 +20,22 @@ public final class BufferPool {
 
     // free arrays per size; the sizes of one model are few, so a linear search beats hashing (and boxes nothing)
     private int[] sizes = new int[8];
-    private float[][][] free = new float[8][][];
+    private Storage[][] free = new Storage[8][];
     private int[] count = new int[8];
     private int kinds;
     private long taken;
     private long reused;
+    private final IntFunction<Storage> allocate;
+
+    /** A pool of host arrays. */
+    public BufferPool() {
+        this(n -> new HostStorage(new float[n]));
+    }
+
+    /** A pool that makes new storage of {@code n} floats, zero-filled, with {@code allocate}. */
+    public BufferPool(IntFunction<Storage> allocate) {
+        this.allocate = allocate;
+    }
 
     /** Makes this pool the current one on this thread until the scope closes. */
     public Scope enter() {
@@ -50,29 +63,29 @@ public final class BufferPool {
     }
 
     /** Hands {@code storage} back to the current pool (no pool: left to the garbage collector). */
-    static void give(float[] storage) {
+    static void give(Storage storage) {
         BufferPool p = CURRENT.get();
         if (p != null) {
             p.put(storage);
         }
     }
 
-    /** A zero-filled array of {@code n} floats, reused if one of that size came back. */
-    float[] take(int n) {
+    /** Zero-filled storage of {@code n} floats, reused if one of that size came back. */
+    Storage take(int n) {
         taken++;
         int k = kind(n);
         if (k < 0 || count[k] == 0) {
-            return new float[n];
+            return allocate.apply(n);
         }
         reused++;
-        float[] b = free[k][--count[k]];
+        Storage b = free[k][--count[k]];
         free[k][count[k]] = null;
-        Arrays.fill(b, 0f);
+        b.fill(0, n, 0f);
         return b;
     }
 
-    private void put(float[] b) {
-        int k = kind(b.length);
+    private void put(Storage b) {
+        int k = kind(b.length());
         if (k < 0) {
             if (kinds == sizes.length) {
                 sizes = Arrays.copyOf(sizes, kinds * 2);
@@ -80,8 +93,8 @@ public final class BufferPool {
                 count = Arrays.copyOf(count, kinds * 2);
             }
             k = kinds++;
-            sizes[k] = b.length;
-            free[k] = new float[4][];
+            sizes[k] = b.length();
+            free[k] = new Storage[4];
         }
         if (count[k] == free[k].length) {
             free[k] = Arrays.copyOf(free[k], count[k] * 2);

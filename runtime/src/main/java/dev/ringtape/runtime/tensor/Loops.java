@@ -152,18 +152,18 @@ public class Loops {
      * (sqrt(v) / bc2Sqrt + eps)}; before that, with {@code decoupled} the weight is multiplied by {@code decay},
      * otherwise a non-zero {@code wd} adds {@code wd * p} to the gradient. When {@code stats} is not null, adds the
      * squared norm of the new weights to {@code stats[0]} and of the update (new minus old) to {@code stats[1]}, in
-     * lanes over the whole tensor.
+     * lanes over the whole tensor. The gradient starts at {@code g[go]} (a view in the all-reduce arena).
      */
-    public void adam(float[] p, float[] g, float[] m, float[] v, AdamStep s, double[] stats) {
+    public void adam(float[] p, float[] g, int go, float[] m, float[] v, AdamStep s, double[] stats) {
         if (stats == null) {
-            adamRange(p, g, m, v, 0, p.length, s);
+            adamRange(p, g, go, m, v, 0, p.length, s);
             return;
         }
         UpdateLanes lanes = UPDATE_LANES.get().reset();
         for (int from = 0; from < p.length; from += CHUNK) {
             int to = Math.min(p.length, from + CHUNK);
             System.arraycopy(p, from, lanes.before, 0, to - from);
-            adamRange(p, g, m, v, from, to, s);
+            adamRange(p, g, go, m, v, from, to, s);
             lanes.add(p, from, to);
         }
         lanes.addTo(p, stats);
@@ -175,23 +175,23 @@ public class Loops {
      * first step and {@code fma(keep, d, buf * mom)} after, {@code d = nesterov ? fma(mom, buf, d) : buf}; then {@code
      * p = fma(negLr, d, p)}. {@code stats} as for {@link #adam}.
      */
-    public void sgd(float[] p, float[] g, float[] buf, boolean firstStep, SgdStep s, double[] stats) {
+    public void sgd(float[] p, float[] g, int go, float[] buf, boolean firstStep, SgdStep s, double[] stats) {
         if (stats == null) {
-            sgdRange(p, g, buf, 0, p.length, firstStep, s);
+            sgdRange(p, g, go, buf, 0, p.length, firstStep, s);
             return;
         }
         UpdateLanes lanes = UPDATE_LANES.get().reset();
         for (int from = 0; from < p.length; from += CHUNK) {
             int to = Math.min(p.length, from + CHUNK);
             System.arraycopy(p, from, lanes.before, 0, to - from);
-            sgdRange(p, g, buf, from, to, firstStep, s);
+            sgdRange(p, g, go, buf, from, to, firstStep, s);
             lanes.add(p, from, to);
         }
         lanes.addTo(p, stats);
     }
 
     /** SGD's update of {@code [from, to)}, as {@link #sgd} defines it. */
-    static void sgdRange(float[] p, float[] g, float[] buf, int from, int to, boolean firstStep, SgdStep s) {
+    static void sgdRange(float[] p, float[] g, int go, float[] buf, int from, int to, boolean firstStep, SgdStep s) {
         float wd = s.wd();
         float mom = s.mom();
         float keep = s.keep();
@@ -199,7 +199,7 @@ public class Loops {
         boolean decay = s.decay();
         boolean nesterov = s.nesterov();
         for (int i = from; i < to; i++) {
-            float d = g[i];
+            float d = g[go + i];
             if (decay) {
                 d = Math.fma(wd, p[i], d);
             }
@@ -257,7 +257,7 @@ public class Loops {
     private static final ThreadLocal<UpdateLanes> UPDATE_LANES = ThreadLocal.withInitial(UpdateLanes::new);
 
     /** Adam's update of {@code [from, to)}, as {@link #adam} defines it. */
-    static void adamRange(float[] p, float[] g, float[] m, float[] v, int from, int to, AdamStep s) {
+    static void adamRange(float[] p, float[] g, int go, float[] m, float[] v, int from, int to, AdamStep s) {
         float b1 = s.b1();
         float oneMinusB1 = s.oneMinusB1();
         float b2 = s.b2();
@@ -269,7 +269,7 @@ public class Loops {
         float decay = s.decay();
         float wd = s.wd();
         for (int i = from; i < to; i++) {
-            float gi = g[i];
+            float gi = g[go + i];
             if (decoupled) {
                 p[i] = p[i] * decay;
             } else if (wd != 0) {

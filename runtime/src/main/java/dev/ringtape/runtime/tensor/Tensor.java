@@ -3,16 +3,20 @@ package dev.ringtape.runtime.tensor;
 import java.util.Arrays;
 
 /**
- * A dense float32 tensor, row-major, with the bookkeeping reverse-mode differentiation needs.
+ * A dense float32 tensor, row-major: a shape over {@code [offset, offset + size)} of a {@link Storage} the backend
+ * owns, with the bookkeeping reverse-mode differentiation needs.
  *
  * <p>A tensor is either a <em>leaf</em> (a parameter, an input) whose gradient accumulates into {@link #grad()},
  * or the output of an op recorded on a {@link dev.ringtape.runtime.autograd.Tape}. Views made by {@link
  * #reshape(int...)} share storage and the version counter with their base, so an in-place write through either is
- * seen by the tape's saved-tensor checks.
+ * seen by the tape's saved-tensor checks. A leaf's gradient may be a view into a larger storage ({@link
+ * #useGradient}): the trainer keeps every parameter gradient in the all-reduce arena that way.
  */
 public final class Tensor {
     private final int[] shape;
-    private final float[] data;
+    private final int size;
+    private final Storage storage;
+    private final int offset;
     private final int[] version;
     private final boolean leaf;
     /** Storage from the current {@link BufferPool}, which {@link #recycle()} may hand back. */
@@ -23,37 +27,45 @@ public final class Tensor {
     private Tensor grad;
     private String name;
 
-    private Tensor(int[] shape, float[] data, int[] version, boolean leaf) {
-        this(shape, data, version, leaf, false);
-    }
-
-    private Tensor(int[] shape, float[] data, int[] version, boolean leaf, boolean pooled) {
+    private Tensor(int[] shape, Storage storage, int offset, int[] version, boolean leaf, boolean pooled) {
         this.shape = shape;
-        this.data = data;
+        this.size = Shapes.size(shape);
+        this.storage = storage;
+        this.offset = offset;
         this.version = version;
         this.leaf = leaf;
         this.pooled = pooled;
     }
 
-    /** A new zero-filled leaf tensor. */
+    /** A new zero-filled leaf tensor in host memory. */
     public static Tensor zeros(int... shape) {
         int[] s = shape.clone();
-        return new Tensor(s, new float[Shapes.size(s)], new int[1], true);
+        return new Tensor(s, new HostStorage(new float[Shapes.size(s)]), 0, new int[1], true, false);
     }
 
-    /** A leaf tensor that takes ownership of {@code data}. */
+    /** A host leaf tensor that takes ownership of {@code data}. */
     public static Tensor of(float[] data, int... shape) {
         int[] s = shape.clone();
         if (Shapes.size(s) != data.length) {
             throw new IllegalArgumentException(
                     "shape " + Arrays.toString(s) + " needs " + Shapes.size(s) + " values, got " + data.length);
         }
-        return new Tensor(s, data, new int[1], true);
+        return new Tensor(s, new HostStorage(data), 0, new int[1], true, false);
     }
 
-    /** A scalar leaf. */
+    /** A scalar host leaf. */
     public static Tensor scalar(float value) {
-        return new Tensor(new int[0], new float[] {value}, new int[1], true);
+        return of(new float[] {value});
+    }
+
+    /** A leaf over {@code storage[offset, offset + size)}, with a version counter of its own. */
+    public static Tensor view(Storage storage, int offset, int... shape) {
+        int[] s = shape.clone();
+        if (offset < 0 || offset + Shapes.size(s) > storage.length()) {
+            throw new IllegalArgumentException("a view of " + Arrays.toString(s) + " at " + offset
+                    + " does not fit a storage of " + storage.length());
+        }
+        return new Tensor(s, storage, offset, new int[1], true, false);
     }
 
     /**
@@ -64,7 +76,8 @@ public final class Tensor {
         int[] s = shape.clone();
         BufferPool pool = BufferPool.current();
         int n = Shapes.size(s);
-        return new Tensor(s, pool == null ? new float[n] : pool.take(n), new int[1], false, pool != null);
+        Storage st = pool == null ? new HostStorage(new float[n]) : pool.take(n);
+        return new Tensor(s, st, 0, new int[1], false, pool != null);
     }
 
     /**
@@ -76,28 +89,28 @@ public final class Tensor {
     public void recycle() {
         if (pooled && !recycled) {
             recycled = true;
-            BufferPool.give(data);
+            BufferPool.give(storage);
         }
     }
 
     /** A view with another shape of the same storage; it is an op output, not a leaf. */
     public Tensor reshape(int... newShape) {
         int[] s = newShape.clone();
-        if (Shapes.size(s) != data.length) {
+        if (Shapes.size(s) != size) {
             throw new IllegalArgumentException(
                     "cannot reshape " + Arrays.toString(shape) + " to " + Arrays.toString(s));
         }
-        return new Tensor(s, data, version, false);
+        return new Tensor(s, storage, offset, version, false, false);
     }
 
     /** A leaf sharing this tensor's storage and version counter, cut off from the tape (requires no grad). */
     public Tensor detach() {
-        return new Tensor(shape.clone(), data, version, true);
+        return new Tensor(shape.clone(), storage, offset, version, true, false);
     }
 
-    /** A detached deep copy (a leaf that does not require grad). */
+    /** A detached deep copy in host memory (a leaf that does not require grad). */
     public Tensor copy() {
-        return new Tensor(shape.clone(), data.clone(), new int[1], true);
+        return of(toArray(), shape);
     }
 
     public int[] shape() {
@@ -113,25 +126,82 @@ public final class Tensor {
     }
 
     public int size() {
-        return data.length;
+        return size;
+    }
+
+    /** The storage this tensor is a view of. */
+    public Storage storage() {
+        live();
+        return storage;
+    }
+
+    /** Where this tensor starts in its {@link #storage()}. */
+    public int offset() {
+        return offset;
     }
 
     /**
-     * The backing storage. Kernels read and write it directly; whoever writes into a tensor that may have been saved
-     * for backward must call {@link #markModified()}.
+     * The host array of a tensor that spans its whole storage, which CPU kernels read and write directly; whoever
+     * writes into a tensor that may have been saved for backward must call {@link #markModified()}. Kernels that
+     * take views at an offset (the gradient kernels) use {@link #storage()} and {@link #offset()} instead; this
+     * refuses such views, so a kernel that would index them from 0 fails instead of reading the wrong values.
      */
     public float[] data() {
-        if (recycled) {
-            throw new IllegalStateException(this + ": its storage went back to the buffer pool after backward");
+        live();
+        if (!(storage instanceof HostStorage h)) {
+            throw new IllegalStateException(this + " lives in "
+                    + storage.getClass().getSimpleName() + ", not in host memory; read it with toArray()");
         }
-        return data;
+        float[] a = h.array();
+        if (offset != 0 || size != a.length) {
+            throw new IllegalStateException(this + " is a view at offset " + offset + " of " + a.length
+                    + " floats; this kernel needs a tensor of its own storage");
+        }
+        return a;
+    }
+
+    /** The values, copied to a new host array. */
+    public float[] toArray() {
+        float[] out = new float[size];
+        storage().read(offset, out, 0, size);
+        return out;
+    }
+
+    /** Copies the values to the host array {@code dst} at {@code at}. */
+    public void read(float[] dst, int at) {
+        storage().read(offset, dst, at, size);
+    }
+
+    /** Copies {@code src[at, at + size)} in from the host and records the write. */
+    public void write(float[] src, int at) {
+        storage().write(src, at, offset, size);
+        markModified();
     }
 
     public float item() {
-        if (data.length != 1) {
+        if (size != 1) {
             throw new IllegalStateException("item() needs a one-element tensor, got shape " + Arrays.toString(shape));
         }
-        return data()[0];
+        if (storage instanceof HostStorage h) {
+            live();
+            return h.array()[offset];
+        }
+        return toArray()[0];
+    }
+
+    /** Sets a one-element tensor (a loss an op computed) and records the write. */
+    public void set(float value) {
+        if (size != 1) {
+            throw new IllegalStateException("set() needs a one-element tensor, got shape " + Arrays.toString(shape));
+        }
+        storage().fill(offset, 1, value);
+        markModified();
+    }
+
+    private void live() {
+        if (recycled) {
+            throw new IllegalStateException(this + ": its storage went back to the buffer pool after backward");
+        }
     }
 
     /** The number of in-place writes so far; the tape compares it with the value seen when the tensor was saved. */
@@ -170,9 +240,26 @@ public final class Tensor {
         return grad;
     }
 
+    /**
+     * Makes {@code view} (same shape) this leaf's gradient from now on, carrying over what the old one held: backward
+     * then accumulates straight into it (the trainer's all-reduce arena).
+     */
+    public void useGradient(Tensor view) {
+        if (!Arrays.equals(view.shape, shape)) {
+            throw new IllegalArgumentException(
+                    "a gradient of " + Arrays.toString(view.shape) + " for " + Arrays.toString(shape));
+        }
+        if (grad != null) {
+            grad.storage().copyTo(grad.offset, view.storage(), view.offset, size);
+        } else {
+            view.storage().fill(view.offset, size, 0f);
+        }
+        grad = view;
+    }
+
     public void zeroGrad() {
         if (grad != null) {
-            Arrays.fill(grad.data, 0f);
+            grad.fill(0f);
         }
     }
 
@@ -187,29 +274,16 @@ public final class Tensor {
 
     /** Copies {@code src} into this tensor (same size) and records the write. */
     public void copyFrom(Tensor src) {
-        if (src.data.length != data.length) {
+        if (src.size != size) {
             throw new IllegalArgumentException(
                     "copy of " + Arrays.toString(src.shape) + " into " + Arrays.toString(shape));
         }
-        System.arraycopy(src.data, 0, data, 0, data.length);
-        markModified();
-    }
-
-    /** Adds {@code src} elementwise into this tensor and records the write. */
-    public void addInPlace(Tensor src) {
-        if (src.data.length != data.length) {
-            throw new IllegalArgumentException(
-                    "add of " + Arrays.toString(src.shape) + " into " + Arrays.toString(shape));
-        }
-        float[] s = src.data;
-        for (int i = 0; i < data.length; i++) {
-            data[i] += s[i];
-        }
+        src.storage().copyTo(src.offset, storage(), offset, size);
         markModified();
     }
 
     public void fill(float value) {
-        Arrays.fill(data, value);
+        storage().fill(offset, size, value);
         markModified();
     }
 

@@ -1,22 +1,24 @@
 package dev.ringtape.runtime.train;
 
-import dev.ringtape.runtime.tensor.Loops;
+import dev.ringtape.runtime.backend.Backend;
+import dev.ringtape.runtime.backend.Backends;
+import dev.ringtape.runtime.tensor.HostStorage;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.IdentityHashMap;
 import java.util.List;
 
 /**
- * The step's gradients on their way through the reducer: every parameter's gradient has a range of one float arena,
- * in parameter order, and the arena is summed in buckets of whole parameters in reverse order (DDP's), each handed
- * to the reducer as soon as the last micro-batch's backward has finished all of its parameters; packing a bucket
- * also adds its local sum of squares, which tells whether any local gradient is non-finite. A worker that is alone
- * (world size 1) has nothing to sum: its gradients stay where backward put them, with no arena and no copies in
- * and out (2 MB a step on the 784-256-256-10 MLP).
+ * The step's gradients on their way through the reducer. Among workers, every parameter's gradient is a view of one
+ * float arena, in parameter order ({@link Tensor#useGradient}): backward accumulates straight into it and the ring
+ * sums it in place, with no copies in or out. The arena is summed in buckets of whole parameters in reverse order
+ * (DDP's), each handed to the reducer as soon as the last micro-batch's backward has finished all of its parameters;
+ * starting a bucket also adds its local sum of squares, which tells whether any local gradient is non-finite. A
+ * worker that is alone (world size 1) has nothing to sum and no arena.
  */
 final class GradientBuckets {
     private final List<Tensor> params;
     private final GradientReducer reducer;
-    private final Loops loops = Loops.get();
+    private final Backend backend = Backends.current();
     /** Null when alone. */
     private final float[] arena;
 
@@ -37,7 +39,17 @@ final class GradientBuckets {
         for (int i = 0; i < params.size(); i++) {
             offsets[i + 1] = offsets[i] + params.get(i).size();
         }
-        this.arena = reducer.worldSize() == 1 ? null : new float[offsets[params.size()]];
+        if (reducer.worldSize() == 1) {
+            this.arena = null;
+        } else {
+            // the ring sums host arrays: a backend whose gradients live elsewhere would copy them here instead
+            this.arena = new float[offsets[params.size()]];
+            HostStorage storage = new HostStorage(arena);
+            for (int i = 0; i < params.size(); i++) {
+                Tensor p = params.get(i);
+                p.useGradient(Tensor.view(storage, offsets[i], p.shape()));
+            }
+        }
         this.buckets = plan(params, bucketBytes);
         this.bucketOf = new int[params.size()];
         for (int b = 0; b < buckets.length; b++) {
@@ -102,25 +114,12 @@ final class GradientBuckets {
         reducer.finishSums();
     }
 
-    /** Packs bucket {@code b}'s gradients into the arena (adding to the local sum of squares) and starts its sum. */
+    /** Adds bucket {@code b}'s local sum of squares and starts its sum over the workers. */
     private void start(int b) {
         started[b] = true;
-        double sq = 0;
         for (int i = buckets[b][0]; i <= buckets[b][1]; i++) {
-            if (arena == null) {
-                Tensor g = params.get(i).gradBuffer();
-                sq += loops.squares(g.data(), 0, g.size());
-                continue;
-            }
-            Tensor g = params.get(i).grad();
-            if (g == null) {
-                java.util.Arrays.fill(arena, offsets[i], offsets[i + 1], 0f);
-                continue;
-            }
-            System.arraycopy(g.data(), 0, arena, offsets[i], g.size());
-            sq += loops.squares(arena, offsets[i], offsets[i + 1]);
+            localSquares += backend.squares(params.get(i).gradBuffer());
         }
-        localSquares += sq;
         if (arena != null) {
             int from = offsets[buckets[b][0]];
             reducer.startSum(arena, from, offsets[buckets[b][1] + 1] - from);
@@ -132,44 +131,15 @@ final class GradientBuckets {
         return localSquares;
     }
 
-    /**
-     * The summed gradients of parameter {@code i}: {@code array(i)[from(i), to(i))} (the arena's range, or when alone
-     * the parameter's own gradient).
-     */
-    float[] array(int i) {
-        return arena == null ? params.get(i).gradBuffer().data() : arena;
-    }
-
-    int from(int i) {
-        return arena == null ? 0 : offsets[i];
-    }
-
-    int to(int i) {
-        return arena == null ? params.get(i).size() : offsets[i + 1];
-    }
-
-    /** Whether the summed gradients are the parameters' own (alone: nothing was copied out). */
-    boolean inPlace() {
-        return arena == null;
-    }
-
     /** The bytes summed over the workers each step. */
     long bytes() {
         return 4L * offsets[params.size()];
     }
 
-    /** Copies the summed gradients back into the parameters' gradient tensors (nothing to do when alone). */
-    void unpack() {
-        if (arena == null) {
-            for (Tensor p : params) {
-                p.gradBuffer().markModified();
-            }
-            return;
-        }
-        for (int i = 0; i < params.size(); i++) {
-            Tensor g = params.get(i).gradBuffer();
-            System.arraycopy(arena, offsets[i], g.data(), 0, g.size());
-            g.markModified();
+    /** After the sums: the gradients were written in place. */
+    void summed() {
+        for (Tensor p : params) {
+            p.gradBuffer().markModified();
         }
     }
 }

@@ -1,8 +1,8 @@
 package dev.ringtape.runtime.train;
 
 /**
- * The port through which workers sum their gradients: the trainer packs every parameter gradient into one float
- * arena, in parameter order, and asks for the element-wise sum over all workers, bucket by bucket as backward
+ * The port through which workers sum their gradients: the trainer keeps every parameter gradient as a view of one
+ * float arena, in parameter order, and asks for the element-wise sum over all workers, bucket by bucket as backward
  * finishes them. Every rank must make the same sequence of calls on every path (even when it skips a step), since
  * each call is a collective.
  */

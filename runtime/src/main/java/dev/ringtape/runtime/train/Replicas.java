@@ -21,15 +21,14 @@ final class Replicas {
         int at = 0;
         for (Tensor p : params) {
             if (reducer.rank() == 0) {
-                System.arraycopy(p.data(), 0, arena, at, p.size());
+                p.read(arena, at);
             }
             at += p.size();
         }
         reducer.sum(arena, 0, total);
         at = 0;
         for (Tensor p : params) {
-            System.arraycopy(arena, at, p.data(), 0, p.size());
-            p.markModified();
+            p.write(arena, at);
             at += p.size();
         }
     }
@@ -44,8 +43,8 @@ final class Replicas {
         }
         int h = 1;
         for (Tensor p : params) {
-            float[] d = p.data();
-            for (int i = 0; i < p.size(); i++) {
+            float[] d = p.toArray(); // every few hundred steps
+            for (int i = 0; i < d.length; i++) {
                 h = 31 * h + Float.floatToRawIntBits(d[i]);
             }
         }

@@ -2,13 +2,14 @@ package dev.ringtape.runtime.train;
 
 import dev.ringtape.runtime.autograd.Autocast;
 import dev.ringtape.runtime.autograd.Tape;
+import dev.ringtape.runtime.backend.Backend;
+import dev.ringtape.runtime.backend.Backends;
 import dev.ringtape.runtime.nn.ForwardContext;
 import dev.ringtape.runtime.nn.Sequential;
 import dev.ringtape.runtime.optim.LrSchedule;
 import dev.ringtape.runtime.optim.Optimizer;
 import dev.ringtape.runtime.precision.Precision;
 import dev.ringtape.runtime.tensor.BufferPool;
-import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.TelemetrySink;
 import dev.ringtape.telemetry.Thresholds;
@@ -73,8 +74,10 @@ public final class StepLoop {
     private final Options options;
     private final List<Tensor> params;
     private final GradientBuckets gradients;
-    private final Loops loops = Loops.get();
-    private final BufferPool pool = new BufferPool();
+    private final Backend backend = Backends.current();
+    /** The step's op outputs and gradients, in the backend's memory. */
+    private final BufferPool pool = new BufferPool(backend::allocate);
+
     private final StepTelemetry telemetry;
     private final NonFiniteTracer tracer;
 
@@ -192,14 +195,8 @@ public final class StepLoop {
         // counts
         double sq = 0;
         for (int i = 0; i < params.size(); i++) {
-            telemetry.gradSquares[i] = loops.scale(
-                    gradients.array(i),
-                    gradients.from(i),
-                    gradients.to(i),
-                    inv,
-                    sampled ? telemetry.gradMaxAbs : null,
-                    telemetry.gradZeros,
-                    i);
+            telemetry.gradSquares[i] = backend.scale(
+                    params.get(i).gradBuffer(), inv, sampled ? telemetry.gradMaxAbs : null, telemetry.gradZeros, i);
             telemetry.gradNonFinite[i] = 0;
             sq += telemetry.gradSquares[i];
         }
@@ -213,8 +210,8 @@ public final class StepLoop {
         boolean clipped = false;
         if (foundInf) {
             if (sampled) {
-                // alone, the walk above has already unscaled the gradients in place
-                telemetry.measureNonFiniteGradients(gradients.inPlace() ? 1f : scale);
+                // the walk above has already unscaled the gradients in place
+                telemetry.measureNonFiniteGradients(1f);
             }
             boolean lossNotFinite = scalars[3] > 0;
             if (!scaler.enabled() || lossNotFinite) {
@@ -226,11 +223,8 @@ public final class StepLoop {
             if (options.clipGradNorm() > 0 && norm > options.clipGradNorm()) {
                 // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), applied when below 1
                 float coef = (float) (options.clipGradNorm() / (norm + 1e-6));
-                for (int i = 0; i < params.size(); i++) {
-                    float[] g = gradients.array(i);
-                    for (int j = gradients.from(i), end = gradients.to(i); j < end; j++) {
-                        g[j] *= coef;
-                    }
+                for (Tensor p : params) {
+                    backend.scale(p.gradBuffer(), coef, null, null, 0);
                 }
                 for (int i = 0; i < params.size(); i++) {
                     telemetry.gradSquares[i] *= (double) coef * coef;
@@ -238,7 +232,7 @@ public final class StepLoop {
                 }
                 clipped = true;
             }
-            gradients.unpack();
+            gradients.summed();
         }
         if (!foundInf) {
             optimizer.step(lr, sampled ? telemetry.optimizerStats() : null);

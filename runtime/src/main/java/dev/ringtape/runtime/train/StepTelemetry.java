@@ -2,9 +2,9 @@ package dev.ringtape.runtime.train;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ringtape.runtime.autograd.UnderflowProbe;
+import dev.ringtape.runtime.backend.Backends;
 import dev.ringtape.runtime.nn.LayerSampler;
 import dev.ringtape.runtime.precision.Precision;
-import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.Diagnoser;
 import dev.ringtape.telemetry.Records;
@@ -32,7 +32,6 @@ final class StepTelemetry {
     private final Diagnoser diagnoser;
     private final LayerSampler sampler;
     private final UnderflowProbe underflow = new UnderflowProbe();
-    private final Loops loops = Loops.get();
     private final String[] layerNames;
     private final double[][] optimizerStats;
     private final double[] weightSquaresBefore;
@@ -110,8 +109,7 @@ final class StepTelemetry {
         for (int i = 0; i < params.size(); i++) {
             optimizerStats[i][0] = 0;
             optimizerStats[i][1] = 0;
-            weightSquaresBefore[i] =
-                    loops.squares(params.get(i).data(), 0, params.get(i).size());
+            weightSquaresBefore[i] = Backends.current().squares(params.get(i));
         }
         return optimizerStats;
     }
@@ -125,7 +123,7 @@ final class StepTelemetry {
         double inv = 1.0 / scale;
         for (int i = 0; i < params.size(); i++) {
             Tensor grad = params.get(i).grad();
-            float[] g = grad == null ? new float[0] : grad.data();
+            float[] g = grad == null ? new float[0] : grad.toArray(); // a skipped step: off the hot path
             double sq = 0;
             float max = 0;
             int bad = 0;
@@ -165,7 +163,7 @@ final class StepTelemetry {
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
             // a skipped step moved nothing
-            double ww = skipped ? loops.squares(p.data(), 0, p.size()) : optimizerStats[i][0];
+            double ww = skipped ? Backends.current().squares(p) : optimizerStats[i][0];
             double dd = skipped ? 0 : optimizerStats[i][1];
             int n = p.size();
             stats.add(new Sample.Param(

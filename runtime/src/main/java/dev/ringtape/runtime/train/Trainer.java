@@ -190,8 +190,7 @@ public final class Trainer {
                     throw new IllegalArgumentException("the snapshot has no " + p.getKey() + " of "
                             + p.getValue().size() + " values: it is of another model");
                 }
-                System.arraycopy(v, 0, p.getValue().data(), 0, v.length);
-                p.getValue().markModified();
+                p.getValue().write(v, 0);
             }
             loop.optimizer().load(resume.optimizer());
             loop.scaler().restore(resume.lossScale(), resume.growthTracker());
@@ -309,13 +308,13 @@ public final class Trainer {
             Tensor out = model.forward(xy[0], ForwardContext.EVAL);
             lossSum += model.loss().apply(out, xy[1]).item() * m;
             if (model.loss() == Loss.BCE_WITH_LOGITS) {
-                float[] o = out.data();
+                float[] o = out.toArray();
                 for (int i = 0; i < m; i++) {
                     correct += (o[i] > 0) == (xy[1].data()[i] > 0.5f) ? 1 : 0; // a positive logit says 1
                 }
             } else if (model.loss() == Loss.SOFTMAX_CROSS_ENTROPY) {
                 int c = out.dim(1);
-                float[] o = out.data();
+                float[] o = out.toArray();
                 for (int i = 0; i < m; i++) {
                     int best = 0;
                     for (int j = 1; j < c; j++) {

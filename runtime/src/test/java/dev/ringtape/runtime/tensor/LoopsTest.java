@@ -203,7 +203,7 @@ class LoopsTest {
                 float[][] plain = copy(start);
                 Loops.AdamStep step =
                         new Loops.AdamStep(0.9f, 0.1f, 0.999f, 1e-3f, 0.03f, -0.01f, 1e-8f, decoupled, 0.9999f, wd);
-                SCALAR.adam(plain[0], plain[1], plain[2], plain[3], step, null);
+                SCALAR.adam(plain[0], plain[1], 0, plain[2], plain[3], step, null);
                 String at = "n " + n + " mode " + mode;
                 double[] want = new double[2];
                 for (int i = 0; i < n; i++) {
@@ -215,10 +215,15 @@ class LoopsTest {
                 int k = 0;
                 for (Loops loops : List.of(SCALAR, VECTOR)) {
                     float[][] t = copy(start);
-                    loops.adam(t[0], t[1], t[2], t[3], step, stats[k++]);
+                    // the gradient as a view at an offset of a larger array (the all-reduce arena)
+                    loops.adam(t[0], shifted(t[1], 5), 5, t[2], t[3], step, stats[k++]);
                     assertArrayEquals(plain[0], t[0], at + " weights, " + loops.implementation());
                     assertArrayEquals(plain[2], t[2], at + " first moments, " + loops.implementation());
                     assertArrayEquals(plain[3], t[3], at + " second moments, " + loops.implementation());
+                    float[][] u = copy(start);
+                    loops.adam(u[0], shifted(u[1], 5), 5, u[2], u[3], step, null);
+                    assertArrayEquals(plain[0], u[0], at + " weights without statistics, " + loops.implementation());
+                    assertArrayEquals(plain[3], u[3], at + " second moments without, " + loops.implementation());
                 }
                 assertArrayEquals(stats[0], stats[1], at);
                 assertEquals(want[0], stats[0][0], want[0] * 1e-5, at);
@@ -244,7 +249,7 @@ class LoopsTest {
                 }
                 float[][] plain = copy(start);
                 Loops.SgdStep step = new Loops.SgdStep(0.01f, 0.9f, 0.9f, -0.1f, decay, nesterov);
-                SCALAR.sgd(plain[0], plain[1], momentum ? plain[2] : null, first, step, null);
+                SCALAR.sgd(plain[0], plain[1], 0, momentum ? plain[2] : null, first, step, null);
                 String at = "n " + n + " mode " + mode;
                 double[] want = new double[2];
                 for (int i = 0; i < n; i++) {
@@ -256,9 +261,13 @@ class LoopsTest {
                 int k = 0;
                 for (Loops loops : List.of(SCALAR, VECTOR)) {
                     float[][] t = copy(start);
-                    loops.sgd(t[0], t[1], momentum ? t[2] : null, first, step, stats[k++]);
+                    loops.sgd(t[0], shifted(t[1], 3), 3, momentum ? t[2] : null, first, step, stats[k++]);
                     assertArrayEquals(plain[0], t[0], at + " weights, " + loops.implementation());
                     assertArrayEquals(plain[2], t[2], at + " momentum, " + loops.implementation());
+                    float[][] u = copy(start);
+                    loops.sgd(u[0], shifted(u[1], 3), 3, momentum ? u[2] : null, first, step, null);
+                    assertArrayEquals(plain[0], u[0], at + " weights without statistics, " + loops.implementation());
+                    assertArrayEquals(plain[2], u[2], at + " momentum without, " + loops.implementation());
                 }
                 assertArrayEquals(stats[0], stats[1], at);
                 assertEquals(want[0], stats[0][0], want[0] * 1e-5, at);
@@ -273,5 +282,13 @@ class LoopsTest {
             c[i] = a[i].clone();
         }
         return c;
+    }
+
+    /** {@code a} at offset {@code at} of a larger array whose other values are NaN (read them and the test fails). */
+    private static float[] shifted(float[] a, int at) {
+        float[] out = new float[a.length + at + 2];
+        java.util.Arrays.fill(out, Float.NaN);
+        System.arraycopy(a, 0, out, at, a.length);
+        return out;
     }
 }

@@ -28,7 +28,7 @@ record TrainedModel(
         for (Map.Entry<String, Tensor> p : o.model().parameters().entrySet()) {
             Tensor t = p.getValue();
             shapes.put(p.getKey(), t.shape().clone());
-            values.put(p.getKey(), java.util.Arrays.copyOf(t.data(), t.size()));
+            values.put(p.getKey(), t.toArray());
         }
         var eval = o.summary().eval();
         return new TrainedModel(

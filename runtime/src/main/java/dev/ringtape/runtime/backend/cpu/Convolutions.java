@@ -108,4 +108,50 @@ final class Convolutions {
             o[argmax[i]] += g[i];
         }
     }
+
+    /** {@code y[s, o, :] = flat[o, s*hw ..] + bias[o]}: a convolution's GEMM output [O, N*OH*OW] to NCHW. */
+    static void output(Tensor flat, Tensor bias, Tensor y) {
+        int n = y.dim(0);
+        int o = y.dim(1);
+        int ohw = y.dim(2) * y.dim(3);
+        float[] fd = flat.data();
+        float[] yd = y.data();
+        float[] bd = bias == null ? null : CpuBackend.host(bias);
+        int bo = bias == null ? 0 : bias.offset();
+        for (int oc = 0; oc < o; oc++) {
+            float b = bd == null ? 0f : bd[bo + oc];
+            for (int s = 0; s < n; s++) {
+                int src = oc * n * ohw + s * ohw;
+                int dst = (s * o + oc) * ohw;
+                for (int i = 0; i < ohw; i++) {
+                    yd[dst + i] = fd[src + i] + b;
+                }
+            }
+        }
+    }
+
+    /** The adjoint of {@link #output}: {@code gy} NCHW back to [O, N*OH*OW], and the bias gradient (may be null). */
+    static void outputBackward(Tensor gy, Tensor gflat, Tensor gBias) {
+        int n = gy.dim(0);
+        int o = gy.dim(1);
+        int ohw = gy.dim(2) * gy.dim(3);
+        float[] gd = gy.data();
+        float[] gf = gflat.data();
+        for (int s = 0; s < n; s++) {
+            for (int oc = 0; oc < o; oc++) {
+                System.arraycopy(gd, (s * o + oc) * ohw, gf, oc * n * ohw + s * ohw, ohw);
+            }
+        }
+        if (gBias != null) {
+            float[] gb = CpuBackend.host(gBias);
+            int at = gBias.offset();
+            for (int oc = 0; oc < o; oc++) {
+                double acc = 0;
+                for (int i = oc * n * ohw, end = i + n * ohw; i < end; i++) {
+                    acc += gf[i];
+                }
+                gb[at + oc] += (float) acc;
+            }
+        }
+    }
 }

@@ -2,14 +2,18 @@ package dev.ringtape.runtime.backend.cpu;
 
 import dev.ringtape.runtime.backend.Activation;
 import dev.ringtape.runtime.backend.Backend;
+import dev.ringtape.runtime.precision.Precision;
+import dev.ringtape.runtime.tensor.HostStorage;
 import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Mask;
+import dev.ringtape.runtime.tensor.Storage;
 import dev.ringtape.runtime.tensor.Tensor;
+import java.nio.FloatBuffer;
 import org.bytedeco.openblas.global.openblas;
 
 /**
  * The CPU backend: matrix products through OpenBLAS (bundled natives, no system install), everything else in plain
- * loops over the backing arrays, by kernel family: {@link Activations} (a rule table, forward and backward side by
+ * loops over the backing arrays ({@link HostStorage}), by kernel family: {@link Activations} (a rule table, forward and backward side by
  * side), {@link Losses}, {@link Convolutions}; the small elementwise kernels, dropout, layer norm and the optimizer
  * steps here. Reductions accumulate in double.
  */
@@ -48,6 +52,29 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public Storage allocate(int n) {
+        return new HostStorage(new float[n]);
+    }
+
+    /** The host array behind {@code t}, which a view indexes from {@link Tensor#offset()}. */
+    static float[] host(Tensor t) {
+        if (t.storage() instanceof HostStorage h) {
+            return h.array();
+        }
+        throw new IllegalArgumentException(t + " is not in host memory; the CPU backend computes on host tensors only");
+    }
+
+    /** Whether {@code t} is its whole storage (then its array goes to the BLAS as it is). */
+    private static boolean whole(Tensor t) {
+        return t.offset() == 0 && t.size() == host(t).length;
+    }
+
+    /** A view as the BLAS takes it: the array, positioned at the view's offset. */
+    private static FloatBuffer buffer(Tensor t) {
+        return FloatBuffer.wrap(host(t), t.offset(), t.size());
+    }
+
+    @Override
     public void gemm(
             boolean transA,
             boolean transB,
@@ -62,10 +89,31 @@ public final class CpuBackend implements Backend {
         if (m == 0 || n == 0) {
             return;
         }
+        int ta = transA ? openblas.CblasTrans : openblas.CblasNoTrans;
+        int tb = transB ? openblas.CblasTrans : openblas.CblasNoTrans;
+        if (!whole(a) || !whole(b) || !whole(c)) {
+            // a gradient in the all-reduce arena: JavaCPP passes a heap buffer as its array plus its position
+            openblas.cblas_sgemm(
+                    openblas.CblasRowMajor,
+                    ta,
+                    tb,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    buffer(a),
+                    transA ? m : k,
+                    buffer(b),
+                    transB ? k : n,
+                    beta,
+                    buffer(c),
+                    n);
+            return;
+        }
         openblas.cblas_sgemm(
                 openblas.CblasRowMajor,
-                transA ? openblas.CblasTrans : openblas.CblasNoTrans,
-                transB ? openblas.CblasTrans : openblas.CblasNoTrans,
+                ta,
+                tb,
                 m,
                 n,
                 k,
@@ -94,8 +142,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void sumRowsInto(Tensor x, Tensor out) {
         float[] xd = x.data();
-        float[] od = out.data();
-        int d = od.length;
+        float[] od = host(out);
+        int at = out.offset();
+        int d = out.size();
         double[] acc = new double[d];
         for (int base = 0; base < xd.length; base += d) {
             for (int j = 0; j < d; j++) {
@@ -103,7 +152,7 @@ public final class CpuBackend implements Backend {
             }
         }
         for (int j = 0; j < d; j++) {
-            od[j] += (float) acc[j];
+            od[at + j] += (float) acc[j];
         }
     }
 
@@ -119,17 +168,117 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void axpy(float alpha, Tensor src, Tensor dst) {
-        float[] s = src.data();
-        float[] d = dst.data();
+        float[] s = host(src);
+        float[] d = host(dst);
+        int so = src.offset();
+        int dof = dst.offset();
+        int n = dst.size();
         if (alpha == 1f) {
-            for (int i = 0; i < d.length; i++) {
-                d[i] += s[i];
+            for (int i = 0; i < n; i++) {
+                d[dof + i] += s[so + i];
             }
         } else {
-            for (int i = 0; i < d.length; i++) {
-                d[i] += alpha * s[i];
+            for (int i = 0; i < n; i++) {
+                d[dof + i] += alpha * s[so + i];
             }
         }
+    }
+
+    @Override
+    public double dot(Tensor x, Tensor w) {
+        float[] xd = x.data();
+        float[] wd = w.data();
+        double acc = 0;
+        for (int i = 0; i < xd.length; i++) {
+            acc += (double) xd[i] * wd[i];
+        }
+        return acc;
+    }
+
+    @Override
+    public double squares(Tensor t) {
+        return Loops.get().squares(host(t), t.offset(), t.offset() + t.size());
+    }
+
+    @Override
+    public double scale(Tensor t, float scale, float[] maxAbs, int[] zeros, int slot) {
+        return Loops.get().scale(host(t), t.offset(), t.offset() + t.size(), scale, maxAbs, zeros, slot);
+    }
+
+    @Override
+    public int countNonFinite(Tensor t) {
+        float[] d = host(t);
+        int bad = 0;
+        for (int i = t.offset(), end = i + t.size(); i < end; i++) {
+            bad += Float.isFinite(d[i]) ? 0 : 1;
+        }
+        return bad;
+    }
+
+    @Override
+    public void round(Precision precision, Tensor t, long[] counts) {
+        if (precision == Precision.FP32) {
+            return;
+        }
+        float[] d = host(t);
+        int end = t.offset() + t.size();
+        if (counts == null) {
+            precision.round(d, t.offset(), end);
+            return;
+        }
+        long nonZero = 0;
+        long flushed = 0;
+        for (int i = t.offset(); i < end; i++) {
+            float v = d[i];
+            float r = precision.round(v);
+            d[i] = r;
+            nonZero += v != 0f ? 1 : 0;
+            flushed += v != 0f && r == 0f ? 1 : 0;
+        }
+        counts[0] += nonZero;
+        counts[1] += flushed;
+    }
+
+    @Override
+    public void activationStats(Tensor y, boolean channels, int[] alive, float lo, float hi, double[] moments) {
+        float[] d = y.data();
+        if (channels && alive != null) {
+            int units = y.dim(1);
+            int plane = y.dim(2) * y.dim(3);
+            for (int n = 0, at = 0; n < y.dim(0); n++) {
+                for (int c = 0; c < units; c++, at += plane) {
+                    int bits = 0;
+                    for (int i = at; i < at + plane; i++) {
+                        bits |= Float.floatToRawIntBits(d[i]) & 0x7fffffff;
+                    }
+                    alive[c] |= bits;
+                }
+            }
+        }
+        int row = y.dim(-1);
+        if (moments == null) {
+            if (alive != null && !channels) {
+                for (int base = 0; base + row <= d.length; base += row) {
+                    for (int j = 0; j < row; j++) {
+                        alive[j] |= Float.floatToRawIntBits(d[base + j]) & 0x7fffffff;
+                    }
+                }
+            }
+            return;
+        }
+        // sums are taken around the first row's mean, so a large mean does not cancel the variance away
+        double firstRow = 0;
+        for (int j = 0; j < Math.min(row, d.length); j++) {
+            firstRow += d[j];
+        }
+        float shift = row == 0 ? 0 : (float) (firstRow / row);
+        double[] sums = new double[3];
+        Loops.get().addActivationStats(d, row, shift, lo, hi, sums, channels ? null : alive);
+        int n = row == 0 ? 0 : d.length - d.length % row;
+        double offset = n == 0 ? 0 : sums[0] / n; // the mean minus the shift
+        moments[0] = shift + offset;
+        moments[1] = n == 0 ? 0 : Math.sqrt(Math.max(sums[1] / n - offset * offset, 0));
+        moments[2] = n == 0 ? 0 : sums[2] / n;
     }
 
     @Override
@@ -193,15 +342,15 @@ public final class CpuBackend implements Backend {
                 }
             }
             if (gWeight != null) {
-                float[] o = gWeight.data();
-                for (int j = 0; j < d; j++) {
-                    o[j] += (float) gw[j];
+                float[] o = host(gWeight);
+                for (int j = 0, at = gWeight.offset(); j < d; j++) {
+                    o[at + j] += (float) gw[j];
                 }
             }
             if (gBias != null) {
-                float[] o = gBias.data();
-                for (int j = 0; j < d; j++) {
-                    o[j] += (float) gb[j];
+                float[] o = host(gBias);
+                for (int j = 0, at = gBias.offset(); j < d; j++) {
+                    o[at + j] += (float) gb[j];
                 }
             }
         }
@@ -299,6 +448,16 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void convOutput(Tensor flat, Tensor bias, Tensor y) {
+        Convolutions.output(flat, bias, y);
+    }
+
+    @Override
+    public void convOutputBackward(Tensor gy, Tensor gflat, Tensor gBias) {
+        Convolutions.outputBackward(gy, gflat, gBias);
+    }
+
+    @Override
     public void maxPool2d(Tensor x, int kernel, int stride, Tensor y, int[] argmax) {
         Convolutions.maxPool2d(x, kernel, stride, y, argmax);
     }
@@ -328,7 +487,8 @@ public final class CpuBackend implements Backend {
         Loops.get()
                 .sgd(
                         param.data(),
-                        grad.data(),
+                        host(grad),
+                        grad.offset(),
                         momentumBuffer == null ? null : momentumBuffer.data(),
                         firstStep,
                         s,
@@ -352,6 +512,6 @@ public final class CpuBackend implements Backend {
                 h.decoupled(),
                 (float) (1.0 - lr * h.weightDecay()),
                 (float) h.weightDecay());
-        Loops.get().adam(param.data(), grad.data(), m.data(), v.data(), s, stats);
+        Loops.get().adam(param.data(), host(grad), grad.offset(), m.data(), v.data(), s, stats);
     }
 }
