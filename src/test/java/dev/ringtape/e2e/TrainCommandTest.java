@@ -119,6 +119,34 @@ class TrainCommandTest {
         }
         assertTrue(o.stdout().contains("ETA"), "progress lines: " + o.stdout());
         assertTrue(o.stdout().contains("eval accuracy"), o.stdout());
+        // backend: auto without a usable GPU trains on the CPU and says so once, with why (in the run record too)
+        JsonNode run = records.get(0);
+        assertEquals("cpu", run.get("backend").asText());
+        String why = run.get("backend_why").asText();
+        assertTrue(why.startsWith("auto: cuda not available (") && why.endsWith("); training on the CPU"), why);
+        assertEquals(
+                1,
+                o.stdout().lines().filter(l -> l.equals("backend " + why)).count(),
+                "one line about the fallback: " + o.stdout());
+    }
+
+    @Test
+    void shouldRefuseBackendCudaWithoutAGpuInOneLineBeforeReadingData() throws Exception {
+        Launcher.Outcome o = Launcher.run(
+                120,
+                "train",
+                "--fresh",
+                "deploy/jobs/digits-mlp.yaml",
+                "--set",
+                "backend=cuda",
+                "--set",
+                "data.train.path=no/such.csv"); // not read: the backend is refused first
+        assertEquals(1, o.exit());
+        String line = o.stderr().strip();
+        assertEquals(1, line.lines().count(), line);
+        assertTrue(line.startsWith("ringtape train: digits-mlp: backend cuda cannot run here: "), line);
+        assertTrue(line.endsWith(" (backend: auto trains on the CPU instead)"), line);
+        assertFalse(line.contains("Exception"), line);
     }
 
     @org.junit.jupiter.params.ParameterizedTest

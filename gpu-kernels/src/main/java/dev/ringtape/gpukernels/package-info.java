@@ -1,6 +1,6 @@
 /**
- * CUDA kernels compiled to PTX at build time and the JCuda backend, found by {@code ServiceLoader}.
- *
- * <p>Skeleton only: the kernels arrive with the CUDA issue.
+ * The CUDA path: kernels in {@code src/main/cuda} built by {@code build-kernels.sh} into the jar (per-architecture
+ * cubins and PTX for the JIT), the probe of this machine's CUDA ({@link dev.ringtape.gpukernels.CudaProbe}), and the
+ * {@code cuda} backend found by {@code ServiceLoader} ({@link dev.ringtape.gpukernels.CudaBackend}).
  */
 package dev.ringtape.gpukernels;

@@ -38,6 +38,9 @@ public final class Schema {
     public static final String WORLD_SIZE = "world_size";
     public static final String THREADS = "threads";
     public static final String THREADS_WHY = "threads_why";
+    public static final String BACKEND = "backend";
+    public static final String BACKEND_WHY = "backend_why";
+    public static final String GPU = "gpu";
     public static final String CONFIG = "config";
     public static final String LAYERS = "layers";
     public static final String NAME = "name";

@@ -6,7 +6,8 @@ import dev.ringtape.runtime.tensor.Storage;
 import dev.ringtape.runtime.tensor.Tensor;
 
 /**
- * The compute kernels every backend provides (found with {@link java.util.ServiceLoader}, see {@link Backends}).
+ * The compute kernels every backend provides (its {@link BackendProvider} is found with {@link
+ * java.util.ServiceLoader}, see {@link Backends}).
  *
  * <p>A backend owns the memory of the tensors it computes on ({@link #allocate}); ops, the tape and the step touch
  * tensor values only through these kernels and {@link Storage}'s few moves, so a device backend can replace the CPU
@@ -20,12 +21,6 @@ import dev.ringtape.runtime.tensor.Tensor;
 public interface Backend {
     /** A short name for logs and the {@code backend:} key: {@code cpu}, {@code cuda}. */
     String name();
-
-    /** Whether this backend can run here (a device is present, natives load). */
-    boolean available();
-
-    /** Higher wins when {@code backend: auto}. */
-    int priority();
 
     /** New zero-filled storage of {@code n} floats in this backend's memory. */
     Storage allocate(int n);

@@ -1,6 +1,7 @@
 package dev.ringtape.runtime.tensor;
 
 import java.util.Arrays;
+import java.util.function.IntFunction;
 
 /**
  * A dense float32 tensor, row-major: a shape over {@code [offset, offset + size)} of a {@link Storage} the backend
@@ -13,6 +14,9 @@ import java.util.Arrays;
  * #useGradient}): the trainer keeps every parameter gradient in the all-reduce arena that way.
  */
 public final class Tensor {
+    /** Where new tensors' storage comes from on this thread: the backend in use, host arrays by default. */
+    private static final ThreadLocal<IntFunction<Storage>> ALLOCATOR = new ThreadLocal<>();
+
     private final int[] shape;
     private final int size;
     private final Storage storage;
@@ -37,10 +41,31 @@ public final class Tensor {
         this.pooled = pooled;
     }
 
-    /** A new zero-filled leaf tensor in host memory. */
+    /**
+     * A new zero-filled leaf tensor (parameters, gradients, optimizer state), in the memory of the backend in use on
+     * this thread ({@link #allocateWith}), host memory by default.
+     */
     public static Tensor zeros(int... shape) {
         int[] s = shape.clone();
-        return new Tensor(s, new HostStorage(new float[Shapes.size(s)]), 0, new int[1], true, false);
+        IntFunction<Storage> a = ALLOCATOR.get();
+        int n = Shapes.size(s);
+        return new Tensor(s, a == null ? new HostStorage(new float[n]) : a.apply(n), 0, new int[1], true, false);
+    }
+
+    /**
+     * Makes new tensors on this thread take zero-filled storage from {@code allocate} (a backend's) until the scope
+     * closes; {@link #of} and {@link #scalar} stay host values (data read from files, constants).
+     */
+    public static BufferPool.Scope allocateWith(IntFunction<Storage> allocate) {
+        IntFunction<Storage> before = ALLOCATOR.get();
+        ALLOCATOR.set(allocate);
+        return () -> {
+            if (before == null) {
+                ALLOCATOR.remove();
+            } else {
+                ALLOCATOR.set(before);
+            }
+        };
     }
 
     /** A host leaf tensor that takes ownership of {@code data}. */
@@ -76,7 +101,8 @@ public final class Tensor {
         int[] s = shape.clone();
         BufferPool pool = BufferPool.current();
         int n = Shapes.size(s);
-        Storage st = pool == null ? new HostStorage(new float[n]) : pool.take(n);
+        IntFunction<Storage> a = ALLOCATOR.get();
+        Storage st = pool != null ? pool.take(n) : a != null ? a.apply(n) : new HostStorage(new float[n]);
         return new Tensor(s, st, 0, new int[1], false, pool != null);
     }
 

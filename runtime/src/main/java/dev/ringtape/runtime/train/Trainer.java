@@ -78,6 +78,9 @@ public final class Trainer {
     private Resume resume;
     private int threads;
     private String threadsWhy;
+    private String backend;
+    private String backendWhy;
+    private String gpu;
 
     /**
      * The next step's micro-batches, gathered from the shuffled training data on a thread of their own while the
@@ -153,6 +156,17 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * Records the backend the run computes on, why ({@code backend_why}: the job's choice, or what {@code auto}
+     * passed over), and the GPU address Spark assigned the task (null: none) in the {@code run} record.
+     */
+    public Trainer backend(String name, String why, String gpu) {
+        this.backend = name;
+        this.backendWhy = why;
+        this.gpu = gpu;
+        return this;
+    }
+
     /** Starts {@link #fit} from {@code r} instead of step 0. */
     public Trainer resumeFrom(Resume r) {
         this.resume = r;
@@ -171,6 +185,13 @@ public final class Trainer {
         if (threadsWhy != null) {
             run.put(Schema.THREADS, threads);
             run.put(Schema.THREADS_WHY, threadsWhy);
+        }
+        if (backend != null) {
+            run.put(Schema.BACKEND, backend);
+            run.put(Schema.BACKEND_WHY, backendWhy);
+            if (gpu != null) {
+                run.put(Schema.GPU, gpu);
+            }
         }
         ArrayNode layers = run.putArray(Schema.LAYERS);
         for (Layer l : model.layers()) {

@@ -113,13 +113,22 @@ final class Doctor {
         }
     }
 
+    /** The CUDA driver and its devices as the cuda backend's probe sees them, and what backend auto does. */
     private static Check cuda() {
-        for (String dir : List.of("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/cuda/lib64")) {
-            if (new File(dir, "libcuda.so.1").exists()) {
-                return new Check(Verdict.ok, "cuda", "driver library " + dir + "/libcuda.so.1 present");
-            }
+        dev.ringtape.runtime.backend.BackendProvider cuda = dev.ringtape.runtime.backend.Backends.all().stream()
+                .filter(b -> b.name().equals("cuda"))
+                .findFirst()
+                .orElse(null);
+        if (cuda == null) {
+            return new Check(Verdict.ok, "cuda", "no cuda backend on the class path: backend auto trains on the CPU");
         }
-        return new Check(Verdict.ok, "cuda", "no CUDA driver (libcuda.so.1 not found): backend auto trains on the CPU");
+        String problem = cuda.unavailableReason();
+        return new Check(
+                Verdict.ok,
+                "cuda",
+                problem == null
+                        ? dev.ringtape.gpukernels.CudaProbe.state().describe() + "; backend auto trains on the GPU"
+                        : problem + "; backend auto trains on the CPU");
     }
 
     private static Check blas() {

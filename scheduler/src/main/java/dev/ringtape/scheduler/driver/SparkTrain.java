@@ -70,6 +70,7 @@ public final class SparkTrain {
      */
     public static Result run(JobSpec job, Path jobDir, PrintStream out, boolean quiet, boolean fresh)
             throws JobFailed, DataException {
+        checkBackend(job);
         JobSpec shipped = job.withData(DataPaths.resolve(job.data(), jobDir));
         Path export = Path.of(job.export().path());
         checkWritable(export, "export.path");
@@ -232,6 +233,21 @@ public final class SparkTrain {
             conf.set("spark.executor.extraJavaOptions", (opts + " " + EXECUTOR_FLAGS).strip());
         }
         return conf;
+    }
+
+    /**
+     * In local mode the workers run on this machine, so a {@code backend: cuda} it cannot run is refused first,
+     * before any file is looked at; on a cluster each rank finds out on its executor, also before reading data.
+     */
+    static void checkBackend(JobSpec job) throws JobFailed {
+        String master = new SparkConf().get("spark.master", job.spark().master());
+        if (LOCAL.matcher(master).matches() && "cuda".equals(job.backend())) {
+            try {
+                dev.ringtape.runtime.backend.Backends.select("cuda", null);
+            } catch (dev.ringtape.runtime.backend.Backends.Unavailable e) {
+                throw new JobFailed(e.getMessage());
+            }
+        }
     }
 
     /** Refuses, before any executor starts, what would make the barrier stage fail or hang. */

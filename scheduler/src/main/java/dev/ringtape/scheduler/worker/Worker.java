@@ -1,6 +1,7 @@
 package dev.ringtape.scheduler.worker;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ringtape.runtime.backend.Backends;
 import dev.ringtape.runtime.data.BatchPlan;
 import dev.ringtape.runtime.data.DataException;
 import dev.ringtape.runtime.data.Dataset;
@@ -117,6 +118,55 @@ public final class Worker {
             Trainer.Resume resume,
             Threads threads)
             throws SpecException, DataException {
+        return run(job, loader, reducer, store, sink, progress, resume, threads, null);
+    }
+
+    /**
+     * {@link #run(JobSpec, Loader, GradientReducer, StateStore, TelemetrySink, PrintStream, Trainer.Resume, Threads)}
+     * on the GPU with address {@code gpu} when the job's backend runs on one (the address Spark assigned this task;
+     * null: none assigned). The backend is chosen before the model is built or any data is read: a {@code backend:
+     * cuda} that cannot run here is a one-line error naming what is missing.
+     */
+    public static Outcome run(
+            JobSpec job,
+            Loader loader,
+            GradientReducer reducer,
+            StateStore store,
+            TelemetrySink sink,
+            PrintStream progress,
+            Trainer.Resume resume,
+            Threads threads,
+            String gpu)
+            throws SpecException, DataException {
+        Backends.Selection backend;
+        try {
+            backend = Backends.select(job.backend(), gpu);
+        } catch (Backends.Unavailable e) {
+            throw new SpecException("backend", e.getMessage());
+        }
+        if (backend.fellBack() && reducer.rank() == 0) {
+            progress.println("backend " + backend.why()); // one line: what was passed over and why
+        }
+        Backends.Scope in = Backends.use(backend.backend());
+        try {
+            return train(job, loader, reducer, store, sink, progress, resume, threads, backend, gpu);
+        } finally {
+            in.close();
+        }
+    }
+
+    private static Outcome train(
+            JobSpec job,
+            Loader loader,
+            GradientReducer reducer,
+            StateStore store,
+            TelemetrySink sink,
+            PrintStream progress,
+            Trainer.Resume resume,
+            Threads threads,
+            Backends.Selection backend,
+            String gpu)
+            throws SpecException, DataException {
         if (threads != null) {
             dev.ringtape.runtime.backend.cpu.CpuBackend.blasThreads(threads.count());
             if (threads.warning() != null && reducer.rank() == 0) {
@@ -178,7 +228,7 @@ public final class Worker {
         if (reducer.rank() == 0) {
             progress.printf(
                     "%s: %d training and %d held-out samples, %d parameters, %d steps of %d samples"
-                            + " (%d worker%s x %d micro-batch%s, %s, cpu%s)%n",
+                            + " (%d worker%s x %d micro-batch%s, %s, %s%s)%n",
                     job.name(),
                     data.train().size(),
                     data.eval() == null ? 0 : data.eval().size(),
@@ -190,6 +240,7 @@ public final class Worker {
                     t.microBatches(),
                     t.microBatches() == 1 ? "" : "es",
                     t.precision(),
+                    backend.backend().name(),
                     threads == null ? "" : ", " + threads.count() + " thread" + (threads.count() == 1 ? "" : "s"));
         }
         ObjectNode config = job.toJson();
@@ -197,6 +248,7 @@ public final class Worker {
         if (threads != null) {
             trainer.threads(threads.count(), threads.why());
         }
+        trainer.backend(backend.backend().name(), backend.why(), gpu);
         Trainer.Summary summary = trainer.evalSharded(data.sharded())
                 .resumeFrom(resume)
                 .fit(data.train(), data.eval(), totalSteps, config);

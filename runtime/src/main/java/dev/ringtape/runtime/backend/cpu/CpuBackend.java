@@ -2,6 +2,7 @@ package dev.ringtape.runtime.backend.cpu;
 
 import dev.ringtape.runtime.backend.Activation;
 import dev.ringtape.runtime.backend.Backend;
+import dev.ringtape.runtime.backend.BackendProvider;
 import dev.ringtape.runtime.precision.Precision;
 import dev.ringtape.runtime.tensor.HostStorage;
 import dev.ringtape.runtime.tensor.Loops;
@@ -19,19 +20,34 @@ import org.bytedeco.openblas.global.openblas;
  */
 public final class CpuBackend implements Backend {
 
+    /** The CPU backend as {@link java.util.ServiceLoader} finds it: it runs everywhere, and loses to any device. */
+    public static final class Provider implements BackendProvider {
+        private static final CpuBackend CPU = new CpuBackend();
+
+        @Override
+        public String name() {
+            return "cpu";
+        }
+
+        @Override
+        public int priority() {
+            return 0;
+        }
+
+        @Override
+        public String unavailableReason() {
+            return null;
+        }
+
+        @Override
+        public Backend open(String device) {
+            return CPU;
+        }
+    }
+
     @Override
     public String name() {
         return "cpu";
-    }
-
-    @Override
-    public boolean available() {
-        return true;
-    }
-
-    @Override
-    public int priority() {
-        return 0;
     }
 
     /** The BLAS in use and its threads, in one line. */

@@ -1,0 +1,284 @@
+// The per-element and per-row arithmetic of Ringtape's CUDA kernels, as __host__ __device__ functions: the kernels
+// (kernels.cu) call them on the device, and a host program (src/test/cuda/host_math.cu) calls the same code on the
+// CPU, where the Java test HostMathTest compares it with the Java CPU backend on the same inputs. Each function
+// follows its Java counterpart's operation order (named beside it); kernels are compiled with --fmad=false, so a
+// multiply-add is fused exactly where Java calls Math.fma (here: fmaf).
+#pragma once
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define RT_HD __host__ __device__ inline
+
+namespace rt {
+
+RT_HD uint32_t bits(float v) {
+#ifdef __CUDA_ARCH__
+    return __float_as_uint(v);
+#else
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    return b;
+#endif
+}
+
+RT_HD float from_bits(uint32_t b) {
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(b);
+#else
+    float v;
+    memcpy(&v, &b, 4);
+    return v;
+#endif
+}
+
+// Precision.floatToFp16Bits: IEEE binary16, ties to even, subnormals, overflow to Inf, NaN kept quiet.
+RT_HD uint16_t fp16_bits(float v) {
+    uint32_t f = bits(v);
+    uint32_t sign = (f >> 16) & 0x8000u;
+    int exp = (int)((f >> 23) & 0xff);
+    uint32_t mant = f & 0x007fffffu;
+    if (exp == 0xff) {
+        return (uint16_t)(sign | 0x7c00u | (mant != 0 ? 0x0200u | (mant >> 13) : 0u));
+    }
+    int e = exp - 127 + 15;
+    if (e >= 0x1f) {
+        return (uint16_t)(sign | 0x7c00u);
+    }
+    if (e <= 0) {
+        if (e < -10) {
+            return (uint16_t)sign;
+        }
+        uint32_t m = mant | 0x00800000u;
+        int shift = 14 - e;
+        uint32_t half = m >> shift;
+        uint32_t rest = m & ((1u << shift) - 1);
+        uint32_t mid = 1u << (shift - 1);
+        if (rest > mid || (rest == mid && (half & 1u) != 0)) {
+            half++;
+        }
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = ((uint32_t)e << 10) | (mant >> 13);
+    uint32_t rest = mant & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (half & 1u) != 0)) {
+        half++;
+    }
+    return (uint16_t)(sign | half);
+}
+
+// Precision.fp16BitsToFloat
+RT_HD float fp16_value(uint16_t h) {
+    uint32_t b = h;
+    uint32_t sign = (b & 0x8000u) << 16;
+    uint32_t exp = (b >> 10) & 0x1fu;
+    uint32_t mant = b & 0x3ffu;
+    if (exp == 0x1f) {
+        return from_bits(sign | 0x7f800000u | (mant << 13));
+    }
+    if (exp == 0) {
+        float m = (float)mant * 5.9604644775390625e-8f; // 2^-24
+        return sign != 0 ? -m : m;
+    }
+    return from_bits(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+}
+
+// Precision.toFp16
+RT_HD float round_fp16(float v) { return fp16_value(fp16_bits(v)); }
+
+// Precision.toBf16
+RT_HD float round_bf16(float v) {
+    uint32_t b = bits(v);
+    if ((b & 0x7f800000u) == 0x7f800000u) {
+        return (b & 0x007fffffu) != 0 ? from_bits(b | 0x00400000u) : v;
+    }
+    uint32_t lsb = (b >> 16) & 1u;
+    return from_bits((b + 0x7fffu + lsb) & 0xffff0000u);
+}
+
+// 0: fp32, 1: fp16, 2: bf16 (Precision's order)
+RT_HD float round_to(int precision, float v) {
+    return precision == 1 ? round_fp16(v) : precision == 2 ? round_bf16(v) : v;
+}
+
+RT_HD bool finite(float v) { return (bits(v) & 0x7f800000u) != 0x7f800000u; }
+
+// The unscale walk (Loops.scale) per element, fused with the Inf/NaN check: the scaled value, and whether the
+// input was not finite. The kernel reduces the squares and flags.
+RT_HD float unscale(float g, float scale, int* bad) {
+    *bad += finite(g) ? 0 : 1;
+    return g * scale;
+}
+
+// CpuBackend.dropoutMask: element i of a replayable stream kept with probability 1 - p.
+RT_HD uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+RT_HD bool dropout_keep(uint64_t seed, double p, int64_t i) {
+    int64_t threshold = (int64_t)(p * (double)(1ll << 53));
+    int64_t r = (int64_t)(mix64(seed + 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1)) >> 11);
+    return r >= threshold;
+}
+
+// Activations (CpuBackend's Activations rules), forward and backward side by side.
+RT_HD float relu(float x) { return x > 0.f || x != x ? x : 0.f; } // NaN stays NaN, -0 -> +0 (torch.relu)
+
+RT_HD float relu_backward(float x, float gy) { return x > 0.f ? gy : 0.f; }
+
+RT_HD double sigmoid_d(double v) {
+    if (v >= 0) {
+        return 1.0 / (1.0 + exp(-v));
+    }
+    double e = exp(v);
+    return e / (1.0 + e);
+}
+
+RT_HD float sigmoid(float x) { return (float)sigmoid_d(x); }
+
+RT_HD float sigmoid_backward(float y, float gy) { return gy * y * (1.f - y); }
+
+// Loops.tanh: 1 - 2 / (exp(2|v|) + 1), odd
+RT_HD float tanh_f(float x) {
+    double v = x;
+    double a = fabs(v);
+    double t = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
+    return (float)(v < 0 ? -t : t);
+}
+
+RT_HD float tanh_backward(float y, float gy) { return gy * (1.f - y * y); }
+
+// Loops.adamRange, one element: returns the new weight, updates m and v.
+struct AdamStep {
+    float b1, one_minus_b1, b2, one_minus_b2, bc2_sqrt, neg_step_size, eps;
+    int decoupled;
+    float decay, wd;
+};
+
+RT_HD float adam(float p, float g, float* m, float* v, const AdamStep& s) {
+    if (s.decoupled) {
+        p = p * s.decay;
+    } else if (s.wd != 0) {
+        g = fmaf(s.wd, p, g);
+    }
+    *m = fmaf(s.one_minus_b1, g, *m * s.b1);
+    *v = *v * s.b2 + s.one_minus_b2 * (g * g);
+    float denom = sqrtf(*v) / s.bc2_sqrt + s.eps;
+    return p + s.neg_step_size * *m / denom;
+}
+
+// Loops.sgdRange, one element
+struct SgdStep {
+    float wd, mom, keep, neg_lr;
+    int decay, nesterov;
+};
+
+RT_HD float sgd(float p, float g, float* buf, int has_buf, int first, const SgdStep& s) {
+    float d = g;
+    if (s.decay) {
+        d = fmaf(s.wd, p, d);
+    }
+    if (has_buf) {
+        *buf = first ? d : fmaf(s.keep, d, *buf * s.mom);
+        d = s.nesterov ? fmaf(s.mom, *buf, d) : *buf;
+    }
+    return fmaf(s.neg_lr, d, p);
+}
+
+// Losses.softmaxCrossEntropy, one row of c logits: writes the softmax, returns -log softmax(z)[y].
+RT_HD double softmax_ce_row(const float* z, int c, int y, float* p) {
+    float max = -INFINITY;
+    for (int j = 0; j < c; j++) {
+        max = fmaxf(max, z[j]);
+    }
+    double sum = 0;
+    for (int j = 0; j < c; j++) {
+        sum += exp((double)z[j] - max);
+    }
+    double log_sum = log(sum);
+    for (int j = 0; j < c; j++) {
+        p[j] = (float)exp((double)z[j] - max - log_sum);
+    }
+    return log_sum + max - z[y];
+}
+
+// Losses.softmaxCrossEntropyBackward, one row: gx += scale * (p - onehot(y))
+RT_HD void softmax_ce_backward_row(const float* p, int c, int y, float scale, float* gx) {
+    for (int j = 0; j < c; j++) {
+        gx[j] += scale * p[j];
+    }
+    gx[y] -= scale;
+}
+
+// CpuBackend.layerNorm, one row of d: y, xhat, returns 1/std
+RT_HD float layer_norm_row(const float* x, const float* w, const float* b, int d, float eps, float* y, float* xhat) {
+    double mean = 0;
+    for (int j = 0; j < d; j++) {
+        mean += x[j];
+    }
+    mean /= d;
+    double var = 0;
+    for (int j = 0; j < d; j++) {
+        double c = x[j] - mean;
+        var += c * c;
+    }
+    var /= d;
+    double rs = 1.0 / sqrt(var + eps);
+    for (int j = 0; j < d; j++) {
+        float h = (float)((x[j] - mean) * rs);
+        xhat[j] = h;
+        y[j] = h * w[j] + b[j];
+    }
+    return (float)rs;
+}
+
+// CpuBackend.layerNormBackward's input gradient, one row (the parameter gradients are column sums over rows)
+RT_HD void layer_norm_backward_row(const float* g, const float* h, const float* w, float rs, int d, float* gx) {
+    double sum = 0;
+    double dot = 0;
+    for (int j = 0; j < d; j++) {
+        double dh = (double)g[j] * w[j];
+        sum += dh;
+        dot += dh * h[j];
+    }
+    double mean_dh = sum / d;
+    double mean_dot = dot / d;
+    for (int j = 0; j < d; j++) {
+        double dh = (double)g[j] * w[j];
+        gx[j] += (float)(rs * (dh - mean_dh - h[j] * mean_dot));
+    }
+}
+
+// Telemetry's per-element statistics, accumulated by a reduction: sum of squares, max |v|, exact zeros, values
+// outside [lo, hi] (saturation), and for 16-bit rounding the values it flushes to zero (underflow).
+struct Stats {
+    double squares;
+    float max_abs;
+    float reserved; // no padding: PTX ISA 8.0 has no way to say a copy's bytes are unused
+    long long zeros, outside, non_zero, flushed;
+};
+
+RT_HD void stats_add(Stats* s, float v, float lo, float hi, int precision) {
+    s->squares += (double)v * v;
+    float a = fabsf(v);
+    s->max_abs = a > s->max_abs ? a : s->max_abs;
+    s->zeros += v == 0.f ? 1 : 0;
+    s->outside += v < lo || v > hi ? 1 : 0;
+    float r = round_to(precision, v);
+    s->non_zero += v != 0.f ? 1 : 0;
+    s->flushed += v != 0.f && r == 0.f ? 1 : 0;
+}
+
+RT_HD void stats_merge(Stats* a, const Stats& b) {
+    a->squares += b.squares;
+    a->max_abs = b.max_abs > a->max_abs ? b.max_abs : a->max_abs;
+    a->zeros += b.zeros;
+    a->outside += b.outside;
+    a->non_zero += b.non_zero;
+    a->flushed += b.flushed;
+}
+
+} // namespace rt

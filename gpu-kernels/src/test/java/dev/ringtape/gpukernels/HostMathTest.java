@@ -1,0 +1,353 @@
+package dev.ringtape.gpukernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.ringtape.runtime.backend.Activation;
+import dev.ringtape.runtime.backend.cpu.CpuBackend;
+import dev.ringtape.runtime.precision.Precision;
+import dev.ringtape.runtime.tensor.Loops;
+import dev.ringtape.runtime.tensor.Mask;
+import dev.ringtape.runtime.tensor.Tensor;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CUDA kernels' arithmetic ({@code ringtape_math.cuh}), compiled by nvcc as host code and run on the CPU, against
+ * the Java CPU backend on the same inputs: what can be checked of the device path without a device. Bit for bit
+ * where both sides do the same IEEE operations in the same order (16-bit rounding, the unscale, Adam, SGD, ReLU,
+ * dropout, layer norm); within one float ulp where a libm function is involved (exp in softmax, sigmoid and tanh:
+ * glibc's and Java's may differ in the last bit of a double, which can move the rounded float by one ulp). Skipped,
+ * with the reason, where nvcc is not on the PATH.
+ */
+class HostMathTest {
+    private static Path program;
+    private final Random rnd = new Random(11);
+    private final CpuBackend cpu = new CpuBackend();
+
+    @BeforeAll
+    static void build() throws Exception {
+        Path src = Path.of("src/test/cuda/host_math.cu").toAbsolutePath();
+        Path include = Path.of("src/main/cuda").toAbsolutePath();
+        program = Path.of("target/host_math").toAbsolutePath();
+        Process p;
+        try {
+            p = new ProcessBuilder("nvcc", "-std=c++17", "-I" + include, "-o", program.toString(), src.toString())
+                    .redirectErrorStream(true)
+                    .start();
+        } catch (IOException e) {
+            program = null;
+            return; // no nvcc: every test is skipped with the reason
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "nvcc took more than 2 minutes");
+        assertEquals(0, p.exitValue(), "nvcc failed on host_math.cu:\n" + out);
+    }
+
+    /** Runs a case of the host program on {@code input}; its output's tokens. */
+    private static List<String> run(String kase, String input) throws Exception {
+        assumeTrue(program != null, "nvcc is not on the PATH: the kernels' host-side math is not checked here");
+        Process p = new ProcessBuilder(program.toString(), kase).start();
+        p.getOutputStream().write(input.getBytes(StandardCharsets.US_ASCII));
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), kase + ": " + err);
+        List<String> tokens = new ArrayList<>();
+        for (String t : out.split("\\s+")) {
+            if (!t.isEmpty()) {
+                tokens.add(t);
+            }
+        }
+        return tokens;
+    }
+
+    private static String hex(float v) {
+        return String.format("%08x", Float.floatToRawIntBits(v));
+    }
+
+    private static String hex(double v) {
+        return String.format("%016x", Double.doubleToRawLongBits(v));
+    }
+
+    private static String hex(float[] a) {
+        StringBuilder b = new StringBuilder();
+        for (float v : a) {
+            b.append(hex(v)).append(' ');
+        }
+        return b.toString();
+    }
+
+    private static float f(String token) {
+        return Float.intBitsToFloat((int) Long.parseLong(token, 16));
+    }
+
+    private static double d(String token) {
+        return Double.longBitsToDouble(Long.parseUnsignedLong(token, 16));
+    }
+
+    /** Values where rounding and special cases go wrong, then random ones over many magnitudes. */
+    private float[] edgyValues(int random) {
+        float[] edges = {
+            0f,
+            -0f,
+            1f,
+            -1f,
+            65504f,
+            65520f,
+            65519.996f,
+            6.1035156e-5f,
+            5.9604645e-8f,
+            2.9802322e-8f,
+            2.9802326e-8f,
+            1e-10f,
+            Float.MIN_VALUE,
+            Float.MAX_VALUE,
+            Float.POSITIVE_INFINITY,
+            Float.NEGATIVE_INFINITY,
+            Float.NaN,
+            Float.intBitsToFloat(0x7f800001),
+            1.0009766f,
+            1.0014648f,
+            3.3895314e38f
+        };
+        float[] out = new float[edges.length + random];
+        System.arraycopy(edges, 0, out, 0, edges.length);
+        for (int i = edges.length; i < out.length; i++) {
+            out[i] = (float) (rnd.nextGaussian() * Math.pow(10, rnd.nextInt(20) - 10));
+        }
+        return out;
+    }
+
+    private float[] gaussian(int n, double scale) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) (rnd.nextGaussian() * scale);
+        }
+        return a;
+    }
+
+    private static void assertUlps(float want, float got, int ulps, String what) {
+        if (Float.floatToRawIntBits(want) == Float.floatToRawIntBits(got)) {
+            return;
+        }
+        assertTrue(
+                Float.isFinite(want) && Math.abs(want - got) <= ulps * Math.ulp(want),
+                what + ": Java " + want + ", CUDA host math " + got);
+    }
+
+    @Test
+    void shouldRoundToFp16AndBf16BitForBitAsTheCpuBackend() throws Exception {
+        float[] x = edgyValues(4000);
+        List<String> fp16 = run("fp16", x.length + " " + hex(x));
+        List<String> bf16 = run("bf16", x.length + " " + hex(x));
+        for (int i = 0; i < x.length; i++) {
+            String at = "x = " + x[i] + " (" + hex(x[i]) + ")";
+            assertEquals(hex(Precision.toFp16(x[i])), fp16.get(i), "fp16 of " + at);
+            assertEquals(Precision.floatToFp16Bits(x[i]) & 0xffff, Integer.parseInt(fp16.get(x.length + i)), at);
+            assertEquals(hex(Precision.toBf16(x[i])), bf16.get(i), "bf16 of " + at);
+        }
+    }
+
+    @Test
+    void shouldUnscaleAndCountOverflowLikeTheUnscaleWalk() throws Exception {
+        float[] g = edgyValues(3000);
+        float scale = 1f / 65536f;
+        List<String> out = run("unscale", g.length + " " + hex(scale) + " " + hex(g));
+        Tensor t = Tensor.of(g.clone(), g.length);
+        int bad = cpu.countNonFinite(t);
+        cpu.scale(t, scale, null, null, 0);
+        for (int i = 0; i < g.length; i++) {
+            assertEquals(hex(t.data()[i]), out.get(i), "unscaled " + g[i]);
+        }
+        assertEquals(bad, Integer.parseInt(out.get(g.length)), "non-finite gradients");
+        assertTrue(bad >= 4, "the inputs hold Inf and NaN");
+        float[] finite = gaussian(5000, 1e3);
+        out = run("unscale", finite.length + " " + hex(scale) + " " + hex(finite));
+        Tensor ft = Tensor.of(finite.clone(), finite.length);
+        double squares = cpu.scale(ft, scale, null, null, 0);
+        assertEquals(squares, d(out.get(finite.length + 1)), squares * 1e-6, "sum of squares");
+    }
+
+    @Test
+    void shouldStepAdamAndSgdBitForBitAsTheCpuLoops() throws Exception {
+        int n = 1001;
+        for (boolean decoupled : new boolean[] {false, true}) {
+            float[] p = gaussian(n, 1);
+            float[] g = gaussian(n, 1e-2);
+            float[] m = gaussian(n, 1e-3);
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) {
+                v[i] = rnd.nextFloat() * 1e-5f;
+            }
+            Loops.AdamStep s = new Loops.AdamStep(
+                    0.9f, 0.1f, 0.999f, 1e-3f, 0.0316f, -0.0123f, 1e-8f, decoupled, 0.9999f, decoupled ? 0f : 0.01f);
+            String in = n + " " + hex(s.b1()) + " " + hex(s.oneMinusB1()) + " " + hex(s.b2()) + " "
+                    + hex(s.oneMinusB2()) + " " + hex(s.bc2Sqrt()) + " " + hex(s.negStepSize()) + " " + hex(s.eps())
+                    + " " + (decoupled ? 1 : 0) + " " + hex(s.decay()) + " " + hex(s.wd()) + " " + hex(p) + hex(g)
+                    + hex(m) + hex(v);
+            List<String> out = run("adam", in);
+            Loops.scalar().adam(p, g, 0, m, v, s, null);
+            for (int i = 0; i < n; i++) {
+                assertEquals(hex(p[i]), out.get(i), "Adam weight " + i + (decoupled ? " (AdamW)" : ""));
+                assertEquals(hex(m[i]), out.get(n + i), "first moment " + i);
+                assertEquals(hex(v[i]), out.get(2 * n + i), "second moment " + i);
+            }
+        }
+        for (boolean nesterov : new boolean[] {false, true}) {
+            float[] p = gaussian(n, 1);
+            float[] g = gaussian(n, 1e-2);
+            float[] buf = gaussian(n, 1e-2);
+            Loops.SgdStep s = new Loops.SgdStep(1e-4f, 0.9f, 1f, -0.05f, true, nesterov);
+            String in = n + " 0 1 " + hex(s.wd()) + " " + hex(s.mom()) + " " + hex(s.keep()) + " " + hex(s.negLr())
+                    + " 1 " + (nesterov ? 1 : 0) + " " + hex(p) + hex(g) + hex(buf);
+            List<String> out = run("sgd", in);
+            Loops.scalar().sgd(p, g, 0, buf, false, s, null);
+            for (int i = 0; i < n; i++) {
+                assertEquals(hex(p[i]), out.get(i), "SGD weight " + i);
+                assertEquals(hex(buf[i]), out.get(n + i), "momentum " + i);
+            }
+        }
+    }
+
+    @Test
+    void shouldComputeSoftmaxCrossEntropyAsTheCpuBackend() throws Exception {
+        int rows = 64;
+        int c = 10;
+        float[] z = gaussian(rows * c, 4);
+        z[3] = 900f; // a logit far out: log space keeps it finite
+        int[] y = new int[rows];
+        StringBuilder ys = new StringBuilder();
+        for (int r = 0; r < rows; r++) {
+            y[r] = rnd.nextInt(c);
+            ys.append(y[r]).append(' ');
+        }
+        float scale = 1f / rows;
+        List<String> out = run("softmax_ce", rows + " " + c + " " + hex(z) + ys + hex(scale));
+        Tensor probs = Tensor.zeros(rows, c);
+        double mean = cpu.softmaxCrossEntropy(Tensor.of(z.clone(), rows, c), y, probs);
+        Tensor gx = Tensor.zeros(rows, c);
+        cpu.softmaxCrossEntropyBackward(probs, y, scale, gx);
+        for (int i = 0; i < rows * c; i++) {
+            assertUlps(probs.data()[i], f(out.get(i)), 1, "softmax " + i);
+            assertUlps(gx.data()[i], f(out.get(rows * c + 1 + i)), 2, "gradient " + i);
+        }
+        double total = d(out.get(rows * c));
+        assertEquals(mean, total / rows, Math.abs(mean) * 1e-12, "mean loss");
+    }
+
+    @Test
+    void shouldNormalizeLayersBitForBitAsTheCpuBackend() throws Exception {
+        int rows = 16;
+        int dim = 37;
+        float[] x = gaussian(rows * dim, 3);
+        float[] w = gaussian(dim, 1);
+        float[] b = gaussian(dim, 1);
+        float[] gy = gaussian(rows * dim, 1);
+        float eps = 1e-5f;
+        List<String> out =
+                run("layer_norm", rows + " " + dim + " " + hex(eps) + " " + hex(x) + hex(w) + hex(b) + hex(gy));
+        Tensor ty = Tensor.zeros(rows, dim);
+        Tensor xhat = Tensor.zeros(rows, dim);
+        float[] rstd = new float[rows];
+        Tensor weight = Tensor.of(w, dim);
+        cpu.layerNorm(Tensor.of(x, rows, dim), weight, Tensor.of(b, dim), eps, ty, xhat, rstd);
+        Tensor gx = Tensor.zeros(rows, dim);
+        Tensor gw = Tensor.zeros(dim);
+        Tensor gb = Tensor.zeros(dim);
+        cpu.layerNormBackward(Tensor.of(gy, rows, dim), xhat, rstd, weight, gx, gw, gb);
+        int n = rows * dim;
+        for (int i = 0; i < n; i++) {
+            assertEquals(hex(ty.data()[i]), out.get(i), "y " + i);
+            assertEquals(hex(xhat.data()[i]), out.get(n + i), "xhat " + i);
+            assertEquals(hex(gx.data()[i]), out.get(2 * n + rows + i), "gx " + i);
+        }
+        for (int r = 0; r < rows; r++) {
+            assertEquals(hex(rstd[r]), out.get(2 * n + r), "rstd " + r);
+        }
+        for (int j = 0; j < dim; j++) {
+            assertEquals(hex(gw.data()[j]), out.get(3 * n + rows + 2 * j), "weight gradient " + j);
+            assertEquals(hex(gb.data()[j]), out.get(3 * n + rows + 2 * j + 1), "bias gradient " + j);
+        }
+    }
+
+    @Test
+    void shouldComputeActivationsAndTheirGradientsAsTheCpuBackend() throws Exception {
+        Activation[] kinds = {Activation.RELU, Activation.SIGMOID, Activation.TANH};
+        for (int kind = 0; kind < kinds.length; kind++) {
+            float[] x = gaussian(3000, 3);
+            x[0] = 0f;
+            x[1] = -0f;
+            x[2] = 25f; // saturated
+            x[3] = -25f;
+            float[] gy = gaussian(x.length, 1);
+            List<String> out = run("act", kind + " " + x.length + " " + hex(x) + hex(gy));
+            Tensor y = Tensor.zeros(x.length);
+            Mask mask = new Mask(x.length);
+            cpu.activation(kinds[kind], 0f, Tensor.of(x, x.length), y, mask);
+            Tensor gx = Tensor.zeros(x.length);
+            Tensor saved = kinds[kind] == Activation.RELU ? null : y;
+            cpu.activationBackward(kinds[kind], 0f, saved, mask, Tensor.of(gy, gy.length), gx);
+            int exact = kinds[kind] == Activation.RELU ? 0 : 1;
+            for (int i = 0; i < x.length; i++) {
+                String at = kinds[kind] + " at x = " + x[i];
+                assertUlps(y.data()[i], f(out.get(i)), exact, at);
+                assertUlps(gx.data()[i], f(out.get(x.length + i)), 3 * exact, "gradient of " + at);
+            }
+        }
+    }
+
+    @Test
+    void shouldDrawTheSameDropoutMaskFromASeed() throws Exception {
+        for (float p : new float[] {0.1f, 0.5f, 0.9f}) {
+            int n = 5000;
+            long seed = rnd.nextLong() & Long.MAX_VALUE;
+            List<String> out = run("dropout", seed + " " + hex((double) p) + " " + n);
+            Mask mask = new Mask(n);
+            cpu.dropoutMask(seed, p, mask);
+            int kept = 0;
+            for (int i = 0; i < n; i++) {
+                boolean keep = (mask.words()[i >>> 6] & (1L << i)) != 0;
+                assertEquals(keep ? "1" : "0", out.get(i), "element " + i + " of seed " + seed + ", p " + p);
+                kept += keep ? 1 : 0;
+            }
+            assertEquals(1 - p, kept / (double) n, 0.03);
+        }
+    }
+
+    @Test
+    void shouldGatherTheTelemetryStatisticsOfTheCpuBackend() throws Exception {
+        float[] x = gaussian(4096, 1e-6);
+        for (int i = 0; i < 300; i++) {
+            x[rnd.nextInt(x.length)] = 0f;
+        }
+        float lo = -1e-6f;
+        float hi = 1e-6f;
+        List<String> out = run("stats", x.length + " " + hex(lo) + " " + hex(hi) + " 1 " + hex(x));
+        float[] maxAbs = new float[1];
+        int[] zeros = new int[1];
+        double squares = cpu.scale(Tensor.of(x.clone(), x.length), 1f, maxAbs, zeros, 0);
+        long[] underflow = new long[2];
+        cpu.round(Precision.FP16, Tensor.of(x.clone(), x.length), underflow);
+        long outside = 0;
+        for (float v : x) {
+            outside += v < lo || v > hi ? 1 : 0;
+        }
+        assertEquals(squares, d(out.get(0)), squares * 1e-6, "sum of squares");
+        assertEquals(hex(maxAbs[0]), out.get(1), "max |x|");
+        assertEquals(zeros[0], Long.parseLong(out.get(2)), "zeros");
+        assertEquals(outside, Long.parseLong(out.get(3)), "outside [lo, hi]");
+        assertEquals(underflow[0], Long.parseLong(out.get(4)), "non-zero values");
+        assertEquals(underflow[1], Long.parseLong(out.get(5)), "values fp16 flushes to zero");
+        assertTrue(underflow[1] > 0, "values of 1e-6 scale: fp16 flushes some");
+    }
+}
