@@ -123,6 +123,10 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                 started.put(Schema.EXECUTOR, own);
                 started.put(Schema.TRANSPORT, transport == Transport.IPC ? "aeron-ipc" : "aeron-udp");
                 started.put(Schema.ENDPOINT, endpoints[rank]);
+                String gpu = gpu(ctx.resourcesJMap());
+                if (gpu != null) {
+                    started.put(Schema.GPU, gpu);
+                }
                 sink.emit(started);
                 try (AeronGradientReducer reducer = new AeronGradientReducer(ring);
                         SnapshotWriter snapshots = rank == 0 && job.checkpoint().everySteps() > 0
@@ -156,7 +160,8 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                             sink,
                             progress,
                             from,
-                            threads);
+                            threads,
+                            gpu);
                 } catch (CheckpointException e) {
                     throw new IllegalStateException(e.getMessage(), e);
                 }
@@ -168,6 +173,15 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                 SharedDrivers.release(token);
             }
         }
+    }
+
+    /**
+     * The GPU Spark assigned this task ({@code spark.task.resource.gpu.amount}): the first of its addresses, so each
+     * rank computes on its own GPU rather than every rank on device 0; null when the job asks for no GPUs.
+     */
+    static String gpu(java.util.Map<String, org.apache.spark.resource.ResourceInformation> resources) {
+        org.apache.spark.resource.ResourceInformation gpu = resources.get("gpu");
+        return gpu == null || gpu.addresses().length == 0 ? null : gpu.addresses()[0];
     }
 
     private static String host(String address) {
