@@ -8,20 +8,168 @@
 
 extern "C" {
 
-// activations: 0 relu, 1 sigmoid, 2 tanh; y = act(x); mask (relu) written as bytes
-__global__ void rt_activation(int kind, const float* x, float* y, long long n) {
+// activations (rt::ActKind, the Activation enum's order): y = act(x); for ReLU and LeakyReLU the sign mask
+// (x > 0) as bytes, which their backward reads
+__global__ void rt_activation(int kind, float param, const float* x, float* y, unsigned char* mask, long long n) {
     GRID_STRIDE(i, n) {
         float v = x[i];
-        y[i] = kind == 0 ? rt::relu(v) : kind == 1 ? rt::sigmoid(v) : rt::tanh_f(v);
+        y[i] = rt::act_forward(kind, v, param);
+        if (mask) mask[i] = v > 0.f ? 1 : 0;
     }
 }
 
-// gx += act'(.) * gy, from the input (relu) or the output (sigmoid, tanh)
-__global__ void rt_activation_backward(int kind, const float* saved, const float* gy, float* gx, long long n) {
+// gx += act'(.) * gy, from the mask (ReLU, LeakyReLU), the output (sigmoid, tanh) or the input (the others)
+__global__ void rt_activation_backward(int kind, float param, const float* saved, const unsigned char* mask,
+                                       const float* gy, float* gx, long long n) {
     GRID_STRIDE(i, n) {
-        float s = saved[i];
-        gx[i] += kind == 0 ? rt::relu_backward(s, gy[i])
-                           : kind == 1 ? rt::sigmoid_backward(s, gy[i]) : rt::tanh_backward(s, gy[i]);
+        float s = mask ? (mask[i] ? 1.f : 0.f) : saved[i];
+        gx[i] += rt::act_backward(kind, s, gy[i], param);
+    }
+}
+
+__global__ void rt_add(const float* a, const float* b, float* out, long long n) {
+    GRID_STRIDE(i, n) { out[i] = a[i] + b[i]; }
+}
+
+// dst += alpha * src (alpha 1: a plain add, as the CPU backend)
+__global__ void rt_axpy(float alpha, const float* src, float* dst, long long n) {
+    GRID_STRIDE(i, n) { dst[i] += alpha == 1.f ? src[i] : alpha * src[i]; }
+}
+
+// x[r, :] += v for the rows x d matrix x
+__global__ void rt_add_row_vector(float* x, const float* v, long long n, int d) {
+    GRID_STRIDE(i, n) { x[i] += v[i % d]; }
+}
+
+// out[j] += sum_r x[r, j], one thread per column, in double as the CPU backend
+__global__ void rt_sum_rows(const float* x, float* out, int rows, int d) {
+    GRID_STRIDE(j, d) {
+        double acc = 0;
+        for (int r = 0; r < rows; r++) acc += x[(long long)r * d + j];
+        out[j] += (float)acc;
+    }
+}
+
+// y = mask ? x * scale : 0, or with accumulate y += that (dropout forward and backward)
+__global__ void rt_masked_scale(const float* x, const unsigned char* mask, float scale, float* y, int accumulate,
+                                long long n) {
+    GRID_STRIDE(i, n) {
+        float v = mask[i] ? x[i] * scale : 0.f;
+        y[i] = accumulate ? y[i] + v : v;
+    }
+}
+
+// per-element loss terms (summed on the host in double) and gradients: 0 bce_with_logits, 1 mse
+__global__ void rt_loss_terms(int kind, const float* x, const float* t, double* terms, long long n) {
+    GRID_STRIDE(i, n) { terms[i] = kind == 0 ? rt::bce_term(x[i], t[i]) : rt::mse_term(x[i], t[i]); }
+}
+
+__global__ void rt_loss_backward(int kind, const float* x, const float* t, float scale, float* gx, long long n) {
+    GRID_STRIDE(i, n) { gx[i] += kind == 0 ? rt::bce_grad(x[i], t[i], scale) : rt::mse_grad(x[i], t[i], scale); }
+}
+
+// im2col of an NCHW batch into [C*k*k, N*OH*OW], one thread per column cell (zero over the padding)
+__global__ void rt_im2col(const float* x, float* cols, int n, int c, int h, int w, int k, int stride, int pad,
+                          int oh, int ow) {
+    long long total = (long long)c * k * k * n * oh * ow;
+    GRID_STRIDE(idx, total) {
+        long long rest = idx;
+        int j = (int)(rest % ow); rest /= ow;
+        int i = (int)(rest % oh); rest /= oh;
+        int s = (int)(rest % n); rest /= n;
+        int kj = (int)(rest % k); rest /= k;
+        int ki = (int)(rest % k); rest /= k;
+        int ch = (int)rest;
+        int y = i * stride - pad + ki;
+        int xx = j * stride - pad + kj;
+        cols[idx] = y >= 0 && y < h && xx >= 0 && xx < w ? x[(((long long)s * c + ch) * h + y) * w + xx] : 0.f;
+    }
+}
+
+// the adjoint: gx[s, ch, y, x] += every column cell that read it; one thread per pixel, gathering (no atomics)
+__global__ void rt_col2im_add(const float* cols, float* gx, int n, int c, int h, int w, int k, int stride, int pad,
+                              int oh, int ow) {
+    long long total = (long long)n * c * h * w;
+    GRID_STRIDE(idx, total) {
+        long long rest = idx;
+        int xx = (int)(rest % w); rest /= w;
+        int y = (int)(rest % h); rest /= h;
+        int ch = (int)(rest % c); rest /= c;
+        int s = (int)rest;
+        float acc = 0.f;
+        for (int ki = 0; ki < k; ki++) {
+            int iy = y + pad - ki;
+            if (iy < 0 || iy % stride != 0 || iy / stride >= oh) continue;
+            for (int kj = 0; kj < k; kj++) {
+                int jx = xx + pad - kj;
+                if (jx < 0 || jx % stride != 0 || jx / stride >= ow) continue;
+                long long row = ((long long)ch * k + ki) * k + kj;
+                acc += cols[(row * n + s) * oh * ow + (iy / stride) * ow + jx / stride];
+            }
+        }
+        gx[idx] += acc;
+    }
+}
+
+// max pooling over NCHW planes; argmax holds the flat input index of each maximum (a NaN in the window wins)
+__global__ void rt_max_pool(const float* x, float* y, int* argmax, long long planes, int h, int w, int k, int stride,
+                            int oh, int ow) {
+    long long total = planes * oh * ow;
+    GRID_STRIDE(o, total) {
+        long long p = o / ((long long)oh * ow);
+        int i = (int)((o / ow) % oh);
+        int j = (int)(o % ow);
+        long long plane = p * h * w;
+        long long best = plane + (long long)(i * stride) * w + j * stride;
+        float bv = x[best];
+        bool done = false;
+        for (int ki = 0; ki < k && !done; ki++) {
+            long long row = plane + (long long)(i * stride + ki) * w + j * stride;
+            for (int kj = 0; kj < k; kj++) {
+                float v = x[row + kj];
+                if (v > bv || v != v) {
+                    bv = v;
+                    best = row + kj;
+                    if (v != v) { done = true; break; }
+                }
+            }
+        }
+        y[o] = bv;
+        argmax[o] = (int)best;
+    }
+}
+
+__global__ void rt_max_pool_backward(const float* gy, const int* argmax, float* gx, long long n) {
+    GRID_STRIDE(i, n) { atomicAdd(&gx[argmax[i]], gy[i]); }
+}
+
+// a convolution's GEMM output [O, N*HW] to NCHW plus the bias, and the adjoint (bias gradient: column sums)
+__global__ void rt_conv_output(const float* flat, const float* bias, float* y, int n, int o, int hw) {
+    long long total = (long long)n * o * hw;
+    GRID_STRIDE(idx, total) {
+        int i = (int)(idx % hw);
+        int oc = (int)((idx / hw) % o);
+        int s = (int)(idx / ((long long)hw * o));
+        y[idx] = flat[((long long)oc * n + s) * hw + i] + (bias ? bias[oc] : 0.f);
+    }
+}
+
+// out[r] += sum_j x[r, j], one thread per row, in double (a convolution's bias gradient from [O, N*HW])
+__global__ void rt_row_sums(const float* x, float* out, int rows, long long cols) {
+    GRID_STRIDE(r, rows) {
+        double acc = 0;
+        for (long long j = 0; j < cols; j++) acc += x[r * cols + j];
+        out[r] += (float)acc;
+    }
+}
+
+__global__ void rt_conv_output_backward(const float* gy, float* gflat, int n, int o, int hw) {
+    long long total = (long long)n * o * hw;
+    GRID_STRIDE(idx, total) {
+        int i = (int)(idx % hw);
+        int oc = (int)((idx / hw) % o);
+        int s = (int)(idx / ((long long)hw * o));
+        gflat[((long long)oc * n + s) * hw + i] = gy[idx];
     }
 }
 
@@ -76,22 +224,10 @@ __global__ void rt_dropout_mask(unsigned long long seed, double p, unsigned char
     }
 }
 
-// 16-bit rounding in place (precision 1 fp16, 2 bf16), and fp32 -> fp16 bits
+// the autocast: 16-bit rounding in place (precision 1 fp16, 2 bf16; values stay in float32, as on the CPU)
 __global__ void rt_round(int precision, float* x, long long n) {
     GRID_STRIDE(i, n) {
         x[i] = rt::round_to(precision, x[i]);
-    }
-}
-
-__global__ void rt_to_fp16(const float* x, unsigned short* h, long long n) {
-    GRID_STRIDE(i, n) {
-        h[i] = rt::fp16_bits(x[i]);
-    }
-}
-
-__global__ void rt_from_fp16(const unsigned short* h, float* x, long long n) {
-    GRID_STRIDE(i, n) {
-        x[i] = rt::fp16_value(h[i]);
     }
 }
 
@@ -140,7 +276,7 @@ __global__ void rt_sgd(float* p, const float* g, float* buf, int first, rt::SgdS
 // telemetry statistics of one tensor, per block into out[blockIdx.x] (merged on the host: a few hundred values)
 __global__ void rt_stats(const float* x, long long n, float lo, float hi, int precision, rt::Stats* out) {
     __shared__ rt::Stats part[256];
-    rt::Stats s = {0, 0.f, 0.f, 0, 0, 0, 0};
+    rt::Stats s = {0, 0.f, 0.f, 0, 0, 0, 0, 0};
     GRID_STRIDE(i, n) {
         rt::stats_add(&s, x[i], lo, hi, precision);
     }

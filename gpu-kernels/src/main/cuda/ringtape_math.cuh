@@ -141,15 +141,95 @@ RT_HD float sigmoid(float x) { return (float)sigmoid_d(x); }
 
 RT_HD float sigmoid_backward(float y, float gy) { return gy * y * (1.f - y); }
 
-// Loops.tanh: 1 - 2 / (exp(2|v|) + 1), odd
-RT_HD float tanh_f(float x) {
-    double v = x;
+// Loops.tanh(double): 1 - 2 / (exp(2|v|) + 1), odd, the identity below 1e-4
+RT_HD double tanh_d(double v) {
     double a = fabs(v);
+    if (a < 1e-4) {
+        return v;
+    }
     double t = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
-    return (float)(v < 0 ? -t : t);
+    return v < 0 ? -t : t;
 }
 
+RT_HD float tanh_f(float x) { return (float)tanh_d(x); }
+
 RT_HD float tanh_backward(float y, float gy) { return gy * (1.f - y * y); }
+
+// Special.erfc: Numerical Recipes' Chebyshev fit (fractional error < 1.2e-7), and the normal CDF from it
+RT_HD double erfc_nr(double x) {
+    const double c[10] = {-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
+                          0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277};
+    double z = fabs(x);
+    double t = 1.0 / (1.0 + 0.5 * z);
+    double p = c[9];
+    for (int i = 8; i >= 0; i--) {
+        p = c[i] + t * p;
+    }
+    double r = t * exp(-z * z + p);
+    return x >= 0 ? r : 2.0 - r;
+}
+
+RT_HD double normal_cdf(double x) { return 0.5 * erfc_nr(-x * 0.7071067811865476); }
+
+// Every activation of the Activation enum, in its order (CpuBackend's Activations rules): forward, and backward's
+// addend from what the forward saved (kinds 0-1 the input, standing for the sign mask; 2-3 the output; 4-8 the input)
+enum ActKind { RELU, LEAKY_RELU, SIGMOID, TANH, GELU_ERF, GELU_TANH, SILU, ELU, SOFTPLUS };
+
+#define RT_SQRT_2_OVER_PI 0.7978845608028654
+#define RT_INV_SQRT_2PI 0.3989422804014327
+#define RT_GELU_TANH_C 0.044715
+
+RT_HD float act_forward(int kind, float x, float param) {
+    double v = x;
+    switch (kind) {
+        case RELU: return relu(x);
+        case LEAKY_RELU: return x > 0.f ? x : x * param;
+        case SIGMOID: return sigmoid(x);
+        case TANH: return tanh_f(x);
+        case GELU_ERF: return (float)(v * normal_cdf(v));
+        case GELU_TANH: return (float)(0.5 * v * (1.0 + tanh_d(RT_SQRT_2_OVER_PI * (v + RT_GELU_TANH_C * v * v * v))));
+        case SILU: return (float)(v * sigmoid_d(v));
+        case ELU: return x > 0.f ? x : (float)(param * expm1(v));
+        default: return x > 20.f ? x : (float)log1p(exp(v)); // SOFTPLUS, torch's threshold 20
+    }
+}
+
+RT_HD float act_backward(int kind, float saved, float gy, float param) {
+    double v = saved;
+    switch (kind) {
+        case RELU: return relu_backward(saved, gy);
+        case LEAKY_RELU: return saved > 0.f ? gy : gy * param;
+        case SIGMOID: return sigmoid_backward(saved, gy);
+        case TANH: return tanh_backward(saved, gy);
+        case GELU_ERF: return (float)(gy * (normal_cdf(v) + v * RT_INV_SQRT_2PI * exp(-0.5 * v * v)));
+        case GELU_TANH: {
+            double t = tanh_d(RT_SQRT_2_OVER_PI * (v + RT_GELU_TANH_C * v * v * v));
+            double d = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * RT_SQRT_2_OVER_PI * (1.0 + 3.0 * RT_GELU_TANH_C * v * v);
+            return (float)(gy * d);
+        }
+        case SILU: {
+            double s = sigmoid_d(v);
+            return (float)(gy * s * (1.0 + v * (1.0 - s)));
+        }
+        case ELU: return saved > 0.f ? gy : (float)(gy * param * exp(v));
+        default: return saved > 20.f ? gy : (float)(gy * sigmoid_d(v));
+    }
+}
+
+// Losses: bce_with_logits and mse per element (the kernels sum them in double), and their gradients' addends
+RT_HD double bce_term(float x, float t) {
+    double v = x;
+    return fmax(v, 0.0) - v * t + log1p(exp(-fabs(v)));
+}
+
+RT_HD float bce_grad(float x, float t, float scale) { return (float)(scale * (sigmoid_d(x) - t)); }
+
+RT_HD double mse_term(float y, float t) {
+    double d = (double)y - t;
+    return d * d;
+}
+
+RT_HD float mse_grad(float y, float t, float scale) { return scale * 2.f * (y - t); }
 
 // Loops.adamRange, one element: returns the new weight, updates m and v.
 struct AdamStep {
@@ -253,12 +333,13 @@ RT_HD void layer_norm_backward_row(const float* g, const float* h, const float* 
 }
 
 // Telemetry's per-element statistics, accumulated by a reduction: sum of squares, max |v|, exact zeros, values
-// outside [lo, hi] (saturation), and for 16-bit rounding the values it flushes to zero (underflow).
+// outside [lo, hi] (saturation), for 16-bit rounding the values it flushes to zero (underflow), and the NaN and
+// infinite values.
 struct Stats {
     double squares;
     float max_abs;
     float reserved; // no padding: PTX ISA 8.0 has no way to say a copy's bytes are unused
-    long long zeros, outside, non_zero, flushed;
+    long long zeros, outside, non_zero, flushed, non_finite;
 };
 
 RT_HD void stats_add(Stats* s, float v, float lo, float hi, int precision) {
@@ -270,6 +351,7 @@ RT_HD void stats_add(Stats* s, float v, float lo, float hi, int precision) {
     float r = round_to(precision, v);
     s->non_zero += v != 0.f ? 1 : 0;
     s->flushed += v != 0.f && r == 0.f ? 1 : 0;
+    s->non_finite += finite(v) ? 0 : 1;
 }
 
 RT_HD void stats_merge(Stats* a, const Stats& b) {
@@ -279,6 +361,7 @@ RT_HD void stats_merge(Stats* a, const Stats& b) {
     a->outside += b.outside;
     a->non_zero += b.non_zero;
     a->flushed += b.flushed;
+    a->non_finite += b.non_finite;
 }
 
 } // namespace rt

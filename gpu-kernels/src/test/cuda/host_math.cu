@@ -8,7 +8,9 @@
 //   sgd n first hasbuf <SgdStep 6> p[n] g[n] buf[n] -> p buf
 //   softmax_ce rows c z[rows*c] y[rows] scale -> probs, the loss sum (double), then gx = scale * (p - onehot)
 //   layer_norm rows d eps x w b gy -> y xhat rstd gx gw gb
-//   act kind n x[n] gy[n]  -> y, gx (kind 0 relu, 1 sigmoid, 2 tanh)
+//   act kind param n x[n] saved[n] gy[n] -> y, act'(saved) * gy (kind: the Activation enum's ordinal; saved: what
+//                          the forward saves, the input or the output, the input standing for ReLU's sign mask)
+//   loss kind n x[n] t[n] scale -> each term (double), then each gradient addend (kind 0 bce, 1 mse)
 //   dropout seed p n       -> the keep bits as 0/1
 //   stats n lo hi precision x[n] -> squares (double) max_abs zeros outside non_zero flushed
 #include <stdio.h>
@@ -137,16 +139,18 @@ int main(int argc, char** argv) {
         }
     } else if (!strcmp(c, "act")) {
         int kind = (int)ri();
+        float param = rf();
         long long n = ri();
-        std::vector<float> x = rv(n), gy = rv(n);
-        std::vector<float> y(n), gx(n, 0.f);
-        for (long long i = 0; i < n; i++) y[i] = kind == 0 ? rt::relu(x[i]) : kind == 1 ? rt::sigmoid(x[i]) : rt::tanh_f(x[i]);
-        for (long long i = 0; i < n; i++) {
-            gx[i] += kind == 0 ? rt::relu_backward(x[i], gy[i])
-                               : kind == 1 ? rt::sigmoid_backward(y[i], gy[i]) : rt::tanh_backward(y[i], gy[i]);
-        }
-        for (float v : y) wf(v);
-        for (float v : gx) wf(v);
+        std::vector<float> x = rv(n), saved = rv(n), gy = rv(n);
+        for (long long i = 0; i < n; i++) wf(rt::act_forward(kind, x[i], param));
+        for (long long i = 0; i < n; i++) wf(rt::act_backward(kind, saved[i], gy[i], param));
+    } else if (!strcmp(c, "loss")) {
+        int kind = (int)ri();
+        long long n = ri();
+        std::vector<float> x = rv(n), t = rv(n);
+        float scale = rf();
+        for (long long i = 0; i < n; i++) wd(kind == 0 ? rt::bce_term(x[i], t[i]) : rt::mse_term(x[i], t[i]));
+        for (long long i = 0; i < n; i++) wf(kind == 0 ? rt::bce_grad(x[i], t[i], scale) : rt::mse_grad(x[i], t[i], scale));
     } else if (!strcmp(c, "dropout")) {
         unsigned long long seed = (unsigned long long)ri();
         double p = rd();
@@ -157,11 +161,11 @@ int main(int argc, char** argv) {
         float lo = rf(), hi = rf();
         int precision = (int)ri();
         std::vector<float> x = rv(n);
-        rt::Stats s = {0, 0.f, 0.f, 0, 0, 0, 0};
+        rt::Stats s = {0, 0.f, 0.f, 0, 0, 0, 0, 0};
         for (float v : x) rt::stats_add(&s, v, lo, hi, precision);
         wd(s.squares);
         wf(s.max_abs);
-        printf("%lld\n%lld\n%lld\n%lld\n", s.zeros, s.outside, s.non_zero, s.flushed);
+        printf("%lld\n%lld\n%lld\n%lld\n%lld\n", s.zeros, s.outside, s.non_zero, s.flushed, s.non_finite);
     } else {
         fprintf(stderr, "host_math: unknown case %s\n", c);
         return 2;

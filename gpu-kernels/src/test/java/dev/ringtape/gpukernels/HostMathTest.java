@@ -24,9 +24,9 @@ import org.junit.jupiter.api.Test;
  * The CUDA kernels' arithmetic ({@code ringtape_math.cuh}), compiled by nvcc as host code and run on the CPU, against
  * the Java CPU backend on the same inputs: what can be checked of the device path without a device. Bit for bit
  * where both sides do the same IEEE operations in the same order (16-bit rounding, the unscale, Adam, SGD, ReLU,
- * dropout, layer norm); within one float ulp where a libm function is involved (exp in softmax, sigmoid and tanh:
- * glibc's and Java's may differ in the last bit of a double, which can move the rounded float by one ulp). Skipped,
- * with the reason, where nvcc is not on the PATH.
+ * LeakyReLU, MSE, dropout, layer norm); within one float ulp where a libm function is involved (exp, log1p, expm1 in
+ * softmax, BCE and the other activations: glibc's and Java's may differ in the last bit of a double, which can move
+ * the rounded float by one ulp). Skipped, with the reason, where nvcc is not on the PATH.
  */
 class HostMathTest {
     private static Path program;
@@ -281,28 +281,65 @@ class HostMathTest {
     }
 
     @Test
-    void shouldComputeActivationsAndTheirGradientsAsTheCpuBackend() throws Exception {
-        Activation[] kinds = {Activation.RELU, Activation.SIGMOID, Activation.TANH};
-        for (int kind = 0; kind < kinds.length; kind++) {
+    void shouldComputeEveryActivationAndItsGradientAsTheCpuBackend() throws Exception {
+        for (Activation act : Activation.values()) {
+            float param = act == Activation.LEAKY_RELU ? 0.01f : act == Activation.ELU ? 1.3f : 0f;
             float[] x = gaussian(3000, 3);
-            x[0] = 0f;
-            x[1] = -0f;
-            x[2] = 25f; // saturated
-            x[3] = -25f;
+            float[] edges = {0f, -0f, 25f, -25f, 20f, 20.5f, 1e-5f, -1e-5f, 60f, -60f};
+            System.arraycopy(edges, 0, x, 0, edges.length);
             float[] gy = gaussian(x.length, 1);
-            List<String> out = run("act", kind + " " + x.length + " " + hex(x) + hex(gy));
             Tensor y = Tensor.zeros(x.length);
             Mask mask = new Mask(x.length);
-            cpu.activation(kinds[kind], 0f, Tensor.of(x, x.length), y, mask);
+            cpu.activation(act, param, Tensor.of(x.clone(), x.length), y, mask);
+            // backward from what the forward saved: the output for sigmoid and tanh, the input otherwise (the
+            // host program reads ReLU's sign mask off the input)
+            float[] saved = act.saves() == Activation.Saves.OUTPUT ? y.data() : x;
             Tensor gx = Tensor.zeros(x.length);
-            Tensor saved = kinds[kind] == Activation.RELU ? null : y;
-            cpu.activationBackward(kinds[kind], 0f, saved, mask, Tensor.of(gy, gy.length), gx);
-            int exact = kinds[kind] == Activation.RELU ? 0 : 1;
+            cpu.activationBackward(
+                    act,
+                    param,
+                    act.saves() == Activation.Saves.MASK ? null : Tensor.of(saved.clone(), x.length),
+                    mask,
+                    Tensor.of(gy, gy.length),
+                    gx);
+            List<String> out =
+                    run("act", act.ordinal() + " " + hex(param) + " " + x.length + " " + hex(x) + hex(saved) + hex(gy));
+            // exact where no libm function is involved; tanh's forward on the CPU is the JDK's vector tanh
+            int ulps = act == Activation.RELU || act == Activation.LEAKY_RELU ? 0 : 1;
             for (int i = 0; i < x.length; i++) {
-                String at = kinds[kind] + " at x = " + x[i];
-                assertUlps(y.data()[i], f(out.get(i)), exact, at);
-                assertUlps(gx.data()[i], f(out.get(x.length + i)), 3 * exact, "gradient of " + at);
+                String at = act + " at x = " + x[i];
+                assertUlps(y.data()[i], f(out.get(i)), ulps, at);
+                assertUlps(gx.data()[i], f(out.get(x.length + i)), ulps, "gradient of " + at);
             }
+        }
+    }
+
+    @Test
+    void shouldComputeTheElementwiseLossesAsTheCpuBackend() throws Exception {
+        int n = 2000;
+        float[] x = gaussian(n, 5);
+        float[] t = new float[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = rnd.nextBoolean() ? 1f : 0f;
+        }
+        float scale = 1f / n;
+        for (int kind = 0; kind < 2; kind++) {
+            List<String> out = run("loss", kind + " " + n + " " + hex(x) + hex(t) + hex(scale));
+            Tensor xt = Tensor.of(x.clone(), n);
+            Tensor tt = Tensor.of(t.clone(), n);
+            double mean = kind == 0 ? cpu.bceWithLogits(xt, tt) : cpu.mse(xt, tt);
+            Tensor gx = Tensor.zeros(n);
+            if (kind == 0) {
+                cpu.bceWithLogitsBackward(xt, tt, scale, gx);
+            } else {
+                cpu.mseBackward(xt, tt, scale, gx);
+            }
+            double total = 0;
+            for (int i = 0; i < n; i++) {
+                total += d(out.get(i));
+                assertUlps(gx.data()[i], f(out.get(n + i)), kind == 0 ? 1 : 0, (kind == 0 ? "bce" : "mse") + " " + i);
+            }
+            assertEquals(mean, total / n, Math.abs(mean) * 1e-13, kind == 0 ? "bce" : "mse");
         }
     }
 
@@ -348,6 +385,7 @@ class HostMathTest {
         assertEquals(outside, Long.parseLong(out.get(3)), "outside [lo, hi]");
         assertEquals(underflow[0], Long.parseLong(out.get(4)), "non-zero values");
         assertEquals(underflow[1], Long.parseLong(out.get(5)), "values fp16 flushes to zero");
+        assertEquals(0, Long.parseLong(out.get(6)), "non-finite values");
         assertTrue(underflow[1] > 0, "values of 1e-6 scale: fp16 flushes some");
     }
 }

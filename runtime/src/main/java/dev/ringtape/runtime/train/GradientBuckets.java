@@ -13,7 +13,8 @@ import java.util.List;
  * sums it in place, with no copies in or out. The arena is summed in buckets of whole parameters in reverse order
  * (DDP's), each handed to the reducer as soon as the last micro-batch's backward has finished all of its parameters;
  * starting a bucket also adds its local sum of squares, which tells whether any local gradient is non-finite. A
- * worker that is alone (world size 1) has nothing to sum and no arena.
+ * worker that is alone (world size 1) has nothing to sum and no arena. Gradients in device memory are copied into
+ * the (host) arena as their bucket starts and back once every sum is done: the ring sums host memory.
  */
 final class GradientBuckets {
     private final List<Tensor> params;
@@ -21,6 +22,8 @@ final class GradientBuckets {
     private final Backend backend = Backends.current();
     /** Null when alone. */
     private final float[] arena;
+    /** Whether the gradients are views of the arena (host memory) rather than copied in and out (device memory). */
+    private final boolean views;
 
     private final int[] offsets;
     /** Buckets as ranges of parameter indices {@code [first, last]}, in the order backward finishes them. */
@@ -39,11 +42,9 @@ final class GradientBuckets {
         for (int i = 0; i < params.size(); i++) {
             offsets[i + 1] = offsets[i] + params.get(i).size();
         }
-        if (reducer.worldSize() == 1) {
-            this.arena = null;
-        } else {
-            // the ring sums host arrays: a backend whose gradients live elsewhere would copy them here instead
-            this.arena = new float[offsets[params.size()]];
+        this.arena = reducer.worldSize() == 1 ? null : new float[offsets[params.size()]];
+        this.views = arena != null && params.get(0).gradBuffer().storage() instanceof HostStorage;
+        if (views) {
             HostStorage storage = new HostStorage(arena);
             for (int i = 0; i < params.size(); i++) {
                 Tensor p = params.get(i);
@@ -104,7 +105,10 @@ final class GradientBuckets {
         }
     }
 
-    /** Starts the buckets backward did not (parameters the loss does not reach) and waits for every sum. */
+    /**
+     * Starts the buckets backward did not (parameters the loss does not reach) and waits for every sum; then the
+     * gradients hold the sums.
+     */
     void finish() {
         for (int b = 0; b < buckets.length; b++) {
             if (!started[b]) {
@@ -112,13 +116,22 @@ final class GradientBuckets {
             }
         }
         reducer.finishSums();
+        if (arena != null && !views) {
+            for (int i = 0; i < params.size(); i++) {
+                params.get(i).gradBuffer().write(arena, offsets[i]);
+            }
+        }
     }
 
     /** Adds bucket {@code b}'s local sum of squares and starts its sum over the workers. */
     private void start(int b) {
         started[b] = true;
         for (int i = buckets[b][0]; i <= buckets[b][1]; i++) {
-            localSquares += backend.squares(params.get(i).gradBuffer());
+            Tensor g = params.get(i).gradBuffer();
+            localSquares += backend.squares(g);
+            if (arena != null && !views) {
+                g.read(arena, offsets[i]);
+            }
         }
         if (arena != null) {
             int from = offsets[buckets[b][0]];
