@@ -96,4 +96,20 @@ class KernelArtifactsTest {
                     "src/main/kernels/" + f + " is stale: copy target/classes/kernels/" + f + " over it");
         }
     }
+
+    @Test
+    void shouldLoadTheCubinOfTheDevicesArchitectureAndElseThePtx() throws IOException {
+        assertEquals(List.of("sm_80.cubin", "compute_80.ptx"), KernelImage.candidates(8, 0));
+        assertEquals(List.of("sm_80.cubin", "compute_80.ptx"), KernelImage.candidates(8, 9)); // L4, RTX 4090
+        assertEquals(List.of("sm_90.cubin", "compute_80.ptx"), KernelImage.candidates(9, 0));
+        assertEquals(List.of("compute_80.ptx"), KernelImage.candidates(10, 0)); // Blackwell: the JIT
+        assertEquals(List.of(), KernelImage.candidates(7, 5)); // Turing: below what the kernels are built for
+        for (String name : List.of("sm_80.cubin", "sm_90.cubin", "compute_80.ptx")) {
+            byte[] image = KernelImage.load(name);
+            assertTrue(image.length > 1000, name);
+            if (name.endsWith(".ptx")) {
+                assertEquals(0, image[image.length - 1], "PTX handed to the driver ends with NUL");
+            }
+        }
+    }
 }
