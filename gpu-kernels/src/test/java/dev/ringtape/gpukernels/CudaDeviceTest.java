@@ -279,4 +279,68 @@ class CudaDeviceTest {
         assertNull(new CudaProvider().unavailableReason());
         assertEquals("cuda", Backends.select("auto", "0").backend().name());
     }
+
+    /** Ten Adam steps of an MLP with layer norm, GELU and dropout, with telemetry sampled, on each backend. */
+    private static double[] train(Backend be, List<float[]> weightsOut) throws Exception {
+        Backends.Scope in = Backends.use(be);
+        try {
+            com.fasterxml.jackson.databind.JsonNode spec = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree(
+                            """
+                    {"input": [16], "layers": [
+                      {"type": "linear", "out": 48}, {"type": "layernorm"}, {"type": "gelu"},
+                      {"type": "dropout", "p": 0.1}, {"type": "linear", "out": 48}, {"type": "relu"},
+                      {"type": "linear", "out": 5}], "loss": {"type": "softmax_cross_entropy"}}""");
+            dev.ringtape.runtime.nn.Sequential model = dev.ringtape.runtime.nn.ModelBuilder.build(spec, 3);
+            dev.ringtape.runtime.train.StepLoop loop = new dev.ringtape.runtime.train.StepLoop(
+                    model,
+                    dev.ringtape.runtime.optim.Adam.adam(model.parameterList()),
+                    dev.ringtape.runtime.optim.LrSchedule.constant(1e-2),
+                    dev.ringtape.runtime.train.LossScaler.disabled(),
+                    dev.ringtape.runtime.train.GradientReducer.local(),
+                    dev.ringtape.telemetry.TelemetrySink.NONE,
+                    new dev.ringtape.runtime.train.StepLoop.Options(
+                            "cuda",
+                            2,
+                            Precision.FP32,
+                            1.0,
+                            7,
+                            25L << 20,
+                            5,
+                            dev.ringtape.telemetry.Thresholds.defaults()));
+            dev.ringtape.runtime.data.Dataset d = dev.ringtape.runtime.data.Synthetic.teacher(256, 16, 5, 3);
+            dev.ringtape.runtime.data.BatchPlan plan = new dev.ringtape.runtime.data.BatchPlan(256, 64, 1, 2, 5);
+            double[] losses = new double[10];
+            int[] order = plan.order(1);
+            for (int s = 0; s < 10; s++) {
+                List<Tensor[]> micro = new ArrayList<>();
+                for (int m = 0; m < 2; m++) {
+                    micro.add(d.batch(order, plan.offset(s % plan.stepsPerEpoch(), 0, m), plan.microBatchSize()));
+                }
+                losses[s] = loop.step(s, micro).loss();
+            }
+            model.parameterList().forEach(p -> weightsOut.add(p.toArray()));
+            return losses;
+        } finally {
+            in.close();
+        }
+    }
+
+    @Test
+    void shouldTrainAStepLikeTheCpu() throws Exception {
+        List<float[]> cpuWeights = new ArrayList<>();
+        List<float[]> gpuWeights = new ArrayList<>();
+        double[] want = train(cpu, cpuWeights);
+        double[] got = train(gpu, gpuWeights);
+        for (int s = 0; s < want.length; s++) {
+            assertEquals(want[s], got[s], 1e-4 * Math.max(1, want[s]), "loss at step " + s);
+        }
+        for (int k = 0; k < cpuWeights.size(); k++) {
+            float[] a = cpuWeights.get(k);
+            float[] b = gpuWeights.get(k);
+            for (int i = 0; i < a.length; i++) {
+                assertEquals(a[i], b[i], 1e-3 * Math.max(1, Math.abs(a[i])), "parameter " + k + "[" + i + "]");
+            }
+        }
+    }
 }
