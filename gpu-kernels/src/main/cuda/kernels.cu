@@ -293,4 +293,50 @@ __global__ void rt_stats(const float* x, long long n, float lo, float hi, int pr
     }
 }
 
+// an activation output's moments around shift, per block into out[3 * blockIdx.x ..]: sum(y - shift),
+// sum((y - shift)^2), and the count of values outside [lo, hi] (saturation)
+__global__ void rt_moments(const float* y, long long n, float shift, float lo, float hi, double* out) {
+    __shared__ double sum[256];
+    __shared__ double squares[256];
+    __shared__ double outside[256];
+    double s = 0, q = 0, o = 0;
+    GRID_STRIDE(i, n) {
+        float v = y[i];
+        double d = (double)(v - shift);
+        s += d;
+        q += d * d;
+        o += v < lo || v > hi ? 1 : 0;
+    }
+    sum[threadIdx.x] = s;
+    squares[threadIdx.x] = q;
+    outside[threadIdx.x] = o;
+    __syncthreads();
+    for (unsigned k = blockDim.x / 2; k > 0; k >>= 1) {
+        if (threadIdx.x < k) {
+            sum[threadIdx.x] += sum[threadIdx.x + k];
+            squares[threadIdx.x] += squares[threadIdx.x + k];
+            outside[threadIdx.x] += outside[threadIdx.x + k];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        out[3 * blockIdx.x] = sum[0];
+        out[3 * blockIdx.x + 1] = squares[0];
+        out[3 * blockIdx.x + 2] = outside[0];
+    }
+}
+
+// whether each unit fired: the magnitude bits of its values ORed, 0 exactly when it was 0 everywhere; units are the
+// columns of a [rows, units] output (plane 1) or the channels of an NCHW one ([rows = N, units = C, plane = H*W])
+__global__ void rt_alive(const float* y, int rows, int units, long long plane, int* alive) {
+    GRID_STRIDE(u, units) {
+        int bits = 0;
+        for (int r = 0; r < rows; r++) {
+            const float* at = y + ((long long)r * units + u) * plane;
+            for (long long i = 0; i < plane; i++) bits |= (int)(rt::bits(at[i]) & 0x7fffffffu);
+        }
+        alive[u] = bits;
+    }
+}
+
 } // extern "C"

@@ -2,7 +2,6 @@ package dev.ringtape.gpukernels;
 
 import dev.ringtape.runtime.backend.Activation;
 import dev.ringtape.runtime.backend.Backend;
-import dev.ringtape.runtime.backend.cpu.CpuBackend;
 import dev.ringtape.runtime.precision.Precision;
 import dev.ringtape.runtime.tensor.HostStorage;
 import dev.ringtape.runtime.tensor.Mask;
@@ -23,12 +22,12 @@ import jcuda.jcublas.cublasOperation;
 /**
  * The backend SPI on one GPU: tensors in device memory ({@link DeviceStorage}) for the whole step, cuBLAS for the
  * GEMMs, the kernels of {@code kernels.cu} for everything else. Host values cross only where the SPI hands them over:
- * input batches and targets (uploaded when their version changed), class ids, and the few scalars a loss or a norm
- * returns; telemetry's activation statistics are read back on sampled steps only.
+ * input batches and targets (uploaded when their version changed), class ids, and the few scalars a loss, a norm or a
+ * statistic returns.
  *
  * <p>What the SPI keeps in host objects the backend keeps beside them on the device, keyed by the object (weakly):
  * the sign and dropout masks ({@link Mask}), layer norm's 1/std ({@code float[]}), max pooling's argmax and the
- * class ids ({@code int[]}).
+ * class ids ({@code int[]}). Telemetry's statistics are reductions on the device; only their few sums come back.
  */
 final class CudaBackend implements Backend {
     private static final CUdeviceptr NULL = new CUdeviceptr();
@@ -331,8 +330,46 @@ final class CudaBackend implements Backend {
 
     @Override
     public void activationStats(Tensor y, boolean channels, int[] alive, float lo, float hi, double[] moments) {
-        // sampled steps only: the output read back and measured as on the CPU
-        new CpuBackend().activationStats(Tensor.of(y.toArray(), y.shape()), channels, alive, lo, hi, moments);
+        int row = y.dim(-1);
+        if (alive != null) {
+            int units = channels ? y.dim(1) : row;
+            long plane = channels ? (long) y.dim(2) * y.dim(3) : 1;
+            int rows = (int) (y.size() / ((long) units * plane));
+            DeviceStorage bits = scratch(1, units);
+            dev.launch("rt_alive", units, p(in(y)), i(rows), i(units), l(plane), p(bits.at(0)));
+            int[] fired = new int[units];
+            dev.bind();
+            JCudaDriver.cuMemcpyDtoH(Pointer.to(fired), bits.at(0), (long) units * Sizeof.INT);
+            for (int u = 0; u < units; u++) {
+                alive[u] |= fired[u];
+            }
+        }
+        if (moments == null) {
+            return;
+        }
+        // as the CPU: sums around the first row's mean (so a large mean does not cancel the variance), full rows only
+        float[] first = new float[Math.min(row, y.size())];
+        y.storage().read(y.offset(), first, 0, first.length);
+        double firstRow = 0;
+        for (float v : first) {
+            firstRow += v;
+        }
+        float shift = row == 0 ? 0 : (float) (firstRow / row);
+        long n = row == 0 ? 0 : y.size() - y.size() % row;
+        double[] sums = new double[3];
+        if (n > 0) {
+            int blocks = CudaDevice.blocks(n);
+            DeviceStorage part = scratch(0, blocks * 6);
+            dev.launchBlocks("rt_moments", blocks, p(in(y)), l(n), f(shift), f(lo), f(hi), p(part.at(0)));
+            double[] parts = doubles(part, blocks * 3);
+            for (int k = 0; k < parts.length; k++) {
+                sums[k % 3] += parts[k];
+            }
+        }
+        double offset = n == 0 ? 0 : sums[0] / n; // the mean minus the shift
+        moments[0] = shift + offset;
+        moments[1] = n == 0 ? 0 : Math.sqrt(Math.max(sums[1] / n - offset * offset, 0));
+        moments[2] = n == 0 ? 0 : sums[2] / n;
     }
 
     @Override
