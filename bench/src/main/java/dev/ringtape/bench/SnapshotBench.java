@@ -156,6 +156,7 @@ final class SnapshotBench {
                                 dev.ringtape.telemetry.TelemetrySink.NONE,
                                 quiet,
                                 null,
+                                null,
                                 null);
                         steps = outcome.summary().steps();
                     }

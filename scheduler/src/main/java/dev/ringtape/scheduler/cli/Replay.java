@@ -108,6 +108,7 @@ final class Replay {
                         collect,
                         new PrintStream(OutputStream.nullOutputStream()),
                         from == null ? null : from.resume(),
+                        null,
                         null);
                 err.println("ringtape replay: the job ends before step " + target);
                 return 1;

@@ -100,32 +100,16 @@ public final class Worker {
             TelemetrySink sink,
             PrintStream progress)
             throws SpecException, DataException {
-        return run(job, shape -> data(job, jobDir, shape), reducer, store, sink, progress, null, null);
+        return run(job, shape -> data(job, jobDir, shape), reducer, store, sink, progress, null, null, null);
     }
 
     /**
      * Trains {@code job} on what {@code loader} gives, as worker {@code reducer.rank()}, from {@code resume} (a
      * snapshot's state; null: from the start), running {@code threads} compute threads (null: leave them as they
-     * are, as tests and benchmarks in one JVM do).
-     */
-    public static Outcome run(
-            JobSpec job,
-            Loader loader,
-            GradientReducer reducer,
-            StateStore store,
-            TelemetrySink sink,
-            PrintStream progress,
-            Trainer.Resume resume,
-            Threads threads)
-            throws SpecException, DataException {
-        return run(job, loader, reducer, store, sink, progress, resume, threads, null);
-    }
-
-    /**
-     * {@link #run(JobSpec, Loader, GradientReducer, StateStore, TelemetrySink, PrintStream, Trainer.Resume, Threads)}
-     * on the GPU with address {@code gpu} when the job's backend runs on one (the address Spark assigned this task;
-     * null: none assigned). The backend is chosen before the model is built or any data is read: a {@code backend:
-     * cuda} that cannot run here is a one-line error naming what is missing.
+     * are, as tests and benchmarks in one JVM do), on the GPU with address {@code gpu} when the job's backend runs on
+     * one (the address Spark assigned this task; null: none assigned). The backend is chosen before the model is
+     * built or any data is read: a {@code backend: cuda} that cannot run here is a one-line error naming what is
+     * missing.
      */
     public static Outcome run(
             JobSpec job,

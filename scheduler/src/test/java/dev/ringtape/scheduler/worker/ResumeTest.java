@@ -40,6 +40,7 @@ class ResumeTest {
                 TelemetrySink.NONE,
                 QUIET,
                 from == null ? null : from.resume(),
+                null,
                 null);
     }
 
