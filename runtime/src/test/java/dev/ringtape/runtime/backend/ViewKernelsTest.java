@@ -96,4 +96,34 @@ class ViewKernelsTest {
         // a view of the whole storage is the storage
         assertEquals(10, Tensor.view(new HostStorage(new float[10]), 0, 10).data().length);
     }
+
+    /**
+     * The ring sums one bucket of the arena on its own thread while backward writes the next bucket's gradients: a
+     * GEMM into a view must not write back any other part of the arena (JavaCPP hands a heap buffer to native code as
+     * a copy of its whole array and copies all of it back, which put stale values over sums finished meanwhile).
+     */
+    @Test
+    void shouldLeaveTheRestOfTheArenaAloneWhileAnotherThreadWritesIt() throws Exception {
+        int m = 384;
+        float[] arena = new float[16 + m * m];
+        Tensor view = Tensor.view(new HostStorage(arena), 16, m, m);
+        Tensor a = random(m, m);
+        Tensor b = random(m, m);
+        for (int k = 1; k <= 5; k++) {
+            float written = k;
+            Thread ring = new Thread(() -> {
+                try {
+                    Thread.sleep(2); // while the GEMM below runs (tens of ms)
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                arena[3] = written; // another bucket's sum lands
+            });
+            ring.start();
+            be.gemm(false, false, m, m, m, 1f, a, b, 1f, view);
+            ring.join();
+            assertEquals(
+                    written, arena[3], "a GEMM into a view wrote back the value it had read before (round " + k + ")");
+        }
+    }
 }

@@ -26,6 +26,56 @@ public final class SharedMemoryReducer {
         this.scalars = new double[world][];
     }
 
+    /**
+     * The reducer of rank {@code rank} summing each bucket on a thread of its own, as the Aeron ring does, while the
+     * caller goes on with backward; {@link GradientReducer#finishSums()} waits. Close the returned executor after.
+     */
+    public GradientReducer rankOnAnotherThread(int rank, java.util.concurrent.ExecutorService thread) {
+        GradientReducer sync = rank(rank);
+        java.util.List<java.util.concurrent.Future<?>> pending = new java.util.ArrayList<>();
+        return new GradientReducer() {
+            @Override
+            public int rank() {
+                return rank;
+            }
+
+            @Override
+            public int worldSize() {
+                return world;
+            }
+
+            @Override
+            public void sum(float[] arena, int offset, int length) {
+                startSum(arena, offset, length);
+                finishSums();
+            }
+
+            @Override
+            public void startSum(float[] arena, int offset, int length) {
+                pending.add(thread.submit(() -> sync.sum(arena, offset, length)));
+            }
+
+            @Override
+            public void finishSums() {
+                try {
+                    for (java.util.concurrent.Future<?> f : pending) {
+                        f.get(timeoutMs, TimeUnit.MILLISECONDS);
+                    }
+                } catch (Exception e) {
+                    throw new IllegalStateException("a bucket's sum failed", e);
+                } finally {
+                    pending.clear();
+                }
+            }
+
+            @Override
+            public void sumScalars(double[] values) {
+                finishSums();
+                sync.sumScalars(values);
+            }
+        };
+    }
+
     /** The reducer of rank {@code rank}. */
     public GradientReducer rank(int rank) {
         if (rank < 0 || rank >= world) {

@@ -97,6 +97,62 @@ class StepLoopTest {
         });
     }
 
+    /** Two workers' weights after a few Adam steps, their buckets (of ~4 KB) summed at once or on another thread. */
+    private static List<float[]> twoWorkers(boolean onAnotherThread) throws Exception {
+        Dataset d = Synthetic.teacher(512, 16, 5, 4);
+        SharedMemoryReducer shared = new SharedMemoryReducer(2, 30_000);
+        BatchPlan plan = new BatchPlan(512, 64, 2, 2, 9);
+        List<Sequential> replicas = new ArrayList<>();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        List<Thread> threads = new ArrayList<>();
+        for (int r = 0; r < 2; r++) {
+            Sequential m = model(MLP, 2);
+            replicas.add(m);
+            int rank = r;
+            Thread t = new Thread(() -> {
+                java.util.concurrent.ExecutorService ring = java.util.concurrent.Executors.newSingleThreadExecutor();
+                try {
+                    StepLoop loop = new StepLoop(
+                            m,
+                            Adam.adam(m.parameterList()),
+                            LrSchedule.constant(1e-2),
+                            LossScaler.disabled(),
+                            onAnotherThread ? shared.rankOnAnotherThread(rank, ring) : shared.rank(rank),
+                            TelemetrySink.NONE,
+                            new StepLoop.Options("two", 2, Precision.FP32, 1.0, 7, 4096));
+                    for (int s = 0; s < 8; s++) {
+                        loop.step(s, micro(d, plan, s % plan.stepsPerEpoch(), rank));
+                    }
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                } finally {
+                    ring.shutdown();
+                }
+            });
+            threads.add(t);
+            t.start();
+        }
+        for (Thread t : threads) {
+            t.join();
+        }
+        if (failure.get() != null) {
+            throw new AssertionError(failure.get());
+        }
+        List<float[]> out = new ArrayList<>();
+        replicas.get(0).parameterList().forEach(p -> out.add(p.toArray()));
+        return out;
+    }
+
+    @Test
+    void shouldSumBucketsOnAnotherThreadWhileBackwardGoesOnExactlyAsAtOnce() throws Exception {
+        // gradients are views of the arena the other thread sums into: backward must touch nothing outside its own
+        List<float[]> atOnce = twoWorkers(false);
+        List<float[]> meanwhile = twoWorkers(true);
+        for (int i = 0; i < atOnce.size(); i++) {
+            assertArrayEquals(atOnce.get(i), meanwhile.get(i), "parameter " + i + " after 8 steps");
+        }
+    }
+
     @Test
     void shouldTrainFourWorkersExactlyLikeOneWorkerOnTheGlobalBatch() throws Exception {
         Dataset d = Synthetic.teacher(512, 16, 5, 4);

@@ -9,7 +9,6 @@ import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Mask;
 import dev.ringtape.runtime.tensor.Storage;
 import dev.ringtape.runtime.tensor.Tensor;
-import java.nio.FloatBuffer;
 import org.bytedeco.openblas.global.openblas;
 
 /**
@@ -85,10 +84,8 @@ public final class CpuBackend implements Backend {
         return t.offset() == 0 && t.size() == host(t).length;
     }
 
-    /** A view as the BLAS takes it: the array, positioned at the view's offset. */
-    private static FloatBuffer buffer(Tensor t) {
-        return FloatBuffer.wrap(host(t), t.offset(), t.size());
-    }
+    /** Where a GEMM into a view computes (see {@link #gemm}); one per thread, grown to the largest view. */
+    private static final ThreadLocal<float[]> VIEW_SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
 
     @Override
     public void gemm(
@@ -107,8 +104,20 @@ public final class CpuBackend implements Backend {
         }
         int ta = transA ? openblas.CblasTrans : openblas.CblasNoTrans;
         int tb = transB ? openblas.CblasTrans : openblas.CblasNoTrans;
-        if (!whole(a) || !whole(b) || !whole(c)) {
-            // a gradient in the all-reduce arena: JavaCPP passes a heap buffer as its array plus its position
+        float[] ad = whole(a) ? a.data() : a.toArray(); // operands are never views in training: a copy will do
+        float[] bd = whole(b) ? b.data() : b.toArray();
+        if (!whole(c)) {
+            // a gradient in the all-reduce arena, other buckets of which the ring may be summing meanwhile: JavaCPP
+            // hands native code a copy of a whole Java array and copies all of it back, which would put stale values
+            // over sums finished meanwhile (ViewKernelsTest). So the GEMM runs in scratch of the view's size.
+            float[] cs = VIEW_SCRATCH.get();
+            if (cs.length < c.size()) {
+                cs = new float[c.size()];
+                VIEW_SCRATCH.set(cs);
+            }
+            if (beta != 0f) {
+                c.read(cs, 0);
+            }
             openblas.cblas_sgemm(
                     openblas.CblasRowMajor,
                     ta,
@@ -117,13 +126,14 @@ public final class CpuBackend implements Backend {
                     n,
                     k,
                     alpha,
-                    buffer(a),
+                    ad,
                     transA ? m : k,
-                    buffer(b),
+                    bd,
                     transB ? k : n,
                     beta,
-                    buffer(c),
+                    cs,
                     n);
+            System.arraycopy(cs, 0, host(c), c.offset(), c.size());
             return;
         }
         openblas.cblas_sgemm(
@@ -134,9 +144,9 @@ public final class CpuBackend implements Backend {
                 n,
                 k,
                 alpha,
-                a.data(),
+                ad,
                 transA ? m : k,
-                b.data(),
+                bd,
                 transB ? k : n,
                 beta,
                 c.data(),
