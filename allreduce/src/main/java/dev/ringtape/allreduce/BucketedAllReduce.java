@@ -21,6 +21,10 @@ public final class BucketedAllReduce implements AutoCloseable {
     private final AtomicLong submitted = new AtomicLong();
     private final AtomicLong completed = new AtomicLong();
     private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
+    /** The agent's time in finished sums, and the start of the one running (0: none). */
+    private volatile long busyNanos;
+
+    private volatile long runningSince;
     private final AgentRunner runner;
 
     public BucketedAllReduce(RingAllReduce ring) {
@@ -42,6 +46,15 @@ public final class BucketedAllReduce implements AutoCloseable {
     /** Queues a scalar sum; {@code values} holds the sums once {@link #await()} returns. */
     public void submitScalars(double[] values, long step) {
         enqueue(() -> ring.sumScalars(values, step));
+    }
+
+    /**
+     * The time the agent has spent summing since it started (including waits for the peers inside a sum), up to now:
+     * read before and after a stretch of the caller's own work, it tells how much of the summing that work hid.
+     */
+    public long busyNanos() {
+        long since = runningSince;
+        return busyNanos + (since == 0 ? 0 : Math.max(0, System.nanoTime() - since));
     }
 
     /** Waits until everything submitted is done; rethrows the agent's failure. */
@@ -85,11 +98,16 @@ public final class BucketedAllReduce implements AutoCloseable {
             if (r == null) {
                 return 0;
             }
+            long t0 = System.nanoTime();
+            runningSince = t0;
             try {
                 r.run();
             } catch (RuntimeException e) {
                 failure.compareAndSet(null, e);
                 return 0;
+            } finally {
+                busyNanos += System.nanoTime() - t0;
+                runningSince = 0;
             }
             completed.incrementAndGet();
             return 1;

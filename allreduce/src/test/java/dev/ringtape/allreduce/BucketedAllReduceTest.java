@@ -69,4 +69,28 @@ class BucketedAllReduceTest {
                     e.getCause().getMessage().contains("step 8"), e.getCause().getMessage());
         }
     }
+
+    @Test
+    void shouldCountTheSummingDoneWhileTheCallerWorked() throws Exception {
+        try (Rings rings = new Rings(2, Transport.IPC, 97L, 20_000)) {
+            List<long[]> got = rings.onEveryRank((rank, ring) -> {
+                float[] arena = new float[1 << 20];
+                try (BucketedAllReduce b = new BucketedAllReduce(ring)) {
+                    long before = b.busyNanos();
+                    b.submit(arena, 0, arena.length, 1);
+                    Thread.sleep(300); // "backward": long enough for the 4 MB sum to finish meanwhile
+                    long hidden = b.busyNanos() - before;
+                    long t0 = System.nanoTime();
+                    b.await();
+                    long exposed = System.nanoTime() - t0;
+                    return new long[] {hidden, exposed, b.busyNanos() - before};
+                }
+            });
+            for (long[] g : got) {
+                assertTrue(g[0] > 0, "the sum ran while the caller slept");
+                assertEquals(g[0], g[2], "nothing was left to sum after the sleep");
+                assertTrue(g[1] < 50_000_000, "await had nothing to wait for: " + g[1] + " ns");
+            }
+        }
+    }
 }

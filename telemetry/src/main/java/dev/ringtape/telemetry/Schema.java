@@ -61,6 +61,7 @@ public final class Schema {
     public static final String OPTIMIZER = "optimizer";
     public static final String TELEMETRY = "telemetry";
     public static final String ALLREDUCE_BYTES = "allreduce_bytes";
+    public static final String ALLREDUCE_HIDDEN_MS = "allreduce_hidden_ms";
     public static final String ALLREDUCE_BUSBW_GBPS = "allreduce_busbw_gbps";
 
     // layer: a parameter tensor, or an activation

@@ -31,6 +31,14 @@ public interface GradientReducer {
     /** Waits until every bucket started by {@link #startSum} holds its sum. */
     default void finishSums() {}
 
+    /**
+     * Of the last buckets' summing, the milliseconds done before {@link #finishSums()} was called, i.e. hidden behind
+     * the caller's backward (0 where sums are done at once).
+     */
+    default double hiddenMs() {
+        return 0;
+    }
+
     /** One worker alone: sums are the identity. */
     static GradientReducer local() {
         return new GradientReducer() {

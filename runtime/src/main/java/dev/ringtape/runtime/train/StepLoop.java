@@ -63,6 +63,7 @@ public final class StepLoop {
             double forwardMs,
             double backwardMs,
             double allreduceMs,
+            double allreduceHiddenMs,
             double optimizerMs,
             double telemetryMs) {}
 
@@ -266,6 +267,7 @@ public final class StepLoop {
                 forwardNs / 1e6,
                 backwardNs / 1e6,
                 (t3 - t2) / 1e6,
+                reducer.hiddenMs(),
                 (t5 - t3) / 1e6, // the optimizer phase: unscale, norm, clip, update, loss scaler
                 (t6 - t5) / 1e6);
         telemetry.report(r, reducer.worldSize(), gradients.bytes());

@@ -241,6 +241,7 @@ final class StepTelemetry {
         if (world > 1) {
             // nccl-tests' bus bandwidth, over the phase's time: a lower bound, since buckets start during backward
             o.put(Schema.ALLREDUCE_BYTES, allreduceBytes);
+            o.put(Schema.ALLREDUCE_HIDDEN_MS, r.allreduceHiddenMs());
             Records.putNumber(
                     o,
                     Schema.ALLREDUCE_BUSBW_GBPS,

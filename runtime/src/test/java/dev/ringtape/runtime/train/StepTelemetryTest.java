@@ -22,7 +22,21 @@ class StepTelemetryTest {
 
     private static StepLoop.Result result(long step, NonFiniteTracer.NonFinite n) {
         return new StepLoop.Result(
-                step, 0.5, 1e-3, 1f, n != null, n != null ? Double.NaN : 2.0, false, 64, n, 1.0, 2.0, 0.5, 0.25, 0.125);
+                step,
+                0.5,
+                1e-3,
+                1f,
+                n != null,
+                n != null ? Double.NaN : 2.0,
+                false,
+                64,
+                n,
+                1.0,
+                2.0,
+                0.5,
+                0.75,
+                0.25,
+                0.125);
     }
 
     @Test
@@ -51,6 +65,8 @@ class StepTelemetryTest {
         assertEquals(4_000_000, four.path("allreduce_bytes").asLong());
         // nccl-tests: busbw = 2 (n-1)/n * bytes / time = 1.5 * 4e6 B / 0.5 ms = 12 GB/s
         assertEquals(12.0, four.path("allreduce_busbw_gbps").asDouble(), 1e-9);
+        assertEquals(0.75, four.path("allreduce_hidden_ms").asDouble(), "the part backward hid");
+        assertFalse(one.has("allreduce_hidden_ms"));
     }
 
     @Test

@@ -15,6 +15,8 @@ public final class AeronGradientReducer implements GradientReducer, AutoCloseabl
     private final BucketedAllReduce buckets;
     private float[] target;
     private long calls;
+    private long busyAtFirstBucket;
+    private double hiddenMs;
 
     public AeronGradientReducer(RingAllReduce ring) {
         this.ring = ring;
@@ -42,15 +44,24 @@ public final class AeronGradientReducer implements GradientReducer, AutoCloseabl
         if (target != null && target != values) {
             throw new IllegalStateException("finishSums() before summing another arena");
         }
+        if (target == null) {
+            busyAtFirstBucket = buckets.busyNanos();
+        }
         target = values;
         buckets.submit(values, offset, length, calls);
     }
 
     @Override
     public void finishSums() {
+        hiddenMs = target == null ? 0 : (buckets.busyNanos() - busyAtFirstBucket) / 1e6;
         buckets.await();
         target = null;
         calls++;
+    }
+
+    @Override
+    public double hiddenMs() {
+        return hiddenMs;
     }
 
     @Override
