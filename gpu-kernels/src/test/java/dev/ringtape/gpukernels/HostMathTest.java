@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.ringtape.runtime.backend.Activation;
 import dev.ringtape.runtime.backend.cpu.CpuBackend;
+import dev.ringtape.runtime.backend.cpu.Loops;
 import dev.ringtape.runtime.precision.Precision;
-import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Mask;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.io.IOException;

@@ -47,9 +47,13 @@ public final class Tensor {
      */
     public static Tensor zeros(int... shape) {
         int[] s = shape.clone();
+        return new Tensor(s, zeroed(Shapes.size(s)), 0, new int[1], true, false);
+    }
+
+    /** New zero-filled storage of {@code n} floats from this thread's allocator (host arrays by default). */
+    private static Storage zeroed(int n) {
         IntFunction<Storage> a = ALLOCATOR.get();
-        int n = Shapes.size(s);
-        return new Tensor(s, a == null ? new HostStorage(new float[n]) : a.apply(n), 0, new int[1], true, false);
+        return a == null ? new HostStorage(new float[n]) : a.apply(n);
     }
 
     /**
@@ -101,8 +105,7 @@ public final class Tensor {
         int[] s = shape.clone();
         BufferPool pool = BufferPool.current();
         int n = Shapes.size(s);
-        IntFunction<Storage> a = ALLOCATOR.get();
-        Storage st = pool != null ? pool.take(n) : a != null ? a.apply(n) : new HostStorage(new float[n]);
+        Storage st = pool != null ? pool.take(n) : zeroed(n);
         return new Tensor(s, st, 0, new int[1], false, pool != null);
     }
 

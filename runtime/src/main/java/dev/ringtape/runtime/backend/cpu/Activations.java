@@ -1,7 +1,6 @@
 package dev.ringtape.runtime.backend.cpu;
 
 import dev.ringtape.runtime.backend.Activation;
-import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Mask;
 import java.util.EnumMap;
 import java.util.Map;

@@ -5,7 +5,6 @@ import dev.ringtape.runtime.backend.Backend;
 import dev.ringtape.runtime.backend.BackendProvider;
 import dev.ringtape.runtime.precision.Precision;
 import dev.ringtape.runtime.tensor.HostStorage;
-import dev.ringtape.runtime.tensor.Loops;
 import dev.ringtape.runtime.tensor.Mask;
 import dev.ringtape.runtime.tensor.Storage;
 import dev.ringtape.runtime.tensor.Tensor;

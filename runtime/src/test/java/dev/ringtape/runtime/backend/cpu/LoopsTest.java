@@ -1,4 +1,4 @@
-package dev.ringtape.runtime.tensor;
+package dev.ringtape.runtime.backend.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

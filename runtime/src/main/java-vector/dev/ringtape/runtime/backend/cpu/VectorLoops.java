@@ -1,4 +1,4 @@
-package dev.ringtape.runtime.tensor;
+package dev.ringtape.runtime.backend.cpu;
 
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
