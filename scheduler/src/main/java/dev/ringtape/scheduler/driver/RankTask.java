@@ -32,25 +32,35 @@ import org.apache.spark.BarrierTaskInfo;
 /**
  * One rank of a job, run as a barrier task on an executor. Rank = partition id. It reports to the driver's
  * telemetry server, starts Aeron (IPC through one media driver when every rank runs in this executor JVM, else UDP
- * on the executor's own address), exchanges ring endpoints with one {@code allGather}, and trains with the ring as
+ * on the executor's own address), exchanges ring endpoints through the driver ({@link EndpointExchange}), and trains with the ring as
  * the trainer's {@code GradientReducer}. Rank 0 returns the trained model; a rank that fails tells the driver why
  * before its exception fails the stage.
  */
 final class RankTask implements Barrier.Task<Object, TrainedModel> {
     private final JobSpec job;
     private final String telemetryEndpoint;
+    private final String exchange;
     private final long token;
     private final String specHash;
     private final String checkpoints;
     private final String resume;
 
     /**
-     * A rank of {@code job}: its telemetry to {@code telemetryEndpoint}; rank 0 writes snapshots to {@code
+     * A rank of {@code job}: its telemetry to {@code telemetryEndpoint}, its ring endpoint to the driver's {@code
+     * exchange}; rank 0 writes snapshots to {@code
      * checkpoints}; every rank starts from the snapshot at {@code resume} (null: from the start).
      */
-    RankTask(JobSpec job, String telemetryEndpoint, long token, String specHash, String checkpoints, String resume) {
+    RankTask(
+            JobSpec job,
+            String telemetryEndpoint,
+            String exchange,
+            long token,
+            String specHash,
+            String checkpoints,
+            String resume) {
         this.job = job;
         this.telemetryEndpoint = telemetryEndpoint;
+        this.exchange = exchange;
         this.token = token;
         this.specHash = specHash;
         this.checkpoints = checkpoints;
@@ -116,7 +126,18 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                     .host(host(own))
                     .timeoutNs((long) (job.allreduce().timeoutS() * 1e9));
             try (RingAllReduce ring = RingAllReduce.open(arc, rank, world)) {
-                String[] endpoints = ctx.allGather(ring.endpoint());
+                String[] endpoints;
+                try {
+                    endpoints = EndpointExchange.exchange(
+                            exchange,
+                            rank,
+                            world,
+                            ring.endpoint(),
+                            (long) (job.allreduce().timeoutS() * 1000),
+                            ctx::isInterrupted);
+                } catch (java.io.IOException e) {
+                    throw new IllegalStateException("rank " + rank + ": " + e.getMessage(), e);
+                }
                 ring.connect(new Rendezvous(rank, world, token, List.of(endpoints)));
                 ObjectNode started = Records.of(Schema.Type.EVENT, job.name(), 0);
                 started.put(Schema.EVENT, "rank_started");

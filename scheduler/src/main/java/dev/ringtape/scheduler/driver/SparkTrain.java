@@ -104,13 +104,24 @@ public final class SparkTrain {
             try (ShardedData shards = shipped.data().train().sharded() ? sharded(sc, shipped) : null) {
                 for (int attempt = 0; ; attempt++) {
                     try (TelemetryServer server = new TelemetryServer(
-                            telemetryHost(sc), job.workers(), new RankMerger(job.workers(), console), progress)) {
+                                    telemetryHost(sc),
+                                    job.workers(),
+                                    new RankMerger(job.workers(), console),
+                                    progress);
+                            EndpointExchange endpoints = new EndpointExchange(telemetryHost(sc), job.workers())) {
                         RDD<Object> input = shards == null ? erase(Barrier.ranks(sc, job.workers())) : shards.zipped();
                         long token = new SecureRandom().nextLong(); // fresh for every attempt
                         try {
                             results = Barrier.run(
                                     input,
-                                    new RankTask(shipped, server.endpoint(), token, hash, checkpoints, resume),
+                                    new RankTask(
+                                            shipped,
+                                            server.endpoint(),
+                                            endpoints.address(),
+                                            token,
+                                            hash,
+                                            checkpoints,
+                                            resume),
                                     TrainedModel.class);
                             server.finish(10_000);
                             break;
