@@ -5,7 +5,7 @@ import java.util.List;
 /**
  * Who is in the ring: this rank, the world size, every rank's endpoint (for UDP, the {@code host:port} its
  * subscription bound; for IPC, ignored), and a random token for this job attempt. Every frame carries the token, so
- * frames of another job or of an earlier attempt are dropped. The scheduler fills it from Spark's {@code allGather}.
+ * frames of another job or of an earlier attempt are dropped. The scheduler fills it from the endpoints its driver gathers.
  */
 public record Rendezvous(int rank, int worldSize, long token, List<String> endpoints) {
     public Rendezvous {

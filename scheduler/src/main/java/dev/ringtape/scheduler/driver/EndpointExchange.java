@@ -45,18 +45,22 @@ final class EndpointExchange implements AutoCloseable {
         try {
             while (received < endpoints.length) {
                 Socket s = server.accept();
-                s.setSoTimeout(60_000);
-                String line = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8))
-                        .readLine();
-                String[] parts = line == null ? new String[0] : line.split("\t", 2);
-                int rank = parts.length == 2 ? Integer.parseInt(parts[0]) : -1;
-                if (rank < 0 || rank >= endpoints.length || endpoints[rank] != null) {
-                    s.close(); // not a rank of this attempt, or one that already reported
-                    continue;
+                try {
+                    s.setSoTimeout(60_000);
+                    String line = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8))
+                            .readLine();
+                    String[] parts = line == null ? new String[0] : line.split("\t", 2);
+                    int rank = parts.length == 2 ? Integer.parseInt(parts[0]) : -1;
+                    if (rank < 0 || rank >= endpoints.length || endpoints[rank] != null) {
+                        s.close(); // not a rank of this attempt, or one that already reported
+                        continue;
+                    }
+                    endpoints[rank] = parts[1];
+                    waiting.add(s);
+                    received++;
+                } catch (IOException | NumberFormatException e) {
+                    s.close(); // a stray connection: the ranks' own go on
                 }
-                endpoints[rank] = parts[1];
-                waiting.add(s);
-                received++;
             }
             byte[] reply = (String.join("\t", endpoints) + "\n").getBytes(StandardCharsets.UTF_8);
             synchronized (waiting) {
@@ -66,8 +70,8 @@ final class EndpointExchange implements AutoCloseable {
                     }
                 }
             }
-        } catch (IOException | NumberFormatException e) {
-            // closed with the attempt, or a stray connection: the ranks time out and the stage fails
+        } catch (IOException e) {
+            // closed with the attempt: the ranks still waiting time out, and the stage fails
         }
     }
 

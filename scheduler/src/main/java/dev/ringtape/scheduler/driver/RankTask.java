@@ -32,8 +32,8 @@ import org.apache.spark.BarrierTaskInfo;
 /**
  * One rank of a job, run as a barrier task on an executor. Rank = partition id. It reports to the driver's
  * telemetry server, starts Aeron (IPC through one media driver when every rank runs in this executor JVM, else UDP
- * on the executor's own address), exchanges ring endpoints through the driver ({@link EndpointExchange}), and trains with the ring as
- * the trainer's {@code GradientReducer}. Rank 0 returns the trained model; a rank that fails tells the driver why
+ * on the executor's own address), exchanges ring endpoints through the driver ({@link EndpointExchange}), and
+ * trains with the ring as the trainer's {@code GradientReducer}. Rank 0 returns the trained model; a rank that fails tells the driver why
  * before its exception fails the stage.
  */
 final class RankTask implements Barrier.Task<Object, TrainedModel> {
@@ -47,8 +47,8 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
 
     /**
      * A rank of {@code job}: its telemetry to {@code telemetryEndpoint}, its ring endpoint to the driver's {@code
-     * exchange}; rank 0 writes snapshots to {@code
-     * checkpoints}; every rank starts from the snapshot at {@code resume} (null: from the start).
+     * exchange}; rank 0 writes snapshots to {@code checkpoints}; every rank starts from the snapshot at {@code
+     * resume} (null: from the start).
      */
     RankTask(
             JobSpec job,
