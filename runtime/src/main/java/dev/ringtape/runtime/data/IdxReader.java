@@ -69,6 +69,21 @@ public final class IdxReader {
                 throw new DataException(file + ": " + n + " values are more than this reader holds");
             }
             float[] v = new float[(int) n];
+            if (type == 0x08 || type == 0x09) {
+                // bytes (every image file of MNIST's kind) in blocks: one call per value was 0.4-0.6 s of
+                // Fashion-MNIST's 47 million pixels
+                byte[] block = new byte[1 << 16];
+                for (int at = 0; at < v.length; ) {
+                    int len = Math.min(block.length, v.length - at);
+                    d.readFully(block, 0, len);
+                    int mask = type == 0x08 ? 0xff : -1;
+                    for (int i = 0; i < len; i++) {
+                        v[at + i] = block[i] & mask;
+                    }
+                    at += len;
+                }
+                return new Array(dims, v);
+            }
             for (int i = 0; i < v.length; i++) {
                 v[i] = switch (type) {
                     case 0x08 -> d.readUnsignedByte();

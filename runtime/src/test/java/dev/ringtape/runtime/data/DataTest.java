@@ -114,6 +114,26 @@ class DataTest {
     }
 
     @Test
+    void shouldReadByteFilesLargerThanOneBlockSignedOrNot() throws Exception {
+        int n = 70_001; // more than one 64 KiB block, and not a multiple of it
+        int[] values = new int[n];
+        for (int i = 0; i < n; i++) {
+            values[i] = (i * 37) & 0xff;
+        }
+        Path labels = dir.resolve("many-labels");
+        writeIdx(Files.newOutputStream(labels), 0x08, new int[] {n}, new int[n]);
+        for (int type : new int[] {0x08, 0x09}) {
+            Path images = dir.resolve("many-" + type);
+            writeIdx(Files.newOutputStream(images), type, new int[] {n, 1}, values);
+            float[] got = IdxReader.read(images, labels).features();
+            for (int i = 0; i < n; i++) {
+                float want = type == 0x08 ? values[i] : (byte) values[i];
+                assertEquals(want, got[i], "value " + i + " of type 0x0" + Integer.toHexString(type));
+            }
+        }
+    }
+
+    @Test
     void shouldRejectATruncatedOrMismatchedIdxFile() throws Exception {
         Path images = dir.resolve("i");
         Path labels = dir.resolve("l");
