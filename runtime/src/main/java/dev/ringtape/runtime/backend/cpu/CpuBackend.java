@@ -105,51 +105,25 @@ public final class CpuBackend implements Backend {
         int tb = transB ? openblas.CblasTrans : openblas.CblasNoTrans;
         float[] ad = whole(a) ? a.data() : a.toArray(); // operands are never views in training: a copy will do
         float[] bd = whole(b) ? b.data() : b.toArray();
-        if (!whole(c)) {
-            // a gradient in the all-reduce arena, other buckets of which the ring may be summing meanwhile: JavaCPP
-            // hands native code a copy of a whole Java array and copies all of it back, which would put stale values
-            // over sums finished meanwhile (ViewKernelsTest). So the GEMM runs in scratch of the view's size.
-            float[] cs = VIEW_SCRATCH.get();
-            if (cs.length < c.size()) {
-                cs = new float[c.size()];
-                VIEW_SCRATCH.set(cs);
+        // C a view: a gradient in the all-reduce arena, other buckets of which the ring may be summing meanwhile.
+        // JavaCPP hands native code a copy of a whole Java array and copies all of it back, which would put stale
+        // values over sums finished meanwhile (ViewKernelsTest), so the GEMM runs in scratch of the view's size.
+        boolean view = !whole(c);
+        float[] cd = view ? VIEW_SCRATCH.get() : c.data();
+        if (view) {
+            if (cd.length < c.size()) {
+                cd = new float[c.size()];
+                VIEW_SCRATCH.set(cd);
             }
             if (beta != 0f) {
-                c.read(cs, 0);
+                c.read(cd, 0);
             }
-            openblas.cblas_sgemm(
-                    openblas.CblasRowMajor,
-                    ta,
-                    tb,
-                    m,
-                    n,
-                    k,
-                    alpha,
-                    ad,
-                    transA ? m : k,
-                    bd,
-                    transB ? k : n,
-                    beta,
-                    cs,
-                    n);
-            System.arraycopy(cs, 0, host(c), c.offset(), c.size());
-            return;
         }
         openblas.cblas_sgemm(
-                openblas.CblasRowMajor,
-                ta,
-                tb,
-                m,
-                n,
-                k,
-                alpha,
-                ad,
-                transA ? m : k,
-                bd,
-                transB ? k : n,
-                beta,
-                c.data(),
-                n);
+                openblas.CblasRowMajor, ta, tb, m, n, k, alpha, ad, transA ? m : k, bd, transB ? k : n, beta, cd, n);
+        if (view) {
+            System.arraycopy(cd, 0, host(c), c.offset(), c.size());
+        }
     }
 
     @Override
