@@ -145,9 +145,10 @@ public final class Normalizer {
     public void apply(Dataset data) {
         float[] x = data.features();
         int d = shift.length;
-        for (int i = 0; i < x.length; i++) {
-            int j = i % d;
-            x[i] = (x[i] - shift[j]) * scale[j];
+        for (int at = 0; at < x.length; at += d) {
+            for (int j = 0; j < d; j++) {
+                x[at + j] = (x[at + j] - shift[j]) * scale[j];
+            }
         }
     }
 }
