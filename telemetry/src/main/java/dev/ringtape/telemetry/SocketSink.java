@@ -13,17 +13,22 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * A rank's telemetry channel to the driver: one TCP connection to the driver's {@link TelemetryServer}, JSON Lines
  * (the {@link TelemetryServer} frames: a hello naming the rank, then records, console lines and at most one error).
- * Each record is tagged with the rank and handed to a sender thread, which writes the frames in the order they
- * came and flushes whenever it has caught up, so the driver's log follows the run live while the training thread
- * spends no time on JSON or on the socket (0.06-0.11 ms a step before, bench/RESULTS.md). An error is sent before
- * {@link #error} returns; {@link #close} sends everything still queued.
+ * Each record is tagged with the rank and queued for a sender thread, which writes the frames in the order they
+ * came and flushes whenever it has caught up, so the training thread spends no time on JSON or on the socket
+ * (0.06-0.11 ms a step before, bench/RESULTS.md). The sender looks at the queue every {@link #PERIOD_MS} ms rather
+ * than being woken for each record: a wake-up per record (a futex call, and a monitor the two threads shared) cost
+ * the training thread 0.07-0.11 ms a step. So the driver's log follows the run within that period. An error is sent
+ * before {@link #error} returns; {@link #close} sends everything still queued.
  */
 public final class SocketSink implements TelemetrySink {
     private static final ObjectNode END = Records.JSON.createObjectNode();
+    /** How often the sender looks at the queue when it has caught up. */
+    static final int PERIOD_MS = 20;
 
     private final int rank;
     private final Socket socket;
@@ -32,8 +37,12 @@ public final class SocketSink implements TelemetrySink {
     private final BlockingQueue<ObjectNode> queue = new ArrayBlockingQueue<>(4096);
     private final Thread sender;
     private volatile IOException lost;
+    /** Frames queued, by their producers (in order: {@link #enqueue} holds the lock). */
     private long queued;
-    private long sent;
+    /** Frames on the socket, by the sender. */
+    private volatile long sent;
+    /** Set while a producer waits for the sender (a full queue, an error, the end): it is woken at once. */
+    private volatile boolean urgent;
 
     /** Connects to {@code host:port} (within {@code timeoutMs}) and says which rank this is. */
     public SocketSink(String endpoint, int rank, int timeoutMs) {
@@ -117,27 +126,44 @@ public final class SocketSink implements TelemetrySink {
 
     /** Queues {@code o} (waiting while the queue is full); its sequence number. */
     private synchronized long enqueue(ObjectNode o) {
+        while (!queue.offer(o)) {
+            checkConnected();
+            urgent = true;
+            LockSupport.unpark(sender);
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while sending telemetry", e);
+            }
+        }
+        checkConnected();
+        return ++queued;
+    }
+
+    private void checkConnected() {
         if (lost != null) {
             throw new UncheckedIOException(
                     "rank " + rank + ": lost the telemetry connection to the driver at " + endpoint, lost);
         }
-        try {
-            queue.put(o);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while sending telemetry", e);
-        }
-        return ++queued;
     }
 
-    /** The sender: writes frames in order, flushing whenever the queue is empty. */
+    /** The sender: writes frames in order, flushing whenever it has caught up; then sleeps a period. */
     private void send() {
         try {
             while (true) {
-                ObjectNode o = queue.take();
+                ObjectNode o = queue.poll();
+                if (o == null) {
+                    out.flush();
+                    if (!urgent) {
+                        LockSupport.parkNanos(this, PERIOD_MS * 1_000_000L);
+                    }
+                    urgent = false;
+                    continue;
+                }
                 if (o == END) {
                     out.flush();
-                    markSent();
+                    sent++;
                     return;
                 }
                 out.write(Records.JSON.writeValueAsString(o));
@@ -145,31 +171,23 @@ public final class SocketSink implements TelemetrySink {
                 if (queue.isEmpty()) {
                     out.flush();
                 }
-                markSent();
+                sent++;
             }
         } catch (JsonProcessingException e) {
             lost = new IOException("a telemetry record cannot be written as JSON: " + e.getMessage(), e);
         } catch (IOException e) {
             lost = e;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
-        synchronized (this) {
-            notifyAll();
-        }
-    }
-
-    private synchronized void markSent() {
-        sent++;
-        notifyAll();
     }
 
     /** Waits until frame {@code seq} and those before it are on the socket (or the connection is lost). */
-    private synchronized void awaitSent(long seq) {
+    private void awaitSent(long seq) {
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (sent < seq && lost == null && sender.isAlive() && System.nanoTime() < deadline) {
+            urgent = true;
+            LockSupport.unpark(sender);
             try {
-                wait(100);
+                Thread.sleep(1);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
