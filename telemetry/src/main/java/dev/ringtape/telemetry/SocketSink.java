@@ -128,17 +128,25 @@ public final class SocketSink implements TelemetrySink {
     private synchronized long enqueue(ObjectNode o) {
         while (!queue.offer(o)) {
             checkConnected();
-            urgent = true;
-            LockSupport.unpark(sender);
-            try {
-                Thread.sleep(1);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while sending telemetry", e);
+            if (!wakeSenderAndWait()) {
+                throw new IllegalStateException("rank " + rank + ": interrupted while sending telemetry");
             }
         }
         checkConnected();
         return ++queued;
+    }
+
+    /** Wakes the sender now (it has work a producer waits for) and gives it a millisecond; false if interrupted. */
+    private boolean wakeSenderAndWait() {
+        urgent = true;
+        LockSupport.unpark(sender);
+        try {
+            Thread.sleep(1);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     private void checkConnected() {
@@ -177,6 +185,8 @@ public final class SocketSink implements TelemetrySink {
             lost = new IOException("a telemetry record cannot be written as JSON: " + e.getMessage(), e);
         } catch (IOException e) {
             lost = e;
+        } catch (RuntimeException e) {
+            lost = new IOException("the telemetry sender failed: " + e, e); // producers must not wait on it
         }
     }
 
@@ -184,12 +194,7 @@ public final class SocketSink implements TelemetrySink {
     private void awaitSent(long seq) {
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (sent < seq && lost == null && sender.isAlive() && System.nanoTime() < deadline) {
-            urgent = true;
-            LockSupport.unpark(sender);
-            try {
-                Thread.sleep(1);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+            if (!wakeSenderAndWait()) {
                 return;
             }
         }
