@@ -5,6 +5,7 @@ import dev.ringtape.runtime.backend.Backend;
 import dev.ringtape.runtime.precision.Precision;
 import dev.ringtape.runtime.tensor.HostStorage;
 import dev.ringtape.runtime.tensor.Mask;
+import dev.ringtape.runtime.tensor.Shapes;
 import dev.ringtape.runtime.tensor.Storage;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.nio.ByteBuffer;
@@ -518,8 +519,8 @@ final class CudaBackend implements Backend {
         int c = x.dim(1);
         int h = x.dim(2);
         int w = x.dim(3);
-        int oh = (h + 2 * padding - kernel) / stride + 1;
-        int ow = (w + 2 * padding - kernel) / stride + 1;
+        int oh = Shapes.windows(h, kernel, stride, padding);
+        int ow = Shapes.windows(w, kernel, stride, padding);
         dev.launch(
                 "rt_im2col",
                 cols.size(),
@@ -542,8 +543,8 @@ final class CudaBackend implements Backend {
         int c = gx.dim(1);
         int h = gx.dim(2);
         int w = gx.dim(3);
-        int oh = (h + 2 * padding - kernel) / stride + 1;
-        int ow = (w + 2 * padding - kernel) / stride + 1;
+        int oh = Shapes.windows(h, kernel, stride, padding);
+        int ow = Shapes.windows(w, kernel, stride, padding);
         dev.launch(
                 "rt_col2im_add",
                 gx.size(),

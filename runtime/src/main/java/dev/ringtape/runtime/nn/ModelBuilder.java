@@ -162,8 +162,8 @@ public final class ModelBuilder {
                 int k = spec.integer("kernel", 1);
                 int stride = spec.integer("stride", 1, 1);
                 int pad = spec.integer("padding", 0, 0);
-                int oh = (in[1] + 2 * pad - k) / stride + 1;
-                int ow = (in[2] + 2 * pad - k) / stride + 1;
+                int oh = Shapes.windows(in[1], k, stride, pad);
+                int ow = Shapes.windows(in[2], k, stride, pad);
                 if (in[1] + 2 * pad < k || in[2] + 2 * pad < k) {
                     throw new SpecException(
                             spec.path() + ".kernel",
@@ -189,7 +189,7 @@ public final class ModelBuilder {
                             where + ": kernel " + k + " is larger than the input " + Shapes.str(in));
                 }
                 into.add(new Layers.MaxPool2d(name, k, stride));
-                return new int[] {in[0], (in[1] - k) / stride + 1, (in[2] - k) / stride + 1};
+                return new int[] {in[0], Shapes.windows(in[1], k, stride, 0), Shapes.windows(in[2], k, stride, 0)};
             }
             default -> {
                 Activation act = ACTIVATIONS.get(type);

@@ -190,8 +190,8 @@ public final class Ops {
         if (weight.dim(1) != c) {
             throw new IllegalArgumentException("conv2d: input has " + c + " channels, weight expects " + weight.dim(1));
         }
-        int oh = (h + 2 * padding - k) / stride + 1;
-        int ow = (w + 2 * padding - k) / stride + 1;
+        int oh = Shapes.windows(h, k, stride, padding);
+        int ow = Shapes.windows(w, k, stride, padding);
         if (oh <= 0 || ow <= 0) {
             throw new IllegalArgumentException("conv2d: kernel " + k + " does not fit input " + h + "x" + w);
         }
@@ -248,8 +248,8 @@ public final class Ops {
         if (x.rank() != 4) {
             throw new IllegalArgumentException("maxpool2d: input must be NCHW, got " + Shapes.str(x.shape()));
         }
-        int oh = (x.dim(2) - kernel) / stride + 1;
-        int ow = (x.dim(3) - kernel) / stride + 1;
+        int oh = Shapes.windows(x.dim(2), kernel, stride, 0);
+        int ow = Shapes.windows(x.dim(3), kernel, stride, 0);
         if (oh <= 0 || ow <= 0) {
             throw new IllegalArgumentException(
                     "maxpool2d: kernel " + kernel + " does not fit input " + x.dim(2) + "x" + x.dim(3));

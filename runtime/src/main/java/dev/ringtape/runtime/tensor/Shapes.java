@@ -34,6 +34,14 @@ public final class Shapes {
         return Arrays.copyOfRange(shape, 1, shape.length);
     }
 
+    /**
+     * How many positions a window of {@code kernel} takes over {@code size} values padded by {@code padding} on each
+     * side, {@code stride} apart: a convolution's or pooling's output size along one axis (PyTorch's formula).
+     */
+    public static int windows(int size, int kernel, int stride, int padding) {
+        return (size + 2 * padding - kernel) / stride + 1;
+    }
+
     public static String str(int[] shape) {
         return Arrays.toString(shape);
     }

@@ -1,5 +1,6 @@
 package dev.ringtape.runtime.backend.cpu;
 
+import dev.ringtape.runtime.tensor.Shapes;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.Arrays;
 
@@ -25,8 +26,8 @@ final class Convolutions {
         int channels = shape[1];
         int h = shape[2];
         int w = shape[3];
-        int oh = (h + 2 * padding - kernel) / stride + 1;
-        int ow = (w + 2 * padding - kernel) / stride + 1;
+        int oh = Shapes.windows(h, kernel, stride, padding);
+        int ow = Shapes.windows(w, kernel, stride, padding);
         int ohw = oh * ow;
         int rowStride = batch * ohw;
         for (int nIdx = 0; nIdx < batch; nIdx++) {
