@@ -64,7 +64,33 @@ final class Recompute {
         return starts.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    static Tensor segment(List<Layer> layers, Tensor x, ForwardContext ctx) {
+    /**
+     * The forward of {@code layers} in {@code k} segments ({@link #plan}), as PyTorch's {@code checkpoint_sequential}
+     * runs them: every segment but the last keeps only its input, the last is recorded as usual (its backward comes
+     * first, so replaying it would only repeat its forward). A segment's trailing layers without parameters (the
+     * activation after its last linear, a pooling) are recorded too, outside the replay: tanh's backward needs its
+     * output, which is the next segment's input and so alive anyway, where a replay would make a second copy of it
+     * while every other activation of the segment is alive; and the replay computes one activation less.
+     */
+    static Tensor forward(List<Layer> layers, int k, Tensor x, ForwardContext ctx) {
+        int[] starts = plan(layers, k);
+        Tensor h = x;
+        for (int s = 0; s < starts.length; s++) {
+            int end = s + 1 < starts.length ? starts[s + 1] : layers.size();
+            int replayed = s + 1 < starts.length ? end : starts[s];
+            while (replayed > starts[s] + 1
+                    && layers.get(replayed - 1).parameters().isEmpty()) {
+                replayed--;
+            }
+            if (replayed > starts[s]) {
+                h = segment(layers.subList(starts[s], replayed), h, ctx);
+            }
+            h = Sequential.run(layers.subList(replayed, end), h, ctx);
+        }
+        return h;
+    }
+
+    private static Tensor segment(List<Layer> layers, Tensor x, ForwardContext ctx) {
         Tensor out = Tape.paused(() -> Sequential.run(layers, x, ctx));
         List<Tensor> inputs = new ArrayList<>();
         inputs.add(x);

@@ -50,12 +50,7 @@ public final class Sequential {
         if (recomputeSegments <= 0 || Tape.current() == null) {
             return run(layers, h, ctx);
         }
-        int[] starts = Recompute.plan(layers, recomputeSegments);
-        for (int s = 0; s < starts.length; s++) {
-            List<Layer> segment = layers.subList(starts[s], s + 1 < starts.length ? starts[s + 1] : layers.size());
-            h = Recompute.segment(segment, h, ctx);
-        }
-        return h;
+        return Recompute.forward(layers, recomputeSegments, h, ctx);
     }
 
     /** Keeps only {@code segments} segment boundaries alive between forward and backward (0 = off). */

@@ -284,10 +284,9 @@ class StepLoopTest {
             peaks[i] = ActivationMemory.current().peakBytes() - before;
             assertEquals(before, ActivationMemory.current().liveBytes(), "everything saved is released after backward");
         }
-        // longest segments first (Recompute.plan): ReLU saves a bit mask, so its replays hold a quarter; tanh saves
-        // its output, one activation more per replay
-        double factor = activation.equals("relu") ? 4 : 3.5;
-        assertTrue(peaks[1] * factor < peaks[0], "recompute peak " + peaks[1] + " vs " + peaks[0]);
+        // longest segments first (Recompute.plan), a segment's trailing activation recorded outside its replay: a
+        // quarter of the activations at most, for tanh (which saves its output) as for ReLU (a bit mask)
+        assertTrue(peaks[1] * 4 < peaks[0], "recompute peak " + peaks[1] + " vs " + peaks[0]);
     }
 
     @Test
