@@ -57,7 +57,10 @@ public final class CpuBackend implements Backend {
                         ? threads + " thread(s)"
                         : "its default threads (one per core: "
                                 + Runtime.getRuntime().availableProcessors() + ")")
-                + (core == null ? "" : ", OPENBLAS_CORETYPE=" + core);
+                + (core == null ? "" : ", OPENBLAS_CORETYPE=" + core)
+                + (NativeBlas.REASON == null
+                        ? ", operands in place"
+                        : ", operands copied by JavaCPP (" + NativeBlas.REASON + ")");
     }
 
     /** Sets the number of OpenBLAS threads (the default is one per core). */
@@ -103,6 +106,31 @@ public final class CpuBackend implements Backend {
         }
         int ta = transA ? openblas.CblasTrans : openblas.CblasNoTrans;
         int tb = transB ? openblas.CblasTrans : openblas.CblasNoTrans;
+        if ((long) m * k > a.size() || (long) k * n > b.size() || (long) m * n > c.size()) {
+            // native code would read or write past the tensors
+            throw new IllegalArgumentException(
+                    "gemm " + m + "x" + n + "x" + k + " does not fit " + a + ", " + b + ", " + c);
+        }
+        if (NativeBlas.REASON == null) { // in place, at the tensors' offsets: a view is written and nothing else
+            NativeBlas.sgemm(
+                    ta,
+                    tb,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    host(a),
+                    a.offset(),
+                    transA ? m : k,
+                    host(b),
+                    b.offset(),
+                    transB ? k : n,
+                    beta,
+                    host(c),
+                    c.offset(),
+                    n);
+            return;
+        }
         float[] ad = whole(a) ? a.data() : a.toArray(); // operands are never views in training: a copy will do
         float[] bd = whole(b) ? b.data() : b.toArray();
         // C a view: a gradient in the all-reduce arena, other buckets of which the ring may be summing meanwhile.
