@@ -13,7 +13,7 @@ import java.util.List;
  * sums it in place, with no copies in or out. The arena is summed in buckets of whole parameters in reverse order
  * (DDP's), each handed to the reducer as soon as the last micro-batch's backward has finished all of its parameters;
  * starting a bucket also adds its local sum of squares, which tells whether any local gradient is non-finite. A
- * worker that is alone (world size 1) has nothing to sum and no arena. Gradients in device memory are copied into
+ * worker that is alone (world size 1) has nothing to sum, no arena, and no pass of its own over the gradients. Gradients in device memory are copied into
  * the (host) arena as their bucket starts and back once every sum is done: the ring sums host memory.
  */
 final class GradientBuckets {
@@ -126,20 +126,24 @@ final class GradientBuckets {
     /** Adds bucket {@code b}'s local sum of squares and starts its sum over the workers. */
     private void start(int b) {
         started[b] = true;
+        if (arena == null) {
+            return; // alone: the step's unscale walk measures the gradients, which are then this rank's own
+        }
         for (int i = buckets[b][0]; i <= buckets[b][1]; i++) {
             Tensor g = params.get(i).gradBuffer();
             localSquares += backend.squares(g);
-            if (arena != null && !views) {
+            if (!views) {
                 g.read(arena, offsets[i]);
             }
         }
-        if (arena != null) {
-            int from = offsets[buckets[b][0]];
-            reducer.startSum(arena, from, offsets[buckets[b][1] + 1] - from);
-        }
+        int from = offsets[buckets[b][0]];
+        reducer.startSum(arena, from, offsets[buckets[b][1] + 1] - from);
     }
 
-    /** This rank's own sum of squared gradients (not finite exactly when some local gradient is not). */
+    /**
+     * This rank's own sum of squared gradients (not finite exactly when some local gradient is not), measured as
+     * buckets start; 0 for a worker alone, whose own gradients the step's unscale walk measures.
+     */
     double localSquares() {
         return localSquares;
     }

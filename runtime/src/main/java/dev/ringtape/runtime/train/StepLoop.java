@@ -185,7 +185,8 @@ public final class StepLoop {
 
         long t2 = System.nanoTime();
         gradients.finish();
-        // a sum of squares is finite exactly when every term is: one pass at packing checked all local gradients
+        // a sum of squares is finite exactly when every term is: one pass as buckets started checked all local
+        // gradients (a worker alone checks them in the unscale walk below, its gradients being its own)
         boolean localBad = !Double.isFinite(gradients.localSquares()) || !Double.isFinite(localLoss);
         double[] scalars = {localBad ? 1 : 0, localLoss, samples, Double.isFinite(localLoss) ? 0 : 1};
         reducer.sumScalars(scalars);
@@ -203,6 +204,9 @@ public final class StepLoop {
         }
         // the sum of finite gradients can still overflow, so the reduced arena is checked too (same on every rank)
         boolean foundInf = scalars[0] > 0 || !Double.isFinite(sq);
+        if (world == 1) {
+            localBad |= !Double.isFinite(sq);
+        }
         double meanLoss = scalars[1] / (k * world);
 
         NonFiniteTracer.NonFinite origin = null;

@@ -549,6 +549,39 @@ class StepLoopTest {
     }
 
     @Test
+    void shouldNameTheBackwardOpOfAWorkerAloneWhoseGradientOverflowsUnderAFiniteLoss() throws Exception {
+        // a worker alone measures its gradients only in the unscale walk: a non-finite one found there is still its
+        // own (before any all-reduce), traced to the op, not blamed on a sum
+        Dataset d = Synthetic.teacher(8, 16, 5, 9);
+        for (int b = 0; b < 8; b++) {
+            d.features()[16 * b] = 1e38f; // feature 0: finite activations (weights 1e-4), a weight gradient of ~1e39
+        }
+        Sequential m = model(
+                """
+                {"input": [16], "layers": [{"type": "linear", "out": 8, "init": {"normal": {"std": 1e-4}}},
+                  {"type": "relu"}, {"type": "linear", "out": 5, "init": {"normal": {"std": 10}}}],
+                 "loss": {"type": "softmax_cross_entropy"}}""",
+                7);
+        StepLoop loop = new StepLoop(
+                m,
+                Adam.adam(m.parameterList()),
+                LrSchedule.constant(1e-2),
+                LossScaler.disabled(),
+                GradientReducer.local(),
+                TelemetrySink.NONE,
+                new StepLoop.Options("overflow", 1, Precision.FP32, 0, 1));
+        int[] all = {0, 1, 2, 3, 4, 5, 6, 7};
+        StepLoop.Result r = loop.step(3, List.<Tensor[]>of(d.batch(all, 0, 8)));
+        assertTrue(Double.isFinite(r.loss()), "the loss is finite: " + r.loss());
+        assertTrue(r.skipped());
+        NonFiniteTracer.NonFinite n = r.nonFinite();
+        assertNotNull(n);
+        assertEquals("backward", n.phase(), n.describe());
+        assertEquals("layers.0", n.layer(), n.describe());
+        assertTrue(n.beforeAllreduce(), n.describe());
+    }
+
+    @Test
     void shouldAllocateLittlePerStepOnceItsBuffersAreInThePool() throws Exception {
         // 64-256-256-10 at batch 128: each step's op outputs and gradients are about 0.8 MB of arrays
         Dataset d = Synthetic.teacher(512, 64, 10, 3);
