@@ -54,6 +54,18 @@ class StepLoopTest {
                 new StepLoop.Options("test", k, p, 0, 7));
     }
 
+    /** Adam at a constant {@code lr}, fp32, no loss scaling, one worker, no clipping. */
+    static StepLoop adamAlone(Sequential m, double lr, String job, int k) {
+        return new StepLoop(
+                m,
+                Adam.adam(m.parameterList()),
+                LrSchedule.constant(lr),
+                LossScaler.disabled(),
+                GradientReducer.local(),
+                TelemetrySink.NONE,
+                new StepLoop.Options(job, k, Precision.FP32, 0, 1));
+    }
+
     /** The micro-batches of {@code rank} for step {@code s} of epoch 1. */
     static List<Tensor[]> micro(Dataset d, BatchPlan plan, int s, int rank) {
         int[] order = plan.order(1);
@@ -522,14 +534,7 @@ class StepLoopTest {
         Sequential m = model(MLP, 7);
         Map<String, float[]> before = new java.util.LinkedHashMap<>();
         m.parameters().forEach((k, p) -> before.put(k, p.data().clone()));
-        StepLoop loop = new StepLoop(
-                m,
-                Adam.adam(m.parameterList()),
-                LrSchedule.constant(1e-2),
-                LossScaler.disabled(),
-                GradientReducer.local(),
-                TelemetrySink.NONE,
-                new StepLoop.Options("nan", 2, Precision.FP32, 0, 1));
+        StepLoop loop = adamAlone(m, 1e-2, "nan", 2);
         int[] all = new int[64];
         for (int i = 0; i < 64; i++) {
             all[i] = i;
@@ -562,14 +567,7 @@ class StepLoopTest {
                   {"type": "relu"}, {"type": "linear", "out": 5, "init": {"normal": {"std": 10}}}],
                  "loss": {"type": "softmax_cross_entropy"}}""",
                 7);
-        StepLoop loop = new StepLoop(
-                m,
-                Adam.adam(m.parameterList()),
-                LrSchedule.constant(1e-2),
-                LossScaler.disabled(),
-                GradientReducer.local(),
-                TelemetrySink.NONE,
-                new StepLoop.Options("overflow", 1, Precision.FP32, 0, 1));
+        StepLoop loop = adamAlone(m, 1e-2, "overflow", 1);
         int[] all = {0, 1, 2, 3, 4, 5, 6, 7};
         StepLoop.Result r = loop.step(3, List.<Tensor[]>of(d.batch(all, 0, 8)));
         assertTrue(Double.isFinite(r.loss()), "the loss is finite: " + r.loss());
@@ -592,14 +590,7 @@ class StepLoopTest {
                   {"type": "linear", "out": 256}, {"type": "relu"}, {"type": "linear", "out": 10}],
                  "loss": {"type": "softmax_cross_entropy"}}""",
                 3);
-        StepLoop loop = new StepLoop(
-                m,
-                Adam.adam(m.parameterList()),
-                LrSchedule.constant(1e-3),
-                LossScaler.disabled(),
-                GradientReducer.local(),
-                TelemetrySink.NONE,
-                new StepLoop.Options("alloc", 1, Precision.FP32, 0, 1));
+        StepLoop loop = adamAlone(m, 1e-3, "alloc", 1);
         List<List<Tensor[]>> batches = new ArrayList<>();
         for (int s = 0; s < 4; s++) {
             batches.add(micro(d, plan, s, 0));
