@@ -13,8 +13,9 @@ import java.util.List;
  * sums it in place, with no copies in or out. The arena is summed in buckets of whole parameters in reverse order
  * (DDP's), each handed to the reducer as soon as the last micro-batch's backward has finished all of its parameters;
  * starting a bucket also adds its local sum of squares, which tells whether any local gradient is non-finite. A
- * worker that is alone (world size 1) has nothing to sum, no arena, and no pass of its own over the gradients. Gradients in device memory are copied into
- * the (host) arena as their bucket starts and back once every sum is done: the ring sums host memory.
+ * worker that is alone (world size 1) has nothing to sum, no arena, and no pass of its own over the gradients.
+ * Gradients in device memory are copied into the (host) arena as their bucket starts and back once every sum is
+ * done: the ring sums host memory.
  */
 final class GradientBuckets {
     private final List<Tensor> params;

@@ -51,6 +51,7 @@ public final class CpuBackend implements Backend {
     /** The BLAS in use and its threads, in one line. */
     public static String describe() {
         String core = System.getenv("OPENBLAS_CORETYPE");
+        boolean inPlace = NativeBlas.loaded(); // first: see NativeBlas.loaded
         int threads = openblas.blas_get_num_threads(); // -1 until set: OpenBLAS's default, one per core
         return "OpenBLAS (bundled natives), "
                 + (threads > 0
@@ -58,13 +59,12 @@ public final class CpuBackend implements Backend {
                         : "its default threads (one per core: "
                                 + Runtime.getRuntime().availableProcessors() + ")")
                 + (core == null ? "" : ", OPENBLAS_CORETYPE=" + core)
-                + (NativeBlas.REASON == null
-                        ? ", operands in place"
-                        : ", operands copied by JavaCPP (" + NativeBlas.REASON + ")");
+                + (inPlace ? ", operands in place" : ", operands copied by JavaCPP (" + NativeBlas.REASON + ")");
     }
 
     /** Sets the number of OpenBLAS threads (the default is one per core). */
     public static void blasThreads(int threads) {
+        NativeBlas.loaded(); // first: see NativeBlas.loaded
         openblas.blas_set_num_threads(threads);
     }
 
@@ -111,7 +111,7 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException(
                     "gemm " + m + "x" + n + "x" + k + " does not fit " + a + ", " + b + ", " + c);
         }
-        if (NativeBlas.REASON == null) { // in place, at the tensors' offsets: a view is written and nothing else
+        if (NativeBlas.loaded()) { // in place, at the tensors' offsets: a view is written and nothing else
             NativeBlas.sgemm(
                     ta,
                     tb,

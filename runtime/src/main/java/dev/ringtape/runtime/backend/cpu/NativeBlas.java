@@ -4,8 +4,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.zip.CRC32;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.openblas.global.openblas;
 
@@ -40,32 +38,33 @@ final class NativeBlas {
         }
         try {
             Loader.load(openblas.class); // JavaCPP's OpenBLAS first: open() finds it among the loaded libraries
-            System.load(extract(bytes).toString());
-            return open();
+            // a file of this process's own (created 0600, so no other user can swap it before it is loaded),
+            // deleted once loaded: the mapping outlives the name, and executors leave nothing behind
+            Path file = Files.createTempFile("ringtape-blas-", ".so");
+            try {
+                Files.write(file, bytes);
+                // under JavaCPP's loader lock: its loading looks symbols up with dlsym inside dl_iterate_phdr,
+                // which deadlocks with a dlopen on another thread in glibc (bench/RESULTS.md, fourth session)
+                synchronized (Loader.class) {
+                    System.load(file.toString());
+                    return open();
+                }
+            } finally {
+                Files.deleteIfExists(file);
+            }
         } catch (IOException | UnsatisfiedLinkError e) {
             return "the shim did not load: " + e.getMessage();
         }
     }
 
     /**
-     * The shim as a file: one per content in the temporary directory, written once (by whichever process comes
-     * first; a rename makes it whole or absent) and shared by later JVMs, so executors leave no file per start.
+     * Loads the shim if that has not happened yet; true when it is in use. Called before any call into JavaCPP's
+     * OpenBLAS: {@code blas_set_num_threads} and {@code blas_get_num_threads} look their function up with
+     * {@code Loader.addressof} on every call, outside the loader's lock, and that must not meet the shim's dlopen
+     * on another thread.
      */
-    private static Path extract(byte[] bytes) throws IOException {
-        CRC32 crc = new CRC32();
-        crc.update(bytes);
-        Path dir = Path.of(System.getProperty("java.io.tmpdir"));
-        Path file = dir.resolve("ringtape-blas-" + Long.toHexString(crc.getValue()) + "-" + bytes.length + ".so");
-        if (!Files.isRegularFile(file) || Files.size(file) != bytes.length) {
-            Path tmp = Files.createTempFile(dir, "ringtape-blas-", ".tmp");
-            try {
-                Files.write(tmp, bytes);
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
-        }
-        return file;
+    static boolean loaded() {
+        return REASON == null;
     }
 
     /** Finds {@code cblas_sgemm} in the loaded OpenBLAS: null, or why not. */
