@@ -48,6 +48,30 @@ class DiagnoserTest {
     }
 
     @Test
+    void shouldNotCallUnitsThatFallSilentForAWhileAndReviveDead() {
+        // layers.3 of the Fashion-MNIST benchmark job (784-256-256-10, Adam 1e-3, batch 128, 86.4 % test accuracy),
+        // steps 30-290, every 10th: up to 12.5 % of its units silent over 512+ samples, reviving as training goes on
+        // (1.2 % at the end); with a 10 % threshold this opened DEAD_RELU at step 60 and cleared it at step 190
+        double[] recorded = {
+            0.0273, 0.0977, 0.1133, 0.1172, 0.125, 0.1211, 0.1172, 0.1133, 0.1133, 0.1094, 0.1055, 0.1055, 0.1055,
+            0.1016, 0.0938, 0.0898, 0.0938, 0.0859, 0.0781, 0.0742, 0.0742, 0.0742, 0.0781, 0.0781, 0.0781, 0.0859,
+            0.0859
+        };
+        Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 0);
+        for (int i = 0; i < recorded.length; i++) {
+            List<String> codes = d.feed(sample(30 + 10L * i, recorded[i])).stream()
+                    .map(Diagnoser.Diagnosis::code)
+                    .toList();
+            assertTrue(!codes.contains("DEAD_RELU"), "step " + (30 + 10 * i) + ": " + codes);
+        }
+        // the zoo's dying layer (SGD at lr 3): every unit silent from step 80 on
+        Diagnoser dying = new Diagnoser(Thresholds.defaults(), "job", 0);
+        assertEquals(List.of(), dying.feed(sample(70, 0.0156)));
+        assertEquals(List.of(), dying.feed(sample(80, 1.0)));
+        assertEquals("DEAD_RELU", dying.feed(sample(90, 1.0)).get(0).code());
+    }
+
+    @Test
     void shouldHonourOverriddenThresholdsAndRejectUnknownOnes() {
         Diagnoser strict = new Diagnoser(Thresholds.of(Map.of("dead_frac", 0.5)), "job", 0);
         assertEquals(List.of(), strict.feed(sample(0, 0.4)), "40 % dead is under a 50 % threshold");
