@@ -104,15 +104,24 @@ public final class Rules {
      * above {@code loss_diverging_factor} times its lowest level and by more than {@code loss_diverging_noise} times
      * the loss's own fluctuation at that lowest point, for {@code persist} samples in a row: a noisy but converging
      * run does not trip it; a run whose loss leaves its noise band upwards does.
+     *
+     * <p>The average spans a number of examples, not of samples: five samples of {@link #SPAN_EXAMPLES} / 5 (the
+     * calibration's batch of 64) or more, more samples of smaller batches. With five samples of 16 examples each, the
+     * lowest level over a long run was a chance dip (0.18 where the loss ran at 0.35-0.4 on Fashion-MNIST) and an
+     * ordinary swing tripped the rule (telemetry/README.md).
      */
     static final class LossDiverging extends Rule {
         private static final double ALPHA = 0.2;
+        /** The examples the moving average and the recent median span at least. */
+        static final long SPAN_EXAMPLES = 320;
+
+        private double alpha = ALPHA;
         private double level = Double.NaN;
         private double first = Double.NaN;
         private double noise;
         private double best = Double.POSITIVE_INFINITY;
         private double noiseAtBest;
-        private final double[] recent = new double[5];
+        private double[] recent = new double[5];
         private int seen;
 
         LossDiverging() {
@@ -154,11 +163,15 @@ public final class Rules {
                 level = s.loss();
                 first = level;
                 best = level;
+                // the samples the average spans: five of batches of SPAN_EXAMPLES / 5 or more, more of smaller ones
+                double span = s.examples() <= 0 ? 5 : Math.max(5.0, (double) SPAN_EXAMPLES / s.examples());
+                alpha = ALPHA * 5 / span;
+                recent = new double[(int) Math.round(span)];
                 return;
             }
             recent[seen++ % recent.length] = s.loss();
-            noise += ALPHA * (Math.abs(s.loss() - level) - noise);
-            level += ALPHA * (s.loss() - level);
+            noise += alpha * (Math.abs(s.loss() - level) - noise);
+            level += alpha * (s.loss() - level);
             if (level < best) {
                 best = level;
                 noiseAtBest = noise;
@@ -313,7 +326,17 @@ public final class Rules {
         }
     }
 
+    /**
+     * More than {@code dead_frac} of a ReLU layer's units dead, for {@code persist} samples in a row. Once it holds
+     * (the diagnosis is open), the layer keeps tripping until its fraction falls below {@link #HYSTERESIS} times the
+     * threshold: a fraction that creeps along the threshold (Fashion-MNIST at batch 16 sampled every step: 0.24-0.26
+     * for a thousand steps) opened and cleared the diagnosis a dozen times.
+     */
     static final class DeadRelu extends Rule {
+        static final double HYSTERESIS = 0.8;
+        /** Per layer, the samples in a row it has tripped on. */
+        private final Map<String, Integer> inARow = new HashMap<>();
+
         DeadRelu() {
             super("DEAD_RELU", "warn", 2, "dead_frac", "dead_window", "dead_samples");
         }
@@ -340,8 +363,16 @@ public final class Rules {
         @Override
         void check(Sample s, Thresholds t, Trips out) {
             for (Sample.Activation a : s.activations()) {
-                if (a.type().equals("relu") && a.deadFrac() > t.get("dead_frac")) {
-                    out.trip(this, a.layer(), evidence("dead_frac", a.deadFrac(), "threshold", t.get("dead_frac")));
+                if (!a.type().equals("relu")) {
+                    continue;
+                }
+                double threshold = t.get("dead_frac");
+                boolean held = inARow.getOrDefault(a.layer(), 0) >= persist();
+                if (a.deadFrac() > (held ? HYSTERESIS * threshold : threshold)) {
+                    inARow.merge(a.layer(), 1, Integer::sum);
+                    out.trip(this, a.layer(), evidence("dead_frac", a.deadFrac(), "threshold", threshold));
+                } else {
+                    inARow.remove(a.layer());
                 }
             }
         }

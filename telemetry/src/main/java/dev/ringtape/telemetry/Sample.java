@@ -4,11 +4,13 @@ import java.util.List;
 
 /**
  * What one sampled step measured, per parameter tensor and per activation layer: the input of the diagnosis rules
- * and of the {@code layer} records.
+ * and of the {@code layer} records. {@code loss} is the mean over the step's {@code examples} (every rank and
+ * micro-batch): how noisy one sampled loss is depends on it.
  */
 public record Sample(
         long step,
         double loss,
+        long examples,
         double lr,
         double baseLr,
         double lossScale,

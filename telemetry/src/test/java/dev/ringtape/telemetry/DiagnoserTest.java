@@ -14,6 +14,7 @@ class DiagnoserTest {
         return new Sample(
                 step,
                 0.5,
+                64,
                 1e-3,
                 1e-3,
                 1,
@@ -72,6 +73,28 @@ class DiagnoserTest {
     }
 
     @Test
+    void shouldHoldADeadReluDiagnosisWhileItsFractionCreepsAlongTheThreshold() {
+        // Fashion-MNIST's layers.1 at batch 16, sampled every step, steps 6,500-7,500: 0.24-0.26 against 0.25;
+        // opened and cleared a dozen times before the hysteresis
+        double[] hovering = {0.254, 0.258, 0.246, 0.242, 0.238, 0.254, 0.246, 0.262, 0.242, 0.238, 0.25, 0.258};
+        Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 0);
+        List<String> events = new java.util.ArrayList<>();
+        long step = 0;
+        for (double f : hovering) {
+            for (Diagnoser.Diagnosis x : d.feed(sample(step++, f))) {
+                events.add(x.code() + " " + x.state() + " " + x.step());
+            }
+        }
+        assertEquals(List.of("DEAD_RELU open 1"), events, "opened once, held while above 0.8 x the threshold");
+        for (int i = 0; i < 3; i++) {
+            for (Diagnoser.Diagnosis x : d.feed(sample(step++, 0.19))) {
+                events.add(x.code() + " " + x.state() + " " + x.step());
+            }
+        }
+        assertEquals(List.of("DEAD_RELU open 1", "DEAD_RELU cleared 14"), events, "cleared below 0.2");
+    }
+
+    @Test
     void shouldHonourOverriddenThresholdsAndRejectUnknownOnes() {
         Diagnoser strict = new Diagnoser(Thresholds.of(Map.of("dead_frac", 0.5)), "job", 0);
         assertEquals(List.of(), strict.feed(sample(0, 0.4)), "40 % dead is under a 50 % threshold");
@@ -99,7 +122,7 @@ class DiagnoserTest {
         Diagnoser atBase = new Diagnoser(Thresholds.defaults(), "job", 0);
         List<Diagnoser.Diagnosis> raised = List.of();
         for (long step : new long[] {20, 30, 40}) { // past grace_steps, three samples in a row
-            raised = atBase.feed(new Sample(step, 0.5, 1e-3, 1e-3, 1, false, false, 1.0, List.of(w), List.of()));
+            raised = atBase.feed(new Sample(step, 0.5, 64, 1e-3, 1e-3, 1, false, false, 1.0, List.of(w), List.of()));
         }
         assertEquals(
                 List.of("UPDATE_RATIO_LOW"),
@@ -108,19 +131,19 @@ class DiagnoserTest {
         for (long step : new long[] {20, 30, 40}) {
             assertEquals(
                     List.of(),
-                    decayed.feed(new Sample(step, 0.5, 1e-5, 1e-3, 1, false, false, 1.0, List.of(w), List.of())));
+                    decayed.feed(new Sample(step, 0.5, 64, 1e-5, 1e-3, 1, false, false, 1.0, List.of(w), List.of())));
         }
         Diagnoser young = new Diagnoser(Thresholds.defaults(), "job", 0);
         for (long step : new long[] {0, 1, 2, 3}) {
             assertEquals(
                     List.of(),
-                    young.feed(new Sample(step, 0.5, 1e-3, 1e-3, 1, false, false, 1.0, List.of(w), List.of())),
+                    young.feed(new Sample(step, 0.5, 64, 1e-3, 1e-3, 1, false, false, 1.0, List.of(w), List.of())),
                     "not judged within grace_steps");
         }
     }
 
     static Sample norm(long step, double gradNorm) {
-        return new Sample(step, 0.5, 1e-3, 1e-3, 1, false, false, gradNorm, List.of(), List.of());
+        return new Sample(step, 0.5, 64, 1e-3, 1e-3, 1, false, false, gradNorm, List.of(), List.of());
     }
 
     @Test

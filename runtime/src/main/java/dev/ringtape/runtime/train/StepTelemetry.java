@@ -179,7 +179,17 @@ final class StepTelemetry {
                     precision == Precision.FP32 ? Double.NaN : underflow.flushedFraction(layerNames[i], p.name())));
         }
         Sample s = new Sample(
-                step, loss, lr, baseLr, scale, precision == Precision.FP16, skipped, norm, stats, sampler.collected());
+                step,
+                loss,
+                samples,
+                lr,
+                baseLr,
+                scale,
+                precision == Precision.FP16,
+                skipped,
+                norm,
+                stats,
+                sampler.collected());
         for (Sample.Param p : s.params()) {
             ObjectNode o = Records.of(Schema.Type.LAYER, job, step);
             o.put(Schema.LAYER, p.layer());
