@@ -94,6 +94,44 @@ class DiagnoserTest {
         assertEquals(List.of("DEAD_RELU open 1", "DEAD_RELU cleared 14"), events, "cleared below 0.2");
     }
 
+    /** Which codes open over {@code losses}, sampled every step, each loss the mean over {@code examples}. */
+    private static List<String> opened(double[] losses, long examples) {
+        Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 0);
+        List<String> out = new java.util.ArrayList<>();
+        for (int i = 0; i < losses.length; i++) {
+            Sample s = new Sample(i, losses[i], examples, 1e-3, 1e-3, 1, false, false, 1.0, List.of(), List.of());
+            for (Diagnoser.Diagnosis x : d.feed(s)) {
+                if (x.state().equals("open")) {
+                    out.add(x.code() + " s" + i);
+                }
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void shouldJudgeDivergenceOverExamplesSoSmallBatchesDoNotCryWolf() {
+        // a converged loss of 0.38 measured on batches of 16: each sample skewed, as cross-entropy losses are
+        java.util.Random r = new java.util.Random(3);
+        double[] flat = new double[7500];
+        for (int i = 0; i < flat.length; i++) {
+            flat[i] = 0.38 * Math.exp(0.6 * r.nextGaussian() - 0.18);
+        }
+        List<String> asIfBatch64 = opened(flat, 64);
+        assertTrue(
+                asIfBatch64.stream().anyMatch(c -> c.startsWith("LOSS_DIVERGING")),
+                "five samples of 16 examples averaged as if of 64: the lowest average is a chance dip: " + asIfBatch64);
+        List<String> batch16 = opened(flat, 16);
+        assertTrue(batch16.stream().noneMatch(c -> c.startsWith("LOSS_DIVERGING")), batch16.toString());
+        // and a loss that really climbs is still named at that batch size
+        double[] climbing = flat.clone();
+        for (int i = 3000; i < climbing.length; i++) {
+            climbing[i] *= 1 + (i - 3000) / 100.0;
+        }
+        List<String> diverging = opened(climbing, 16);
+        assertTrue(diverging.stream().anyMatch(c -> c.startsWith("LOSS_DIVERGING")), diverging.toString());
+    }
+
     @Test
     void shouldHonourOverriddenThresholdsAndRejectUnknownOnes() {
         Diagnoser strict = new Diagnoser(Thresholds.of(Map.of("dead_frac", 0.5)), "job", 0);
