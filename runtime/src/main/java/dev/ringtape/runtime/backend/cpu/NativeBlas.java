@@ -13,6 +13,10 @@ import org.bytedeco.openblas.global.openblas;
  * bench/RESULTS.md). It calls the OpenBLAS JavaCPP has loaded, so the arithmetic is the same. The shim is built
  * with the jar for Linux x86-64 ({@code build-native.sh}); where it is missing or does not load, {@link #REASON}
  * says why and the CPU backend keeps to JavaCPP's binding.
+ *
+ * <p>The price of pinning: while a GEMM runs, a garbage collection another thread of the JVM needs waits for it to
+ * end (the JVM's GC locker). The training step's GEMMs take well under a millisecond on the models of the bench; a
+ * model with GEMMs of seconds would hold other threads' collections that long. Off-heap tensors would lift it.
  */
 final class NativeBlas {
     private static final String RESOURCE = "native/linux-x86_64/libringtape_blas.so";
