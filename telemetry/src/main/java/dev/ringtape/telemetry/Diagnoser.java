@@ -52,12 +52,19 @@ public final class Diagnoser {
     /** The diagnoses that open or clear with this sample, in a stable order. */
     public List<Diagnosis> feed(Sample s) {
         Map<String, Trip> tripped = new LinkedHashMap<>();
+        Rule.Trips trips = new Rule.Trips() {
+            @Override
+            public void trip(Rule rule, String layer, Map<String, Object> evidence) {
+                tripped.putIfAbsent(rule.code() + "@" + layer, new Trip(rule, layer, evidence));
+            }
+
+            @Override
+            public boolean open(Rule rule, String layer) {
+                return open.containsKey(rule.code() + "@" + layer);
+            }
+        };
         for (Rule r : rules) {
-            r.check(
-                    s,
-                    t,
-                    (rule, layer, evidence) ->
-                            tripped.putIfAbsent(rule.code() + "@" + layer, new Trip(rule, layer, evidence)));
+            r.check(s, t, trips);
         }
         List<Diagnosis> events = new ArrayList<>();
         pending.keySet().retainAll(tripped.keySet());

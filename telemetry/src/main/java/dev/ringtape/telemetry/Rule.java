@@ -52,5 +52,8 @@ public abstract class Rule {
     /** Where a check reports what tripped it. */
     interface Trips {
         void trip(Rule rule, String layer, Map<String, Object> evidence);
+
+        /** Whether {@code rule}'s diagnosis on {@code layer} is open (a rule may hold one with a lower bar). */
+        boolean open(Rule rule, String layer);
     }
 }

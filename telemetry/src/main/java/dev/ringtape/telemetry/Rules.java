@@ -327,15 +327,13 @@ public final class Rules {
     }
 
     /**
-     * More than {@code dead_frac} of a ReLU layer's units dead, for {@code persist} samples in a row. Once it holds
-     * (the diagnosis is open), the layer keeps tripping until its fraction falls below {@link #HYSTERESIS} times the
+     * More than {@code dead_frac} of a ReLU layer's units dead, for {@code persist} samples in a row. Once the
+     * diagnosis is open, the layer keeps tripping until its fraction falls below {@link #HYSTERESIS} times the
      * threshold: a fraction that creeps along the threshold (Fashion-MNIST at batch 16 sampled every step: 0.24-0.26
      * for a thousand steps) opened and cleared the diagnosis a dozen times.
      */
     static final class DeadRelu extends Rule {
         static final double HYSTERESIS = 0.8;
-        /** Per layer, the samples in a row it has tripped on. */
-        private final Map<String, Integer> inARow = new HashMap<>();
 
         DeadRelu() {
             super("DEAD_RELU", "warn", 2, "dead_frac", "dead_window", "dead_samples");
@@ -367,12 +365,8 @@ public final class Rules {
                     continue;
                 }
                 double threshold = t.get("dead_frac");
-                boolean held = inARow.getOrDefault(a.layer(), 0) >= persist();
-                if (a.deadFrac() > (held ? HYSTERESIS * threshold : threshold)) {
-                    inARow.merge(a.layer(), 1, Integer::sum);
+                if (a.deadFrac() > (out.open(this, a.layer()) ? HYSTERESIS * threshold : threshold)) {
                     out.trip(this, a.layer(), evidence("dead_frac", a.deadFrac(), "threshold", threshold));
-                } else {
-                    inARow.remove(a.layer());
                 }
             }
         }
