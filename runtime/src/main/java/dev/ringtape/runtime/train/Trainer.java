@@ -112,11 +112,8 @@ public final class Trainer {
 
         private int first;
         private int size;
-        /** The next chunk being gathered into the other half, or null; its first step. */
+        /** The chunk after the current one (of this epoch) being gathered into the other half, or null. */
         private java.util.concurrent.Future<?> pending;
-
-        private int pendingFirst;
-        private int pendingSize;
 
         Prefetch(Dataset train, BatchPlan plan, int rank) {
             this.train = train;
@@ -133,13 +130,14 @@ public final class Trainer {
         List<Tensor[]> take(int[] order, int s, int left) {
             if (size == 0 || s < first || s >= first + size) {
                 int n = Math.min(CHUNK, left);
-                if (pending != null && pendingFirst == s && pendingSize == n) {
+                if (pending != null) {
+                    if (s != first + size) {
+                        throw new IllegalStateException("batches taken out of order: step " + s + " after steps "
+                                + first + ".." + (first + size - 1));
+                    }
                     await();
                     half ^= 1;
                 } else {
-                    if (pending != null) {
-                        await(); // not the chunk wanted (cannot happen in order): let it finish, gather anew
-                    }
                     gather(order, s, n, half);
                 }
                 first = s;
@@ -149,8 +147,6 @@ public final class Trainer {
                     int m = Math.min(CHUNK, left - n);
                     int other = half ^ 1;
                     pending = THREAD.submit(() -> gather(order, next, m, other));
-                    pendingFirst = next;
-                    pendingSize = m;
                 }
             }
             return (half == 0 ? lists0 : lists1).get(s - first);
