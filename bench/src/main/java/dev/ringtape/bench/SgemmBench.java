@@ -3,10 +3,14 @@ package dev.ringtape.bench;
 import dev.ringtape.runtime.backend.cpu.CpuBackend;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.SplittableRandom;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.openblas.global.openblas;
 
 /**
- * GFLOP/s of the CPU backend's matrix product at N x N x N (default 1024): OpenBLAS with one thread and with its
- * default thread count, against a plain-Java cache-friendly (i-k-j) loop as the in-run reference.
+ * GFLOP/s of the CPU backend's matrix product at N x N x N (default 1024), on one thread and on every core, against
+ * one {@code cblas_sgemm} call on native buffers with OpenBLAS's own threads (what the backend gave up so that the
+ * thread count changes no result: it cuts a product into blocks by its shape and runs each single-threaded), and a
+ * plain-Java cache-friendly (i-k-j) loop as the in-run reference.
  */
 final class SgemmBench {
     private SgemmBench() {}
@@ -27,21 +31,57 @@ final class SgemmBench {
         CpuBackend cpu = new CpuBackend();
         int cores = Runtime.getRuntime().availableProcessors();
         System.out.printf("sgemm %dx%dx%d, best of %d after warm-up, %d cores%n", n, n, n, reps, cores);
+        System.out.println(CpuBackend.describe());
 
         double javaLoop = best(Math.max(2, reps / 4), () -> naive(a.data(), b.data(), c.data(), nOf(a)));
-        CpuBackend.blasThreads(1);
         final int size = n;
+        CpuBackend.blasThreads(1);
         double one = best(reps, () -> cpu.gemm(false, false, size, size, size, 1f, a, b, 0f, c));
         CpuBackend.blasThreads(cores);
         double all = best(reps, () -> cpu.gemm(false, false, size, size, size, 1f, a, b, 0f, c));
+        double callOne;
+        double callAll;
+        try (FloatPointer pa = new FloatPointer(a.data());
+                FloatPointer pb = new FloatPointer(b.data());
+                FloatPointer pc = new FloatPointer((long) n * n)) {
+            Runnable call = () -> openblas.cblas_sgemm(
+                    openblas.CblasRowMajor,
+                    openblas.CblasNoTrans,
+                    openblas.CblasNoTrans,
+                    size,
+                    size,
+                    size,
+                    1f,
+                    pa,
+                    size,
+                    pb,
+                    size,
+                    0f,
+                    pc,
+                    size);
+            callOne = best(reps, call);
+            openblas.blas_set_num_threads(cores);
+            try {
+                callAll = best(reps, call);
+            } finally {
+                openblas.blas_set_num_threads(1); // the backend's GEMMs run OpenBLAS single-threaded
+            }
+        }
 
         double flop = 2.0 * n * n * n;
-        double ref = flop / javaLoop / 1e9;
-        System.out.printf("%-34s %8.1f GFLOP/s  %6.1fx%n", "plain Java i-k-j loop, 1 thread", ref, 1.0);
-        System.out.printf("%-34s %8.1f GFLOP/s  %6.1fx%n", "OpenBLAS, 1 thread", flop / one / 1e9, javaLoop / one);
+        String blocks = CpuBackend.gemmBlocks(n, n, n) + " blocks";
+        row("plain Java i-k-j loop, 1 thread", flop, javaLoop, javaLoop);
+        row("one OpenBLAS call, 1 thread", flop, callOne, javaLoop);
+        row("backend, 1 thread (" + blocks + ")", flop, one, javaLoop);
+        row("backend, " + cores + " threads (" + blocks + ")", flop, all, javaLoop);
+        row("one OpenBLAS call, its " + cores + " threads", flop, callAll, javaLoop);
         System.out.printf(
-                "%-34s %8.1f GFLOP/s  %6.1fx%n",
-                "OpenBLAS, " + cores + " threads (default)", flop / all / 1e9, javaLoop / all);
+                "backend on %d threads: %.2fx OpenBLAS's own %d threads; on 1 thread: %.2fx one call%n",
+                cores, callAll / all, cores, callOne / one);
+    }
+
+    private static void row(String what, double flop, double seconds, double reference) {
+        System.out.printf("%-44s %8.1f GFLOP/s  %6.1fx%n", what, flop / seconds / 1e9, reference / seconds);
     }
 
     private static int nOf(Tensor t) {

@@ -11,6 +11,7 @@ import dev.ringtape.scheduler.driver.Failures;
 import dev.ringtape.scheduler.job.JobException;
 import dev.ringtape.scheduler.job.JobFile;
 import dev.ringtape.scheduler.job.JobSpec;
+import dev.ringtape.scheduler.worker.Threads;
 import dev.ringtape.scheduler.worker.Worker;
 import dev.ringtape.telemetry.Report;
 import dev.ringtape.telemetry.Schema;
@@ -108,7 +109,8 @@ final class Replay {
                         collect,
                         new PrintStream(OutputStream.nullOutputStream()),
                         from == null ? null : from.resume(),
-                        null,
+                        // the job's threads, as a worker alone in local mode takes them; the count changes no bits
+                        Threads.choose(job.threads(), 1, 1, Runtime.getRuntime().availableProcessors(), true),
                         null);
                 err.println("ringtape replay: the job ends before step " + target);
                 return 1;

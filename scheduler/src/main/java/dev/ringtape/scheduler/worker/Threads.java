@@ -1,14 +1,14 @@
 package dev.ringtape.scheduler.worker;
 
 /**
- * How many compute (BLAS) threads a worker runs: the job's {@code threads: N}, or with {@code threads: auto} the
+ * How many compute (GEMM) threads a worker runs: the job's {@code threads: N}, or with {@code threads: auto} the
  * cores its task owns. On a cluster that is {@code spark.task.cpus} (capped by this executor's cores over the ranks
  * it runs). In local mode the driver shares the JVM and its cores (telemetry merging, Spark, the JIT compiler): one
- * core is left to it and the rest split over the ranks. OpenBLAS's thread count is one setting per JVM, so every
- * rank in a JVM gets the same.
+ * core is left to it and the rest split over the ranks. The count is one setting per JVM, so every rank in a JVM
+ * gets the same; it changes no result, only how fast a large product runs (the CPU backend's GemmBlocks).
  *
- * <p>Measured (bench/RESULTS.md), Fashion-MNIST MLP on 2 cores, one worker: one BLAS thread trains in 4.2 s where
- * OpenBLAS's default (one per core) takes 6.3 s: its second thread spins between GEMMs on the core the driver
+ * <p>Measured (bench/RESULTS.md), Fashion-MNIST MLP on 2 cores, one worker: one BLAS thread trained in 4.2 s where
+ * OpenBLAS's own default (one per core) took 6.3 s: its second thread spun between GEMMs on the core the driver
  * needs.
  *
  * @param count the threads

@@ -8,6 +8,8 @@ import dev.ringtape.runtime.tensor.HostStorage;
 import dev.ringtape.runtime.tensor.Mask;
 import dev.ringtape.runtime.tensor.Storage;
 import dev.ringtape.runtime.tensor.Tensor;
+import java.nio.file.Path;
+import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas;
 
 /**
@@ -48,24 +50,48 @@ public final class CpuBackend implements Backend {
         return "cpu";
     }
 
-    /** The BLAS in use and its threads, in one line. */
-    public static String describe() {
-        String core = System.getenv("OPENBLAS_CORETYPE");
-        boolean inPlace = NativeBlas.loaded(); // first: see NativeBlas.loaded
-        int threads = openblas.blas_get_num_threads(); // -1 until set: OpenBLAS's default, one per core
-        return "OpenBLAS (bundled natives), "
-                + (threads > 0
-                        ? threads + " thread(s)"
-                        : "its default threads (one per core: "
-                                + Runtime.getRuntime().availableProcessors() + ")")
-                + (core == null ? "" : ", OPENBLAS_CORETYPE=" + core)
-                + (inPlace ? ", operands in place" : ", operands copied by JavaCPP (" + NativeBlas.REASON + ")");
+    /**
+     * OpenBLAS runs one thread per call ({@link GemmBlocks}): the shim sets that on the instance it calls, and here
+     * it is set through JavaCPP on the instance JavaCPP's binding calls (the same one, where both are loaded).
+     */
+    static {
+        NativeBlas.loaded(); // first: see NativeBlas.loaded
+        openblas.blas_set_num_threads(1);
     }
 
-    /** Sets the number of OpenBLAS threads (the default is one per core). */
+    /**
+     * The BLAS in use, in one line: the kernels OpenBLAS chose for this processor (its core name; {@code
+     * OPENBLAS_CORETYPE} overrides it), the library file the GEMMs call (JavaCPP maps two copies of OpenBLAS,
+     * {@code libopenblas.so.0} and {@code libopenblas_nolapack.so.0}, each with its own settings) and how.
+     */
+    public static String describe() {
+        String env = System.getenv("OPENBLAS_CORETYPE");
+        boolean inPlace = NativeBlas.loaded(); // first: see NativeBlas.loaded
+        String core = inPlace ? NativeBlas.corename() : null;
+        String library = inPlace ? NativeBlas.library() : null;
+        return "OpenBLAS (bundled natives), "
+                + (core == null ? "kernels unknown" : core + " kernels")
+                + (env == null ? "" : " (OPENBLAS_CORETYPE=" + env + ")")
+                + (inPlace
+                        ? ", operands in place through "
+                                + (library == null
+                                        ? "libopenblas"
+                                        : Path.of(library).getFileName())
+                        : ", operands copied by JavaCPP (" + NativeBlas.REASON + ")")
+                + ", one thread a call, larger products split by shape (any thread count gives the same bits)";
+    }
+
+    /**
+     * Sets the threads a GEMM runs on, the caller's included (the default is one per core). The thread count
+     * changes no result: {@link GemmBlocks}.
+     */
     public static void blasThreads(int threads) {
-        NativeBlas.loaded(); // first: see NativeBlas.loaded
-        openblas.blas_set_num_threads(threads);
+        GemmBlocks.threads(threads);
+    }
+
+    /** How many single-threaded blocks an {@code m x n x k} product is cut into (its shape alone decides). */
+    public static int gemmBlocks(int m, int n, int k) {
+        return GemmBlocks.count(m, n, k);
     }
 
     @Override
@@ -80,14 +106,6 @@ public final class CpuBackend implements Backend {
         }
         throw new IllegalArgumentException(t + " is not in host memory; the CPU backend computes on host tensors only");
     }
-
-    /** Whether {@code t} is its whole storage (then its array goes to the BLAS as it is). */
-    private static boolean whole(Tensor t) {
-        return t.offset() == 0 && t.size() == host(t).length;
-    }
-
-    /** Where a GEMM into a view computes (see {@link #gemm}); one per thread, grown to the largest view. */
-    private static final ThreadLocal<float[]> VIEW_SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
 
     @Override
     public void gemm(
@@ -104,53 +122,84 @@ public final class CpuBackend implements Backend {
         if (m == 0 || n == 0) {
             return;
         }
-        int ta = transA ? openblas.CblasTrans : openblas.CblasNoTrans;
-        int tb = transB ? openblas.CblasTrans : openblas.CblasNoTrans;
         if ((long) m * k > a.size() || (long) k * n > b.size() || (long) m * n > c.size()) {
             // native code would read or write past the tensors
             throw new IllegalArgumentException(
                     "gemm " + m + "x" + n + "x" + k + " does not fit " + a + ", " + b + ", " + c);
         }
-        if (NativeBlas.loaded()) { // in place, at the tensors' offsets: a view is written and nothing else
-            NativeBlas.sgemm(
+        gemm(NativeBlas.loaded(), transA, transB, m, n, k, alpha, a, b, beta, c);
+    }
+
+    /**
+     * The product in {@link GemmBlocks}' blocks, through the shim at the tensors' offsets ({@code inPlace}: a view
+     * is written and nothing else) or else through JavaCPP's binding of the same {@code cblas_sgemm} on copies in
+     * native memory. The blocks and calls are the same either way, and so are the bits. C may be a view: a gradient
+     * in the all-reduce arena, other buckets of which the ring may be summing meanwhile, so a copy writes back only
+     * C's own values (ViewKernelsTest).
+     */
+    static void gemm(
+            boolean inPlace,
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            Tensor a,
+            Tensor b,
+            float beta,
+            Tensor c) {
+        int ta = transA ? openblas.CblasTrans : openblas.CblasNoTrans;
+        int tb = transB ? openblas.CblasTrans : openblas.CblasNoTrans;
+        int lda = transA ? m : k;
+        int ldb = transB ? k : n;
+        if (inPlace) {
+            float[] ah = host(a);
+            float[] bh = host(b);
+            float[] ch = host(c);
+            GemmBlocks.run(transA, transB, m, n, k, (rows, cols, aOff, bOff, cOff) -> NativeBlas.sgemm(
                     ta,
                     tb,
-                    m,
-                    n,
+                    rows,
+                    cols,
                     k,
                     alpha,
-                    host(a),
-                    a.offset(),
-                    transA ? m : k,
-                    host(b),
-                    b.offset(),
-                    transB ? k : n,
+                    ah,
+                    a.offset() + (int) aOff,
+                    lda,
+                    bh,
+                    b.offset() + (int) bOff,
+                    ldb,
                     beta,
-                    host(c),
-                    c.offset(),
-                    n);
+                    ch,
+                    c.offset() + (int) cOff,
+                    n));
             return;
         }
-        float[] ad = whole(a) ? a.data() : a.toArray(); // operands are never views in training: a copy will do
-        float[] bd = whole(b) ? b.data() : b.toArray();
-        // C a view: a gradient in the all-reduce arena, other buckets of which the ring may be summing meanwhile.
-        // JavaCPP hands native code a copy of a whole Java array and copies all of it back, which would put stale
-        // values over sums finished meanwhile (ViewKernelsTest), so the GEMM runs in scratch of the view's size.
-        boolean view = !whole(c);
-        float[] cd = view ? VIEW_SCRATCH.get() : c.data();
-        if (view) {
-            if (cd.length < c.size()) {
-                cd = new float[c.size()];
-                VIEW_SCRATCH.set(cd);
-            }
+        try (FloatPointer pa = new FloatPointer(Math.max(1L, (long) m * k));
+                FloatPointer pb = new FloatPointer(Math.max(1L, (long) k * n));
+                FloatPointer pc = new FloatPointer((long) m * n)) {
+            pa.put(host(a), a.offset(), m * k);
+            pb.put(host(b), b.offset(), k * n);
             if (beta != 0f) {
-                c.read(cd, 0);
+                pc.put(host(c), c.offset(), m * n);
             }
-        }
-        openblas.cblas_sgemm(
-                openblas.CblasRowMajor, ta, tb, m, n, k, alpha, ad, transA ? m : k, bd, transB ? k : n, beta, cd, n);
-        if (view) {
-            System.arraycopy(cd, 0, host(c), c.offset(), c.size());
+            GemmBlocks.run(transA, transB, m, n, k, (rows, cols, aOff, bOff, cOff) -> openblas.cblas_sgemm(
+                    openblas.CblasRowMajor,
+                    ta,
+                    tb,
+                    rows,
+                    cols,
+                    k,
+                    alpha,
+                    new FloatPointer(pa).position(aOff),
+                    lda,
+                    new FloatPointer(pb).position(bOff),
+                    ldb,
+                    beta,
+                    new FloatPointer(pc).position(cOff),
+                    n));
+            pc.get(host(c), c.offset(), m * n);
         }
     }
 

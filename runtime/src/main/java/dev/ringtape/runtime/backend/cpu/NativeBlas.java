@@ -10,7 +10,8 @@ import org.bytedeco.openblas.global.openblas;
 /**
  * {@code cblas_sgemm} on Java arrays in place: the JNI shim {@code src/main/c/ringtape_blas.c} pins the arrays for
  * the call where JavaCPP's binding copies every operand into native memory and back (7-11 % of a training step,
- * bench/RESULTS.md). It calls the OpenBLAS JavaCPP has loaded, so the arithmetic is the same. The shim is built
+ * bench/RESULTS.md). It calls the OpenBLAS JavaCPP has loaded, so the arithmetic is the same, and makes that instance
+ * single-threaded when it opens it ({@link GemmBlocks} runs a product's blocks on threads of its own). The shim is built
  * with the jar for Linux x86-64 ({@code build-native.sh}); where it is missing or does not load, {@link #REASON}
  * says why and the CPU backend keeps to JavaCPP's binding.
  *
@@ -71,8 +72,14 @@ final class NativeBlas {
         return REASON == null;
     }
 
-    /** Finds {@code cblas_sgemm} in the loaded OpenBLAS: null, or why not. */
+    /** Finds {@code cblas_sgemm} in the loaded OpenBLAS and sets that instance to one thread: null, or why not. */
     private static native String open();
+
+    /** The kernel family the OpenBLAS the shim calls chose, e.g. {@code Haswell} or {@code Cooperlake}; or null. */
+    static native String corename();
+
+    /** The file of the OpenBLAS the shim calls; or null. */
+    static native String library();
 
     /**
      * Row-major {@code C = alpha op(A) op(B) + beta C} with {@code A}, {@code B} and {@code C} at offsets of their

@@ -25,6 +25,17 @@ class NativeBlasTest {
         if (System.getProperty("os.name").equals("Linux")
                 && System.getProperty("os.arch").equals("amd64")) {
             assertNull(NativeBlas.REASON, "the build compiles the shim here (gcc), and it loads");
+            // doctor's line names the kernels OpenBLAS chose and the library the GEMMs go through
+            String core = NativeBlas.corename();
+            assertTrue(core != null && !core.isBlank(), "OpenBLAS names its kernels");
+            assertTrue(CpuBackend.describe().contains(core + " kernels"), CpuBackend.describe());
+            assertTrue(NativeBlas.library().contains("libopenblas"), NativeBlas.library());
+            assertTrue(
+                    CpuBackend.describe()
+                            .contains("through "
+                                    + java.nio.file.Path.of(NativeBlas.library())
+                                            .getFileName()),
+                    CpuBackend.describe());
         }
         assertTrue(CpuBackend.describe().contains(NativeBlas.REASON == null ? "in place" : "copied"));
     }
