@@ -157,23 +157,29 @@ public final class CpuBackend implements Backend {
             float[] ah = host(a);
             float[] bh = host(b);
             float[] ch = host(c);
-            GemmBlocks.run(transA, transB, m, n, k, (rows, cols, aOff, bOff, cOff) -> NativeBlas.sgemm(
-                    ta,
-                    tb,
-                    rows,
-                    cols,
+            GemmBlocks.run(
+                    transA,
+                    transB,
+                    m,
+                    n,
                     k,
-                    alpha,
-                    ah,
-                    a.offset() + (int) aOff,
-                    lda,
-                    bh,
-                    b.offset() + (int) bOff,
-                    ldb,
-                    beta,
-                    ch,
-                    c.offset() + (int) cOff,
-                    n));
+                    (rows, cols, aOff, bOff, cOff) -> NativeBlas.sgemm(
+                            ta,
+                            tb,
+                            rows,
+                            cols,
+                            k,
+                            alpha,
+                            ah,
+                            a.offset() + (int) aOff,
+                            lda,
+                            bh,
+                            b.offset() + (int) bOff,
+                            ldb,
+                            beta,
+                            ch,
+                            c.offset() + (int) cOff,
+                            n));
             return;
         }
         try (FloatPointer pa = new FloatPointer(Math.max(1L, (long) m * k));
@@ -184,21 +190,27 @@ public final class CpuBackend implements Backend {
             if (beta != 0f) {
                 pc.put(host(c), c.offset(), m * n);
             }
-            GemmBlocks.run(transA, transB, m, n, k, (rows, cols, aOff, bOff, cOff) -> openblas.cblas_sgemm(
-                    openblas.CblasRowMajor,
-                    ta,
-                    tb,
-                    rows,
-                    cols,
+            GemmBlocks.run(
+                    transA,
+                    transB,
+                    m,
+                    n,
                     k,
-                    alpha,
-                    new FloatPointer(pa).position(aOff),
-                    lda,
-                    new FloatPointer(pb).position(bOff),
-                    ldb,
-                    beta,
-                    new FloatPointer(pc).position(cOff),
-                    n));
+                    (rows, cols, aOff, bOff, cOff) -> openblas.cblas_sgemm(
+                            openblas.CblasRowMajor,
+                            ta,
+                            tb,
+                            rows,
+                            cols,
+                            k,
+                            alpha,
+                            new FloatPointer(pa).position(aOff),
+                            lda,
+                            new FloatPointer(pb).position(bOff),
+                            ldb,
+                            beta,
+                            new FloatPointer(pc).position(cOff),
+                            n));
             pc.get(host(c), c.offset(), m * n);
         }
     }
