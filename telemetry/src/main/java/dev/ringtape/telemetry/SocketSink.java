@@ -8,7 +8,6 @@ import java.io.OutputStream;
 import java.io.OutputStreamWriter;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -44,18 +43,14 @@ public final class SocketSink implements TelemetrySink {
     /** Set while a producer waits for the sender (a full queue, an error, the end): it is woken at once. */
     private volatile boolean urgent;
 
-    /** Connects to {@code host:port} (within {@code timeoutMs}) and says which rank this is. */
-    public SocketSink(String endpoint, int rank, int timeoutMs) {
+    /**
+     * Connects to {@code host:port}, proves {@code key} (both within {@code timeoutMs}) and says which rank this is.
+     */
+    public SocketSink(String endpoint, int rank, JobKey key, int timeoutMs) {
         this.rank = rank;
         this.endpoint = endpoint;
-        int colon = endpoint.lastIndexOf(':');
         try {
-            socket = new Socket();
-            socket.setTcpNoDelay(true);
-            socket.connect(
-                    new InetSocketAddress(
-                            endpoint.substring(0, colon), Integer.parseInt(endpoint.substring(colon + 1))),
-                    timeoutMs);
+            socket = key.connect(endpoint, TelemetryServer.SERVICE, timeoutMs);
             out = new BufferedWriter(new OutputStreamWriter(socket.getOutputStream(), StandardCharsets.UTF_8), 1 << 16);
         } catch (IOException e) {
             throw new UncheckedIOException(

@@ -6,14 +6,8 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
-import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -28,7 +22,8 @@ import java.util.concurrent.TimeUnit;
  * the Spark driver itself is reachable.
  *
  * <p>Frames, one JSON object a line: {@code {"hello": RANK}} first, then telemetry records (objects with
- * {@code type}), {@code {"console": TEXT}} and {@code {"error": TEXT, "trace": STACK}}.
+ * {@code type}), {@code {"console": TEXT}} and {@code {"error": TEXT, "trace": STACK}}. Only a connection that proved
+ * it holds the attempt's {@link JobKey} gets to send any ({@link AuthServer}).
  */
 public final class TelemetryServer implements AutoCloseable {
     static final String HELLO = "hello";
@@ -36,32 +31,32 @@ public final class TelemetryServer implements AutoCloseable {
     static final String ERROR = "error";
     static final String TRACE = "trace";
 
-    private final ServerSocket server;
+    /** The service's name in the handshake and in warnings. */
+    public static final String SERVICE = "telemetry server";
+
+    private final AuthServer server;
     private final RankMerger merger;
     private final PrintStream console;
     private final CountDownLatch finished;
-    private final List<Thread> readers = new ArrayList<>();
-    private final Thread acceptor;
-    private final List<Socket> sockets = new ArrayList<>();
     private volatile boolean closed;
     private volatile String firstError;
     private volatile String firstTrace;
 
-    /** Listens on {@code host} (an ephemeral port) for {@code world} ranks. */
-    public TelemetryServer(String host, int world, RankMerger merger, PrintStream console) throws IOException {
-        this.server = new ServerSocket();
-        this.server.bind(new InetSocketAddress(InetAddress.getByName(host), 0), world);
+    /**
+     * Listens on {@code host} (an ephemeral port) for {@code world} ranks holding {@code key}; warnings about
+     * connections that do not hold it go to {@code console}.
+     */
+    public TelemetryServer(String host, int world, JobKey key, RankMerger merger, PrintStream console)
+            throws IOException {
         this.merger = merger;
         this.console = console;
         this.finished = new CountDownLatch(world);
-        this.acceptor = new Thread(this::accept, "ringtape-telemetry-acceptor");
-        this.acceptor.setDaemon(true);
-        this.acceptor.start();
+        this.server = new AuthServer(host, SERVICE, key, this::read, console);
     }
 
     /** {@code host:port} for the ranks' {@link SocketSink}. */
     public String endpoint() {
-        return server.getInetAddress().getHostAddress() + ":" + server.getLocalPort();
+        return server.endpoint();
     }
 
     /** The first error a rank reported, or null. */
@@ -80,32 +75,10 @@ public final class TelemetryServer implements AutoCloseable {
         merger.flush();
     }
 
-    private void accept() {
-        while (!server.isClosed()) {
-            try {
-                Socket s = server.accept();
-                synchronized (sockets) {
-                    sockets.add(s);
-                }
-                Thread t = new Thread(() -> read(s), "ringtape-telemetry-reader");
-                t.setDaemon(true);
-                synchronized (readers) {
-                    readers.add(t);
-                }
-                t.start();
-            } catch (SocketException e) {
-                return; // closed
-            } catch (IOException e) {
-                console.println("ringtape: telemetry connection failed: " + e.getMessage());
-            }
-        }
-    }
-
     private void read(Socket s) {
         int rank = -1;
-        try (s;
-                BufferedReader in =
-                        new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8))) {
+        try (BufferedReader in =
+                new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = in.readLine()) != null) {
                 JsonNode frame = Records.JSON.readTree(line);
@@ -142,20 +115,7 @@ public final class TelemetryServer implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        try {
-            server.close();
-        } catch (IOException e) {
-            // nothing to release
-        }
-        synchronized (sockets) {
-            for (Socket s : sockets) {
-                try {
-                    s.close();
-                } catch (IOException e) {
-                    // already gone
-                }
-            }
-        }
+        server.close();
         merger.flush();
     }
 }

@@ -105,10 +105,15 @@ class RankMergerTest {
     @Test
     void shouldCarryRecordsConsoleLinesAndErrorsFromSocketsToTheMerger() throws Exception {
         ByteArrayOutputStream console = new ByteArrayOutputStream();
+        JobKey key = JobKey.fresh();
         try (TelemetryServer server = new TelemetryServer(
-                "127.0.0.1", 2, new RankMerger(2, collect), new PrintStream(console, true, StandardCharsets.UTF_8))) {
-            try (SocketSink a = new SocketSink(server.endpoint(), 0, 5000);
-                    SocketSink b = new SocketSink(server.endpoint(), 1, 5000)) {
+                "127.0.0.1",
+                2,
+                key,
+                new RankMerger(2, collect),
+                new PrintStream(console, true, StandardCharsets.UTF_8))) {
+            try (SocketSink a = new SocketSink(server.endpoint(), 0, key, 5000);
+                    SocketSink b = new SocketSink(server.endpoint(), 1, key, 5000)) {
                 a.emit(Records.of("step", "j", 0));
                 b.emit(Records.of("step", "j", 0));
                 a.console().println("epoch 1/1");

@@ -36,9 +36,10 @@ class TelemetryServerTest {
     @Timeout(60) // the sink before this test deadlocked here: the producer held its monitor in a full queue's put
     void shouldDeliverARecordWhileTheRankRunsAndEveryRecordInOrderWhenTheQueueOverflows() throws Exception {
         Kept log = new Kept();
+        JobKey key = JobKey.fresh();
         try (TelemetryServer server = new TelemetryServer(
-                "127.0.0.1", 1, new RankMerger(1, log), new PrintStream(OutputStream.nullOutputStream()))) {
-            try (SocketSink rank = new SocketSink(server.endpoint(), 0, 5_000)) {
+                "127.0.0.1", 1, key, new RankMerger(1, log), new PrintStream(OutputStream.nullOutputStream()))) {
+            try (SocketSink rank = new SocketSink(server.endpoint(), 0, key, 5_000)) {
                 rank.emit(Records.of(Schema.Type.EVENT, "j", 0));
                 rank.emit(Records.of(Schema.Type.EVENT, "j", 1)); // step 0 is written once the rank is past it
                 // the sender is not woken per record: they must still get there on their own, not only at close
@@ -72,9 +73,10 @@ class TelemetryServerTest {
             @Override
             public void close() {}
         };
+        JobKey key = JobKey.fresh();
         try (TelemetryServer server = new TelemetryServer(
-                "127.0.0.1", 1, new RankMerger(1, log), new PrintStream(OutputStream.nullOutputStream()))) {
-            try (SocketSink rank = new SocketSink(server.endpoint(), 0, 5_000)) {
+                "127.0.0.1", 1, key, new RankMerger(1, log), new PrintStream(OutputStream.nullOutputStream()))) {
+            try (SocketSink rank = new SocketSink(server.endpoint(), 0, key, 5_000)) {
                 ObjectNode failedWrite = Records.of(Schema.Type.CHECKPOINT, "j", 39);
                 failedWrite.put(Schema.ERROR, "No space left on device");
                 rank.emit(failedWrite);

@@ -18,6 +18,7 @@ import dev.ringtape.scheduler.job.JobSpec;
 import dev.ringtape.scheduler.worker.AeronGradientReducer;
 import dev.ringtape.scheduler.worker.Threads;
 import dev.ringtape.scheduler.worker.Worker;
+import dev.ringtape.telemetry.JobKey;
 import dev.ringtape.telemetry.Records;
 import dev.ringtape.telemetry.Schema;
 import dev.ringtape.telemetry.SocketSink;
@@ -40,6 +41,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
     private final JobSpec job;
     private final String telemetryEndpoint;
     private final String exchange;
+    private final JobKey key;
     private final long token;
     private final String specHash;
     private final String checkpoints;
@@ -47,13 +49,14 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
 
     /**
      * A rank of {@code job}: its telemetry to {@code telemetryEndpoint}, its ring endpoint to the driver's {@code
-     * exchange}; rank 0 writes snapshots to {@code checkpoints}; every rank starts from the snapshot at {@code
+     * exchange}, both proving {@code key} (this attempt's, which reaches the executor inside the task); rank 0 writes snapshots to {@code checkpoints}; every rank starts from the snapshot at {@code
      * resume} (null: from the start).
      */
     RankTask(
             JobSpec job,
             String telemetryEndpoint,
             String exchange,
+            JobKey key,
             long token,
             String specHash,
             String checkpoints,
@@ -61,6 +64,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
         this.job = job;
         this.telemetryEndpoint = telemetryEndpoint;
         this.exchange = exchange;
+        this.key = key;
         this.token = token;
         this.specHash = specHash;
         this.checkpoints = checkpoints;
@@ -80,7 +84,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                         shard.smallestTrainShard(),
                         shape)
                 : shape -> Worker.data(job, null, shape);
-        try (SocketSink sink = new SocketSink(telemetryEndpoint, rank, 30_000)) {
+        try (SocketSink sink = new SocketSink(telemetryEndpoint, rank, key, 30_000)) {
             try {
                 Worker.Outcome o = train(ctx, rank, sink, loader);
                 return rank == 0 ? List.of(TrainedModel.of(o)) : List.of();
@@ -133,6 +137,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                             rank,
                             world,
                             ring.endpoint(),
+                            key,
                             (long) (job.allreduce().timeoutS() * 1000),
                             ctx::isInterrupted);
                 } catch (java.io.IOException e) {

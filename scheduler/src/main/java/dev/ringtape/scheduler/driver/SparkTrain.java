@@ -3,6 +3,7 @@ package dev.ringtape.scheduler.driver;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ringtape.runtime.data.DataException;
 import dev.ringtape.scheduler.job.JobSpec;
+import dev.ringtape.telemetry.JobKey;
 import dev.ringtape.telemetry.JsonlFileSink;
 import dev.ringtape.telemetry.RankMerger;
 import dev.ringtape.telemetry.Records;
@@ -103,12 +104,16 @@ public final class SparkTrain {
             // a sharded source is read, split and cached once; every attempt's stage runs on the same partitions
             try (ShardedData shards = shipped.data().train().sharded() ? sharded(sc, shipped) : null) {
                 for (int attempt = 0; ; attempt++) {
+                    // fresh for every attempt: what a rank must prove to the driver's services (JobKey)
+                    JobKey key = JobKey.fresh();
                     try (TelemetryServer server = new TelemetryServer(
                                     telemetryHost(sc),
                                     job.workers(),
+                                    key,
                                     new RankMerger(job.workers(), console),
                                     progress);
-                            EndpointExchange endpoints = new EndpointExchange(telemetryHost(sc), job.workers())) {
+                            EndpointExchange endpoints =
+                                    new EndpointExchange(telemetryHost(sc), job.workers(), key, progress)) {
                         RDD<Object> input = shards == null ? erase(Barrier.ranks(sc, job.workers())) : shards.zipped();
                         long token = new SecureRandom().nextLong(); // fresh for every attempt
                         try {
@@ -118,6 +123,7 @@ public final class SparkTrain {
                                             shipped,
                                             server.endpoint(),
                                             endpoints.address(),
+                                            key,
                                             token,
                                             hash,
                                             checkpoints,
@@ -222,9 +228,22 @@ public final class SparkTrain {
         if (!submitted) {
             conf.setMaster(job.spark().master());
             if (job.spark().master().startsWith("local")) {
-                // one machine: keep every endpoint on loopback
+                // one machine: keep every endpoint on loopback (the launcher keeps Spark's UI there too)
                 conf.setIfMissing("spark.driver.host", "127.0.0.1");
                 conf.setIfMissing("spark.driver.bindAddress", "127.0.0.1");
+                // Spark's RPC speaks only to holders of a secret of this run's (one JVM: nothing to distribute)
+                if (!job.spark().conf().containsKey("spark.authenticate")) {
+                    byte[] secret = new byte[32];
+                    new SecureRandom().nextBytes(secret);
+                    conf.set("spark.authenticate", "true");
+                    conf.set(
+                            "spark.authenticate.secret",
+                            java.util.HexFormat.of().formatHex(secret));
+                }
+            } else if ("1".equals(System.getenv("RINGTAPE_LOCAL_IP_DEFAULT"))) {
+                // the launcher set SPARK_LOCAL_IP to loopback for the UI's sake: executors elsewhere need the
+                // address Spark would have found without it
+                conf.setIfMissing("spark.driver.host", hostAddress());
             }
         }
         for (Map.Entry<String, String> e : job.spark().conf().entrySet()) {
@@ -244,6 +263,33 @@ public final class SparkTrain {
             conf.set("spark.executor.extraJavaOptions", (opts + " " + EXECUTOR_FLAGS).strip());
         }
         return conf;
+    }
+
+    /**
+     * This host's address as Spark finds it when {@code SPARK_LOCAL_IP} is unset: the local host name's address,
+     * or, where that is loopback, the first IPv4 address of an interface that is up and not loopback.
+     */
+    static String hostAddress() {
+        try {
+            java.net.InetAddress local = java.net.InetAddress.getLocalHost();
+            if (!local.isLoopbackAddress()) {
+                return local.getHostAddress();
+            }
+            for (java.net.NetworkInterface ni :
+                    java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces())) {
+                if (!ni.isUp() || ni.isLoopback()) {
+                    continue;
+                }
+                for (java.net.InetAddress a : java.util.Collections.list(ni.getInetAddresses())) {
+                    if (a instanceof java.net.Inet4Address && !a.isLinkLocalAddress()) {
+                        return a.getHostAddress();
+                    }
+                }
+            }
+            return local.getHostAddress();
+        } catch (IOException e) {
+            return "127.0.0.1";
+        }
     }
 
     /**
