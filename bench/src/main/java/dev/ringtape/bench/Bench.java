@@ -15,6 +15,7 @@ public final class Bench {
             + "       ringtape bench diagnose sweep JOB [--factors F,...] [--set k=v] | false-alarms JOB...\n"
             + "       ringtape bench fmnist [--runs 3]\n"
             + "       ringtape bench scaling [--runs 2]\n"
+            + "       ringtape bench controlplane [--connects 300]\n"
             + "       ringtape bench snapshot [--mb 100] [--reps 3] | --cost JOB [--every 50] [--reps 3]";
 
     public static void main(String[] args) throws Exception {
@@ -32,6 +33,7 @@ public final class Bench {
                 case "snapshot" -> SnapshotBench.main(rest);
                 case "fmnist" -> FmnistBench.main(rest);
                 case "scaling" -> ScalingBench.main(rest);
+                case "controlplane" -> ControlPlaneBench.main(rest);
                 default -> throw new IllegalArgumentException("unknown benchmark '" + args[0] + "'");
             }
         } catch (NumberFormatException e) {
