@@ -119,7 +119,9 @@ public final class Ringtape {
             case "replay" -> Replay.run(rest, out, err);
             case "explain" -> explain(rest, out, err);
             default -> {
-                err.println("ringtape: unknown command '" + name + "'");
+                String near = dev.ringtape.runtime.nn.SpecException.closest(name, COMMANDS.keySet());
+                err.println("ringtape: unknown command '" + name + "'"
+                        + (near == null ? "" : " (did you mean '" + near + "'?)"));
                 err.println(USAGE);
                 yield 2;
             }

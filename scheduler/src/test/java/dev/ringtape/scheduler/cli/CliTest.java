@@ -48,6 +48,17 @@ class CliTest {
     }
 
     @Test
+    void shouldSuggestTheNearCommandForAMistypedOne() {
+        Out o = run("trian", "deploy/jobs/digits-mlp.yaml");
+        assertEquals(2, o.exit());
+        assertTrue(o.err().startsWith("ringtape: unknown command 'trian' (did you mean 'train'?)\n"), o.err());
+        assertTrue(run("replya").err().contains("(did you mean 'replay'?)"), "a swap of two letters");
+        assertTrue(run("doktor").err().contains("(did you mean 'doctor'?)"));
+        Out far = run("compile");
+        assertTrue(far.err().startsWith("ringtape: unknown command 'compile'\n"), "nothing near: " + far.err());
+    }
+
+    @Test
     void shouldAnswerHelpOnEveryCommandAndVersion() {
         for (String command :
                 new String[] {"train", "gradcheck", "gradients", "watch", "report", "explain", "doctor", "bench"}) {
