@@ -82,5 +82,14 @@ class ResumeCommandTest {
                 Launcher.tensorBits(tmp.resolve("reference.safetensors")),
                 Launcher.tensorBits(tmp.resolve("killed.safetensors")),
                 "the same model, bit for bit");
+
+        // the job edited since: refused, with what changed
+        List<String> edited = new ArrayList<>(command("killed"));
+        edited.addAll(List.of("--set", "train.optimizer.lr=0.003"));
+        Launcher.Outcome refused = Launcher.run(120, edited.toArray(String[]::new));
+        assertEquals(1, refused.exit(), refused.stdout());
+        assertTrue(
+                refused.stderr().contains("is a snapshot of another job: train.optimizer.lr 0.001 -> 0.003 (spec hash"),
+                refused.stderr());
     }
 }

@@ -289,6 +289,45 @@ class TrainCommandTest {
     }
 
     @Test
+    void shouldReportAnInputErrorInOneLineWithoutSparksExecutorLog() throws Exception {
+        // the driver reads the data's first row: a model that cannot take it is refused before Spark starts
+        Launcher.Outcome shape =
+                Launcher.run(120, "train", "--fresh", "deploy/jobs/digits-mlp.yaml", "--set", "model.input=[65]");
+        assertEquals(1, shape.exit());
+        assertEquals(
+                "ringtape train: data.train: samples have 64 features [64] but model.input is [65]",
+                shape.stderr().strip());
+        // a bad value further down is found by the ranks as they read: still one line, and no executor's log
+        Path csv = tmp.resolve("bad.csv");
+        StringBuilder rows = new StringBuilder();
+        for (int i = 0; i < 200; i++) {
+            rows.append(i % 7)
+                    .append(',')
+                    .append(i == 150 ? "abc" : String.valueOf(i % 3))
+                    .append('\n');
+        }
+        Files.writeString(csv, rows);
+        Launcher.Outcome value = Launcher.run(
+                300,
+                "train",
+                "--fresh",
+                "deploy/jobs/digits-mlp.yaml",
+                "--set",
+                "workers=2",
+                "--set",
+                "data.train.path=" + csv,
+                "--set",
+                "model.input=[1]",
+                "--set",
+                "telemetry.out=" + tmp.resolve("bad.jsonl"));
+        assertEquals(1, value.exit());
+        assertEquals(
+                "ringtape train: digits-mlp: " + csv + ":151: column 2 is 'abc', not a number",
+                value.stderr().strip(),
+                "one line, no stack trace, no Spark executor or task log");
+    }
+
+    @Test
     void shouldRefuseWhatWouldStallOrLoseASparkJobInOneLine() throws Exception {
         Launcher.Outcome slots = Launcher.run(
                 120,

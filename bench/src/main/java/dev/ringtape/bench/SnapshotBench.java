@@ -55,7 +55,7 @@ final class SnapshotBench {
         try {
             SnapshotStore store = SnapshotStore.open(dir.resolve("ck").toString(), 1);
             for (int rep = 0; rep < reps; rep++) {
-                Snapshot s = new Snapshot("bench", 1, rep, 1, 1, 0, params, opt);
+                Snapshot s = new Snapshot("bench", null, 1, rep, 1, 1, 0, params, opt);
                 long t0 = System.nanoTime();
                 SnapshotStore.Written written = store.write(s);
                 double writeS = (System.nanoTime() - t0) / 1e9;
@@ -142,7 +142,7 @@ final class SnapshotBench {
                     try (dev.ringtape.checkpointing.SnapshotWriter writer = mode == 0
                             ? null
                             : new dev.ringtape.checkpointing.SnapshotWriter(
-                                    store, job.specHash(), 1, every, sizes, job.name())) {
+                                    store, job.id(), 1, every, sizes, job.name())) {
                         var outcome = dev.ringtape.scheduler.worker.Worker.run(
                                 job,
                                 shape -> {

@@ -8,13 +8,15 @@ import java.util.Map;
 
 /**
  * The whole training state at a step boundary, as plain values copied out of the live tensors (so a step that runs
- * while the snapshot is being written cannot change it): the job it belongs to (a hash of its spec) and the world
+ * while the snapshot is being written cannot change it): the job it belongs to (a hash of its spec, and the spec as
+ * JSON: {@link JobId}; null in snapshots written before it was kept) and the world
  * size, the step and epoch reached, the fp32 master weights and the optimizer's buffers by name, and the loss
  * scaler. The learning-rate schedule, the data cursor (the epoch's seeded permutation and the position in it) and
  * the dropout seeds are functions of the job's seed and the step, so step and epoch restore them.
  */
 public record Snapshot(
         String jobHash,
+        String jobSpec,
         int worldSize,
         long step,
         int epoch,
@@ -31,9 +33,10 @@ public record Snapshot(
     }
 
     /** Copies {@code state} (its tensors' values now, not references to them). */
-    public static Snapshot of(String jobHash, int worldSize, TrainingState state) {
+    public static Snapshot of(JobId job, int worldSize, TrainingState state) {
         return new Snapshot(
-                jobHash,
+                job.hash(),
+                job.spec(),
                 worldSize,
                 state.step(),
                 state.epoch(),

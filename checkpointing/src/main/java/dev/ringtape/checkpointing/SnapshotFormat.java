@@ -35,6 +35,8 @@ import java.util.zip.CRC32C;
  *   section 1 META:       String jobHash, int worldSize, long step, int epoch, double lossScale, int growthTracker
  *   section 2 PARAMETERS: the fp32 master weights, a tensor table
  *   section 3 OPTIMIZER:  the optimizer's buffers and step counts, a tensor table
+ *   section 4 SPEC:       String, the job's spec as JSON (JobId); optional: files written before it lack it, and
+ *                         readers that do not know it pass over it
  *   tensor table:         int count, then per tensor: String name, int[] shape, float[] values
  * </pre>
  *
@@ -47,7 +49,8 @@ public final class SnapshotFormat {
     static final int META = 1;
     static final int PARAMETERS = 2;
     static final int OPTIMIZER = 3;
-    private static final String[] NAMES = {"", "meta", "parameters", "optimizer"};
+    static final int SPEC = 4;
+    private static final String[] NAMES = {"", "meta", "parameters", "optimizer", "spec"};
 
     private SnapshotFormat() {}
 
@@ -74,6 +77,12 @@ public final class SnapshotFormat {
         }
         sections.add(table(k, s.parameters()));
         sections.add(table(k, s.optimizer()));
+        if (s.jobSpec() != null) {
+            try (Output spec = new Output(1024, -1)) {
+                spec.writeString(s.jobSpec());
+                sections.add(spec.toBytes());
+            }
+        }
         return frame(sections);
     }
 
@@ -163,8 +172,10 @@ public final class SnapshotFormat {
             int epoch = meta.readInt();
             double scale = meta.readDouble();
             int growth = meta.readInt();
+            String spec = sections.containsKey(SPEC) ? new Input(sections.get(SPEC)).readString() : null;
             return new Snapshot(
                     job,
+                    spec,
                     world,
                     step,
                     epoch,

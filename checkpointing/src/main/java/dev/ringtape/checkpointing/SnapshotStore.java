@@ -168,9 +168,10 @@ public final class SnapshotStore {
 
     /**
      * The newest snapshot that verifies, each corrupt or truncated one before it named to {@code skipped} and passed
-     * over; null if there is none. A snapshot of another job (its spec hash differs) is refused: that is an error.
+     * over; null if there is none. A snapshot of another job (its spec hash differs) is refused: that is an error,
+     * which names the keys that changed with both values.
      */
-    public Found newest(String jobHash, Consumer<String> skipped) throws CheckpointException {
+    public Found newest(JobId job, Consumer<String> skipped) throws CheckpointException {
         for (Path p : snapshots()) {
             Snapshot s;
             try {
@@ -179,9 +180,16 @@ public final class SnapshotStore {
                 skipped.accept("skipping " + e.getMessage());
                 continue;
             }
-            if (!s.jobHash().equals(jobHash)) {
-                throw new CheckpointException(p + " is a snapshot of another job (spec hash " + s.jobHash()
-                        + ", this job's is " + jobHash + "); use another checkpoint.dir, or --fresh");
+            if (!s.jobHash().equals(job.hash())) {
+                String changes = JobId.changes(s.jobSpec(), job.spec());
+                throw new CheckpointException(p + " is a snapshot of another job: "
+                        + (changes != null
+                                ? changes
+                                : s.jobSpec() == null
+                                        ? "it was written before snapshots kept their job's spec"
+                                        : "the spec differs")
+                        + " (spec hash " + s.jobHash() + ", this job's is " + job.hash()
+                        + "); use another checkpoint.dir, or --fresh");
             }
             return new Found(p.toString(), s);
         }

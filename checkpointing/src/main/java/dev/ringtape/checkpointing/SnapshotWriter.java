@@ -20,7 +20,7 @@ import java.util.function.Supplier;
  */
 public final class SnapshotWriter implements StateStore, AutoCloseable {
     private final SnapshotStore store;
-    private final String jobHash;
+    private final JobId jobId;
     private final int worldSize;
     private final int everySteps;
     private final TelemetrySink sink;
@@ -33,9 +33,9 @@ public final class SnapshotWriter implements StateStore, AutoCloseable {
     private Future<?> pending;
 
     public SnapshotWriter(
-            SnapshotStore store, String jobHash, int worldSize, int everySteps, TelemetrySink sink, String job) {
+            SnapshotStore store, JobId jobId, int worldSize, int everySteps, TelemetrySink sink, String job) {
         this.store = store;
-        this.jobHash = jobHash;
+        this.jobId = jobId;
         this.worldSize = worldSize;
         this.everySteps = everySteps;
         this.sink = sink;
@@ -48,7 +48,7 @@ public final class SnapshotWriter implements StateStore, AutoCloseable {
             return;
         }
         awaitPending();
-        Snapshot copy = Snapshot.of(jobHash, worldSize, state.get());
+        Snapshot copy = Snapshot.of(jobId, worldSize, state.get());
         pending = thread.submit(() -> {
             ObjectNode r = Records.of(Schema.Type.CHECKPOINT, job, step);
             try {

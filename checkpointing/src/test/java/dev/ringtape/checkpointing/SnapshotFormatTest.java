@@ -23,6 +23,13 @@ class SnapshotFormatTest {
     @TempDir
     Path tmp;
 
+    /** The spec of a job named {@code job}: its learning rate differs by job. */
+    static String spec(String job) {
+        return "{\"seed\":42,\"model\":{\"layers\":[{\"type\":\"linear\",\"out\":16}]},"
+                + "\"train\":{\"optimizer\":{\"type\":\"adam\",\"lr\":" + (job.equals("job-b") ? "0.003" : "0.001")
+                + "}}}";
+    }
+
     static Snapshot snapshot(long step, String job) {
         Random r = new Random(step);
         Map<String, Snapshot.Values> params = new LinkedHashMap<>();
@@ -40,11 +47,12 @@ class SnapshotFormatTest {
             opt.put(name + ".exp_avg", new Snapshot.Values(shape, m));
         }
         opt.put("step", new Snapshot.Values(new int[] {1}, new float[] {step}));
-        return new Snapshot(job, 2, step, 3, 32768.0, 17, params, opt);
+        return new Snapshot(job, spec(job), 2, step, 3, 32768.0, 17, params, opt);
     }
 
     static void assertSame(Snapshot a, Snapshot b) {
         assertEquals(a.jobHash(), b.jobHash());
+        assertEquals(a.jobSpec(), b.jobSpec());
         assertEquals(a.worldSize(), b.worldSize());
         assertEquals(a.step(), b.step());
         assertEquals(a.epoch(), b.epoch());
@@ -167,7 +175,8 @@ class SnapshotFormatTest {
         byte[] b = Files.readAllBytes(newest);
         Files.write(newest, java.util.Arrays.copyOf(b, b.length - 100));
         List<String> skipped = new ArrayList<>();
-        Snapshot s = store.newest("job-a", skipped::add).snapshot();
+        Snapshot s =
+                store.newest(new JobId("job-a", spec("job-a")), skipped::add).snapshot();
         assertEquals(200, s.step(), "the one before the truncated one");
         assertEquals(1, skipped.size());
         assertTrue(
@@ -175,9 +184,42 @@ class SnapshotFormatTest {
                         && skipped.get(0).contains("000000000300.rtsnap: truncated"),
                 skipped.get(0));
         assertSame(snapshot(200, "job-a"), s);
-        CheckpointException other = assertThrows(CheckpointException.class, () -> store.newest("job-b", x -> {}));
-        assertTrue(other.getMessage().contains("is a snapshot of another job"), other.getMessage());
-        assertNull(SnapshotStore.open(tmp.resolve("empty").toString(), 3).newest("job-a", x -> {}));
+        CheckpointException other =
+                assertThrows(CheckpointException.class, () -> store.newest(new JobId("job-b", spec("job-b")), x -> {}));
+        assertTrue(
+                other.getMessage()
+                        .contains("000000000200.rtsnap is a snapshot of another job: train.optimizer.lr 0.001 -> 0.003"
+                                + " (spec hash job-a, this job's is job-b); use another checkpoint.dir, or --fresh"),
+                other.getMessage());
+        assertNull(SnapshotStore.open(tmp.resolve("empty").toString(), 3)
+                .newest(new JobId("job-a", spec("job-a")), x -> {}));
+    }
+
+    @Test
+    void shouldNameEveryChangedKeyAndReadASnapshotWithoutItsSpec() throws Exception {
+        assertEquals(
+                "model.layers.0.out 16 -> 32; model.layers.1 (none) -> {\"type\":\"relu\"}; seed 42 -> 7",
+                JobId.changes(
+                        "{\"seed\":42,\"model\":{\"layers\":[{\"out\":16}]}}",
+                        "{\"seed\":7,\"model\":{\"layers\":[{\"out\":32},{\"type\":\"relu\"}]}}"));
+        Snapshot old = snapshot(5, "job-a");
+        Snapshot noSpec = new Snapshot(
+                old.jobHash(),
+                null,
+                old.worldSize(),
+                old.step(),
+                old.epoch(),
+                old.lossScale(),
+                old.growthTracker(),
+                old.parameters(),
+                old.optimizer());
+        Snapshot back = SnapshotFormat.decode(SnapshotFormat.encode(noSpec), "old");
+        assertNull(back.jobSpec(), "a file without the spec section reads as before");
+        SnapshotStore store = SnapshotStore.open(tmp.resolve("old").toString(), 3);
+        store.write(noSpec);
+        CheckpointException e =
+                assertThrows(CheckpointException.class, () -> store.newest(new JobId("job-b", spec("job-b")), x -> {}));
+        assertTrue(e.getMessage().contains("it was written before snapshots kept their job's spec"), e.getMessage());
     }
 
     @Test

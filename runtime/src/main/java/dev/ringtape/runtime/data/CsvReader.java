@@ -69,6 +69,29 @@ public final class CsvReader {
         return new Dataset(x.toArray(), y.toArray(), new int[] {columns - 1});
     }
 
+    /** The shape of one sample of {@code file}, from its first row alone (the driver checks it against the model). */
+    public static int[] sampleShape(String file, String label, DataFiles files) throws DataException {
+        int lineNo = 0;
+        try (InputStream raw = files.open(file);
+                InputStream in = file.endsWith(".gz") ? new GZIPInputStream(raw) : raw;
+                BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = r.readLine()) != null) {
+                lineNo++;
+                if (!line.isBlank()) {
+                    int columns = line.split(",", -1).length;
+                    labelColumn(label, columns, file, lineNo);
+                    return new int[] {columns - 1};
+                }
+            }
+        } catch (java.nio.file.NoSuchFileException | java.io.FileNotFoundException e) {
+            throw new DataException(file + ": no such file");
+        } catch (IOException e) {
+            throw new DataException(file + ": cannot read: " + e.getMessage());
+        }
+        throw new DataException(file + ": no samples");
+    }
+
     /**
      * A cell as numpy and pandas write numbers: decimals, exponents, and {@code nan}, {@code inf}, {@code -inf},
      * {@code Infinity} in any case. Anything else is NaN, which the caller tells from a written NaN by {@link

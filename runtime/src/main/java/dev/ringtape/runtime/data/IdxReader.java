@@ -24,8 +24,8 @@ public final class IdxReader {
 
     /** Reads the two files through {@code files}. */
     public static Dataset read(String images, String labels, DataFiles files) throws DataException {
-        Array x = readArray(images, files);
-        Array y = readArray(labels, files);
+        Array x = readArray(images, files, false);
+        Array y = readArray(labels, files, false);
         if (y.dims.length != 1) {
             throw new DataException(labels + ": a labels file has one dimension, this one has " + y.dims.length);
         }
@@ -33,13 +33,22 @@ public final class IdxReader {
             throw new DataException(
                     images + " has " + x.dims[0] + " samples but " + labels + " has " + y.dims[0] + " labels");
         }
-        int[] sample = x.dims.length == 1 ? new int[] {1} : Arrays.copyOfRange(x.dims, 1, x.dims.length);
-        return new Dataset(x.values, y.values, sample);
+        return new Dataset(x.values, y.values, sample(x.dims));
+    }
+
+    /** The shape of one sample of {@code images}, from its header alone (the driver checks it against the model). */
+    public static int[] sampleShape(String images, DataFiles files) throws DataException {
+        return sample(readArray(images, files, true).dims);
+    }
+
+    private static int[] sample(int[] dims) {
+        return dims.length == 1 ? new int[] {1} : Arrays.copyOfRange(dims, 1, dims.length);
     }
 
     private record Array(int[] dims, float[] values) {}
 
-    private static Array readArray(String file, DataFiles files) throws DataException {
+    /** An IDX file's dimensions and values ({@code headerOnly}: its dimensions, and null). */
+    private static Array readArray(String file, DataFiles files, boolean headerOnly) throws DataException {
         try (InputStream raw = new BufferedInputStream(files.open(file))) {
             raw.mark(2);
             int b0 = raw.read();
@@ -67,6 +76,9 @@ public final class IdxReader {
             }
             if (n > Integer.MAX_VALUE) {
                 throw new DataException(file + ": " + n + " values are more than this reader holds");
+            }
+            if (headerOnly) {
+                return new Array(dims, null);
             }
             float[] v = new float[(int) n];
             if (type == 0x08 || type == 0x09) {

@@ -8,6 +8,7 @@ import dev.ringtape.allreduce.Rendezvous;
 import dev.ringtape.allreduce.RingAllReduce;
 import dev.ringtape.allreduce.Transport;
 import dev.ringtape.checkpointing.CheckpointException;
+import dev.ringtape.checkpointing.JobId;
 import dev.ringtape.checkpointing.SnapshotStore;
 import dev.ringtape.checkpointing.SnapshotWriter;
 import dev.ringtape.runtime.data.DataException;
@@ -43,7 +44,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
     private final String exchange;
     private final JobKey key;
     private final long token;
-    private final String specHash;
+    private final JobId jobId;
     private final String checkpoints;
     private final String resume;
 
@@ -58,7 +59,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
             String exchange,
             JobKey key,
             long token,
-            String specHash,
+            JobId jobId,
             String checkpoints,
             String resume) {
         this.job = job;
@@ -66,7 +67,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
         this.exchange = exchange;
         this.key = key;
         this.token = token;
-        this.specHash = specHash;
+        this.jobId = jobId;
         this.checkpoints = checkpoints;
         this.resume = resume;
     }
@@ -159,7 +160,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                                 ? new SnapshotWriter(
                                         SnapshotStore.open(
                                                 checkpoints, job.checkpoint().keep()),
-                                        specHash,
+                                        jobId,
                                         world,
                                         job.checkpoint().everySteps(),
                                         sink,

@@ -26,7 +26,7 @@ import org.apache.spark.sql.SparkSession;
 
 /**
  * The driver of a job: checks what can be checked before any executor starts, then runs the job's {@code workers}
- * ranks as one Spark barrier stage in a job group (cancelled on failure), collects every rank's telemetry into one
+ * ranks as one Spark barrier stage in a job group (cancelled if the driver is interrupted), collects every rank's telemetry into one
  * log, and writes rank 0's trained model to {@code export.path}.
  *
  * <p>Under {@code spark-submit} the master and conf are spark-submit's (the job's {@code spark.conf} fills in only
@@ -73,11 +73,12 @@ public final class SparkTrain {
             throws JobFailed, DataException {
         checkBackend(job);
         JobSpec shipped = job.withData(DataPaths.resolve(job.data(), jobDir));
+        checkShapes(shipped);
         Path export = Path.of(job.export().path());
         checkWritable(export, "export.path");
         Path log = Path.of(job.telemetry().out());
         checkWritable(log, "telemetry.out");
-        String hash = job.specHash();
+        dev.ringtape.checkpointing.JobId id = job.id();
         String checkpoints = DataPaths.absolute(job.checkpoint().dir());
         dev.ringtape.checkpointing.SnapshotStore store;
         try {
@@ -99,7 +100,7 @@ public final class SparkTrain {
                     group,
                     "ringtape train " + job.name() + ": " + job.workers() + " worker" + (job.workers() == 1 ? "" : "s"),
                     true);
-            String resume = fresh ? null : newest(store, hash, job, console, progress, 0);
+            String resume = fresh ? null : newest(store, id, job, console, progress, 0);
             List<TrainedModel> results;
             // a sharded source is read, split and cached once; every attempt's stage runs on the same partitions
             try (ShardedData shards = shipped.data().train().sharded() ? sharded(sc, shipped) : null) {
@@ -125,14 +126,14 @@ public final class SparkTrain {
                                             endpoints.address(),
                                             key,
                                             token,
-                                            hash,
+                                            id,
                                             checkpoints,
                                             resume),
                                     TrainedModel.class);
                             server.finish(10_000);
                             break;
                         } catch (RuntimeException e) {
-                            sc.cancelJobGroup(group);
+                            // the stage's job has ended (collect returns or throws only then): nothing to cancel
                             server.finish(5_000);
                             // a rank's input error, or too few slots, would fail the same way again
                             boolean inputError = server.firstError() != null && server.firstTrace() == null;
@@ -153,7 +154,7 @@ public final class SparkTrain {
                             console.emit(failed);
                             progress.println("ringtape: the stage failed (" + why + "); restarting (" + (attempt + 1)
                                     + " of " + job.checkpoint().maxRestarts() + ")");
-                            resume = newest(store, hash, job, console, progress, attempt + 1);
+                            resume = newest(store, id, job, console, progress, attempt + 1);
                         }
                     }
                 }
@@ -177,7 +178,7 @@ public final class SparkTrain {
     /** The newest good snapshot's path (null: none), told on the console and as a {@code resumed} event. */
     private static String newest(
             dev.ringtape.checkpointing.SnapshotStore store,
-            String hash,
+            dev.ringtape.checkpointing.JobId id,
             JobSpec job,
             DiagnosisConsole console,
             PrintStream progress,
@@ -185,7 +186,7 @@ public final class SparkTrain {
             throws JobFailed {
         dev.ringtape.checkpointing.SnapshotStore.Found found;
         try {
-            found = store.newest(hash, skipped -> progress.println("ringtape: " + skipped));
+            found = store.newest(id, skipped -> progress.println("ringtape: " + skipped));
         } catch (dev.ringtape.checkpointing.CheckpointException e) {
             throw new JobFailed(e.getMessage());
         }
@@ -202,16 +203,42 @@ public final class SparkTrain {
         return found.path();
     }
 
+    /**
+     * A file source's samples against the model's input, from its header or first row, on the driver: a mismatch is
+     * one line before any executor starts, not a rank's failure (a sharded source is checked as Spark reads it).
+     */
+    static void checkShapes(JobSpec job) throws DataException {
+        if (job.data().train().sharded()) {
+            return;
+        }
+        int[] input = inputShape(job);
+        dev.ringtape.scheduler.worker.Worker.checkShape(
+                dev.ringtape.scheduler.worker.DataSources.sampleShape(job.data().train(), null, "data.train"),
+                input,
+                "data.train");
+        if (job.data().eval() != null) {
+            dev.ringtape.scheduler.worker.Worker.checkShape(
+                    dev.ringtape.scheduler.worker.DataSources.sampleShape(
+                            job.data().eval(), null, "data.eval"),
+                    input,
+                    "data.eval");
+        }
+    }
+
+    private static int[] inputShape(JobSpec job) {
+        try {
+            return dev.ringtape.runtime.nn.ModelBuilder.build(job.model(), job.seed())
+                    .inputShape();
+        } catch (dev.ringtape.runtime.nn.SpecException e) {
+            throw new IllegalStateException("the model was validated before", e);
+        }
+    }
+
     private static ShardedData sharded(SparkContext sc, JobSpec job) throws DataException {
         SparkSession spark = SparkSession.builder().config(sc.getConf()).getOrCreate();
         int features = 1;
-        try {
-            for (int d : dev.ringtape.runtime.nn.ModelBuilder.build(job.model(), job.seed())
-                    .inputShape()) {
-                features *= d;
-            }
-        } catch (dev.ringtape.runtime.nn.SpecException e) {
-            throw new IllegalStateException("the model was validated before", e);
+        for (int d : inputShape(job)) {
+            features *= d;
         }
         return ShardedData.read(spark, job, features);
     }

@@ -102,11 +102,8 @@ public record JobSpec(
      * whose hash differs.
      */
     public String specHash() {
-        com.fasterxml.jackson.databind.node.ObjectNode j = toJson();
-        com.fasterxml.jackson.databind.node.ObjectNode t =
-                ((com.fasterxml.jackson.databind.node.ObjectNode) j.get("train")).deepCopy();
-        t.remove("micro_batches");
-        String text = j.get("seed") + "|" + j.get("data") + "|" + j.get("model") + "|" + t;
+        com.fasterxml.jackson.databind.node.ObjectNode j = identity();
+        String text = j.get("seed") + "|" + j.get("data") + "|" + j.get("model") + "|" + j.get("train");
         try {
             byte[] d = java.security.MessageDigest.getInstance("SHA-256")
                     .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -114,6 +111,25 @@ public record JobSpec(
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** What {@link #specHash} hashes, as JSON: the seed, the data, the model, and the training recipe. */
+    private com.fasterxml.jackson.databind.node.ObjectNode identity() {
+        com.fasterxml.jackson.databind.node.ObjectNode j = toJson();
+        com.fasterxml.jackson.databind.node.ObjectNode t =
+                ((com.fasterxml.jackson.databind.node.ObjectNode) j.get("train")).deepCopy();
+        t.remove("micro_batches");
+        com.fasterxml.jackson.databind.node.ObjectNode id = j.objectNode();
+        id.set("seed", j.get("seed"));
+        id.set("data", j.get("data"));
+        id.set("model", j.get("model"));
+        id.set("train", t);
+        return id;
+    }
+
+    /** This job as snapshots know it: its {@link #specHash} and what was hashed, so a refusal can say what changed. */
+    public dev.ringtape.checkpointing.JobId id() {
+        return new dev.ringtape.checkpointing.JobId(specHash(), identity().toString());
     }
 
     /** {@code telemetry:}. */

@@ -19,31 +19,85 @@ public final class DataSources {
     private DataSources() {}
 
     public static Dataset read(JobSpec.Source source, Path jobDir, String key) throws DataException {
+        return open(source, jobDir, key).read();
+    }
+
+    /**
+     * The shape of one sample of {@code source}, read from its header or first row only: what the driver checks
+     * against the model's input before any executor starts.
+     */
+    public static int[] sampleShape(JobSpec.Source source, Path jobDir, String key) throws DataException {
+        return open(source, jobDir, key).sampleShape();
+    }
+
+    /** A file source, opened for either question. */
+    private interface Opened {
+        Dataset read() throws DataException;
+
+        int[] sampleShape() throws DataException;
+    }
+
+    private static Opened open(JobSpec.Source source, Path jobDir, String key) throws DataException {
         JsonNode o = source.options();
         return switch (source.format()) {
-            case "csv" -> CsvReader.read(resolve(source.path(), jobDir), source.label(), FILES);
+            case "csv" -> {
+                String file = resolve(source.path(), jobDir);
+                yield new Opened() {
+                    @Override
+                    public Dataset read() throws DataException {
+                        return CsvReader.read(file, source.label(), FILES);
+                    }
+
+                    @Override
+                    public int[] sampleShape() throws DataException {
+                        return CsvReader.sampleShape(file, source.label(), FILES);
+                    }
+                };
+            }
             case "idx" -> {
                 if (!o.hasNonNull("labels")) {
                     throw new DataException(
                             key + ".labels: an idx source needs the labels file beside its images" + " path");
                 }
-                yield IdxReader.read(
-                        resolve(source.path(), jobDir), resolve(o.get("labels").asText(), jobDir), FILES);
+                String images = resolve(source.path(), jobDir);
+                String labels = resolve(o.get("labels").asText(), jobDir);
+                yield new Opened() {
+                    @Override
+                    public Dataset read() throws DataException {
+                        return IdxReader.read(images, labels, FILES);
+                    }
+
+                    @Override
+                    public int[] sampleShape() throws DataException {
+                        return IdxReader.sampleShape(images, FILES);
+                    }
+                };
             }
             case "synthetic" -> {
                 String kind = o.path("kind").asText("teacher");
                 int samples = o.path("samples").asInt(2048);
                 int classes = o.path("classes").asInt(kind.equals("spirals") ? 3 : 10);
                 long seed = o.path("seed").asLong(1);
+                int features = o.path("features").asInt(32);
                 if (samples < 1 || classes < 2) {
                     throw new DataException(key + ": synthetic data needs samples >= 1 and classes >= 2");
                 }
-                yield switch (kind) {
-                    case "teacher" -> Synthetic.teacher(
-                            samples, o.path("features").asInt(32), classes, seed);
-                    case "spirals" -> Synthetic.spirals(samples, classes, seed);
-                    default -> throw new DataException(
+                if (!kind.equals("teacher") && !kind.equals("spirals")) {
+                    throw new DataException(
                             key + ".kind: unknown synthetic kind '" + kind + "' (expected teacher or spirals)");
+                }
+                yield new Opened() {
+                    @Override
+                    public Dataset read() {
+                        return kind.equals("teacher")
+                                ? Synthetic.teacher(samples, features, classes, seed)
+                                : Synthetic.spirals(samples, classes, seed);
+                    }
+
+                    @Override
+                    public int[] sampleShape() {
+                        return new int[] {kind.equals("teacher") ? features : 2};
+                    }
                 };
             }
             default -> throw new DataException(

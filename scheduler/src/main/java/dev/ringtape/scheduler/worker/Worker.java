@@ -84,11 +84,16 @@ public final class Worker {
     }
 
     private static Dataset shaped(Dataset d, int[] inputShape, String key) throws DataException {
-        if (Shapes.size(d.sampleShape()) != Shapes.size(inputShape)) {
-            throw new DataException(key + ": samples have " + Shapes.size(d.sampleShape()) + " features "
-                    + Shapes.str(d.sampleShape()) + " but model.input is " + Shapes.str(inputShape));
-        }
+        checkShape(d.sampleShape(), inputShape, key);
         return d.reshaped(inputShape);
+    }
+
+    /** That samples of {@code sampleShape} (from the source at {@code key}) fit a model taking {@code inputShape}. */
+    public static void checkShape(int[] sampleShape, int[] inputShape, String key) throws DataException {
+        if (Shapes.size(sampleShape) != Shapes.size(inputShape)) {
+            throw new DataException(key + ": samples have " + Shapes.size(sampleShape) + " features "
+                    + Shapes.str(sampleShape) + " but model.input is " + Shapes.str(inputShape));
+        }
     }
 
     /** Trains {@code job} on its data files as worker {@code reducer.rank()} of {@code reducer.worldSize()}. */

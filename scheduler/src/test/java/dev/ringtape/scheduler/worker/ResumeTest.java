@@ -31,7 +31,8 @@ class ResumeTest {
 
     /** Runs the job, keeping a snapshot of every step in {@code keep}; optionally from {@code from}. */
     private static void run(JobSpec job, Path dir, Map<Long, Snapshot> keep, Snapshot from) throws Exception {
-        StateStore store = (step, state) -> keep.put(step, Snapshot.of("job", 1, state.get()));
+        StateStore store = (step, state) ->
+                keep.put(step, Snapshot.of(new dev.ringtape.checkpointing.JobId("job", null), 1, state.get()));
         Worker.run(
                 job,
                 shape -> Worker.data(job, dir, shape),
