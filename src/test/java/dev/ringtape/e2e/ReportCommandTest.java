@@ -88,6 +88,9 @@ class ReportCommandTest {
         assertTrue(verdict < html.indexOf("<svg class=\"chart\""), "the verdict comes before the first chart");
         String v = html.substring(verdict, html.indexOf("</section>", verdict));
         assertTrue(v.contains("<b>DEAD_RELU</b> in layers.3"), "the verdict names the pathology and layer: " + v);
+        assertTrue(
+                v.contains("First cause: <b>BLOWUP</b> at step 0") && v.indexOf("BLOWUP") < v.indexOf("DEAD_RELU"),
+                "the blow-up that caused the rest comes first: " + v);
         assertTrue(v.contains("What to try: "), v);
         assertTrue(v.contains("Evidence: dead frac "), "evidence in words and numbers: " + v);
         assertFalse(html.contains("id=\"loss-scale\""), "no loss-scale chart for a run without loss scaling");

@@ -207,7 +207,13 @@ class TrainCommandTest {
                         .lines()
                         .anyMatch(l -> l.matches("step \\d+: warn DEAD_RELU in layers\\.3: dead frac .*")),
                 "the diagnosis is told on the console as it opens: " + train.stdout());
-        assertTrue(train.stdout().contains("first thing to try: "), "and summed up at the end: " + train.stdout());
+        assertTrue(
+                train.stdout().contains("diagnosis, first cause first:\n  error BLOWUP from step 0, cleared at step ")
+                        && train.stdout().contains("\n  then warn DEAD_RELU in layers.3 from step "),
+                "summed up at the end as a chain, the blow-up first: " + train.stdout());
+        assertTrue(
+                train.stdout().contains("first thing to try: the first steps blew the weights up"),
+                "from the first cause: " + train.stdout());
         Launcher.Outcome strict = Launcher.run(60, "watch", log.toString(), "--fail-on", "warn");
         assertEquals(1, strict.exit(), strict.stdout());
         assertTrue(strict.stdout().contains("watch: failing on"), strict.stdout());

@@ -133,7 +133,8 @@ public final class Report {
     }
 
     /**
-     * The verdict, before any chart: each pathology the run had (code and layer), most severe first, when it started
+     * The verdict, before any chart: the first cause and what to try, then each pathology the run had (code and
+     * layer), first cause first and then causes before consequences ({@link Rules#chain}), when it started
      * and cleared, where (layer, ranks), its evidence in words and numbers and what to try; or, for a run where no
      * rule fired, that plainly and which rules were checked.
      */
@@ -160,10 +161,19 @@ public final class Report {
                     .append(").</p>\n</section>\n");
             return h.toString();
         }
-        List<String> keys = new ArrayList<>(first.keySet());
-        keys.sort(Rules.mostTelling(
-                k -> first.get(k).path(Schema.CODE).asText(),
-                k -> first.get(k).path(Schema.STEP).asLong()));
+        List<String> keys =
+                Rules.chain(first.keySet(), k -> first.get(k).path(Schema.CODE).asText(), k -> first.get(k)
+                        .path(Schema.STEP)
+                        .asLong());
+        JsonNode cause = first.get(keys.get(0));
+        h.append("<p>First cause: <b>")
+                .append(Charts.esc(cause.path(Schema.CODE).asText()))
+                .append("</b> at step ")
+                .append(cause.path(Schema.STEP).asLong())
+                .append(keys.size() > 1 ? "; the diagnoses after it follow from it, causes before consequences" : "")
+                .append(". First thing to try: ")
+                .append(Charts.esc(cause.path(Schema.HINT).asText()))
+                .append("</p>\n");
         h.append("<ol class=\"verdict\">\n");
         for (String key : keys) {
             JsonNode d = first.get(key);

@@ -17,6 +17,7 @@ public final class Rules {
         // causes before their consequences: dead units freeze the layers below them, which then hardly move
         return List.of(
                 new NonFinite(),
+                new Blowup(),
                 new LossDiverging(),
                 new ExplodingGradient(),
                 new LossScaleCollapse(),
@@ -32,25 +33,30 @@ public final class Rules {
     }
 
     /**
-     * The order in which to tell diagnoses: errors before warnings before information, then causes before their
-     * consequences (the order of {@link #all()}), then the earliest first.
+     * The order in which to tell a run's diagnoses (each the first opening of a code on a layer): the first cause,
+     * which is the earliest that opened (of those at the same step, the one listed first in {@link #all()}), then the
+     * others as causes before their consequences (the order of {@link #all()}), the earliest first. A run that blew
+     * up at step 0, whose ReLUs were found dead at step 90 and whose layers froze at step 50 is told in that order:
+     * the blow-up, the dead units, the frozen layers.
      */
-    public static <T> java.util.Comparator<T> mostTelling(
-            java.util.function.Function<T, String> code, java.util.function.ToLongFunction<T> step) {
+    public static <T> List<T> chain(
+            java.util.Collection<T> diagnoses,
+            java.util.function.Function<T, String> code,
+            java.util.function.ToLongFunction<T> step) {
         List<String> order = all().stream().map(Rule::code).toList();
-        java.util.function.ToIntFunction<T> severity = x -> {
-            Rule r = of(code.apply(x));
-            return r == null
-                    ? 0
-                    : switch (r.severity()) {
-                        case "error" -> 2;
-                        case "warn" -> 1;
-                        default -> 0;
-                    };
-        };
-        return java.util.Comparator.<T>comparingInt(x -> -severity.applyAsInt(x))
-                .thenComparingInt(x -> order.indexOf(code.apply(x)))
+        java.util.Comparator<T> causesFirst = java.util.Comparator.<T>comparingInt(x -> order.indexOf(code.apply(x)))
                 .thenComparingLong(step);
+        List<T> out = new java.util.ArrayList<>(diagnoses);
+        if (out.isEmpty()) {
+            return out;
+        }
+        T first = out.stream()
+                .min(java.util.Comparator.<T>comparingLong(step).thenComparing(causesFirst))
+                .orElseThrow();
+        out.remove(first);
+        out.sort(causesFirst);
+        out.add(0, first);
+        return out;
     }
 
     /** The rule of {@code code}, or null. */
@@ -71,6 +77,83 @@ public final class Rules {
         return s.params().stream()
                 .filter(p -> p.weight() && Double.isFinite(p.gradNorm()))
                 .toList();
+    }
+
+    /**
+     * The run blew up: a step moved the weights by more than their norm, or the loss of some step (sampled or not)
+     * went orders of magnitude above the first. Named at the first sample that sees it, with no grace period: a run
+     * that explodes in its first steps and then collapses (dead units, a constant output) shows later only as the
+     * consequences, which other rules name.
+     */
+    static final class Blowup extends Rule {
+        private double first = Double.NaN;
+
+        Blowup() {
+            super("BLOWUP", "error", 1, "blowup_loss_factor", "blowup_update_ratio");
+        }
+
+        @Override
+        public String hint() {
+            return "the first steps blew the weights up; the learning rate is far too high for this model:"
+                    + " try it 10-100x lower, or a warm-up (train.lr_schedule) and train.clip_grad_norm";
+        }
+
+        @Override
+        public String explanation() {
+            return "The run blew up: a step changed the weights by more than their own size, or the loss went"
+                    + " orders of magnitude above where it started, often between two sampled steps.\n"
+                    + "Shows as: update ratios far above the healthy band's top (update_ratio_high) at the first"
+                    + " samples, `loss` in step records jumping by powers of ten, weight norms multiplied; then,"
+                    + " once the damage is done, the loss back near chance, dead ReLUs, frozen layers.\n"
+                    + "Causes: a learning rate far too high (the commonest), no warm-up, an initialization scaled"
+                    + " wrongly. Try a learning rate 10-100x lower, a warm-up, or gradient clipping; the"
+                    + " diagnoses that follow a blow-up are its consequences and go away with it.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            double[] before = s.lossesBefore();
+            if (Double.isNaN(first)) {
+                first = before.length > 0 ? before[0] : s.loss();
+            }
+            double maxRatio = 0;
+            String where = "";
+            for (Sample.Param p : Rules.weights(s)) {
+                if (p.updateRatio() > maxRatio) {
+                    maxRatio = p.updateRatio();
+                    where = p.layer();
+                }
+            }
+            double band = t.get("update_ratio_high");
+            boolean ratio = maxRatio > t.get("blowup_update_ratio");
+            double bar = t.get("blowup_loss_factor") * Math.abs(first);
+            long from = -1;
+            long to = -1;
+            double peak = Double.NEGATIVE_INFINITY;
+            for (int i = 0; i <= before.length; i++) {
+                double l = i < before.length ? before[i] : s.loss();
+                long step = s.step() - before.length + i;
+                if (first > 0 && l > bar) { // an infinite loss too; NaN is NONFINITE's
+                    from = from < 0 ? step : from;
+                    to = step;
+                    peak = Math.max(peak, l);
+                }
+            }
+            if (!ratio && from < 0) {
+                return;
+            }
+            Map<String, Object> ev = evidence("first_loss", first);
+            if (from >= 0) {
+                ev.put("peak_loss", peak);
+                ev.put("loss_above_factor_at_steps", from == to ? String.valueOf(from) : from + "-" + to);
+            }
+            if (maxRatio > 0) {
+                ev.put("max_update_ratio", maxRatio);
+                ev.put("in_layer", where);
+                ev.put("times_band_top", maxRatio / band);
+            }
+            out.trip(this, "", ev);
+        }
     }
 
     /** Raised by the trainer, which traces a non-finite value to the op that produced it ({@link Diagnoser#nonFinite}). */

@@ -5,7 +5,9 @@ import java.util.List;
 /**
  * What one sampled step measured, per parameter tensor and per activation layer: the input of the diagnosis rules
  * and of the {@code layer} records. {@code loss} is the mean over the step's {@code examples} (every rank and
- * micro-batch): how noisy one sampled loss is depends on it.
+ * micro-batch): how noisy one sampled loss is depends on it. {@code lossesBefore} are the losses of the steps since
+ * the sample before this one (steps {@code step - lossesBefore.length} to {@code step - 1}), which were not sampled:
+ * a run can blow up and collapse between two samples.
  */
 public record Sample(
         long step,
@@ -18,7 +20,24 @@ public record Sample(
         boolean skipped,
         double gradNorm,
         List<Param> params,
-        List<Activation> activations) {
+        List<Activation> activations,
+        double[] lossesBefore) {
+
+    /** A sample with no unsampled steps before it. */
+    public Sample(
+            long step,
+            double loss,
+            long examples,
+            double lr,
+            double baseLr,
+            double lossScale,
+            boolean fp16,
+            boolean skipped,
+            double gradNorm,
+            List<Param> params,
+            List<Activation> activations) {
+        this(step, loss, examples, lr, baseLr, lossScale, fp16, skipped, gradNorm, params, activations, new double[0]);
+    }
 
     /**
      * One parameter tensor: norms of its gradient (after unscale and clipping) and weight, and its real update; in a

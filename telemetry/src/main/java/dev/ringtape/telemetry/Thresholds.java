@@ -12,6 +12,16 @@ public final class Thresholds {
     public static final Map<String, Threshold> DEFAULTS = new TreeMap<>(Map.ofEntries(
             entry("exploding_grad_norm", 1e3, "global gradient L2 norm above which EXPLODING_GRADIENT is raised"),
             entry(
+                    "blowup_loss_factor",
+                    100,
+                    "a step's loss above this many times the first sampled loss is a BLOWUP (every step counts,"
+                            + " sampled or not)"),
+            entry(
+                    "blowup_update_ratio",
+                    1.0,
+                    "a weight's update ratio above which a step is a BLOWUP: the step moved the weights by more"
+                            + " than their norm (20x the top of the healthy band)"),
+            entry(
                     "exploding_growth",
                     10.0,
                     "factor by which the global gradient norm grew at each of the last three"

@@ -180,6 +180,46 @@ class DiagnoserTest {
         }
     }
 
+    /** A sample of the weights of three layers with these update ratios, and these losses before it. */
+    static Sample updates(long step, double loss, double[] before, double... ratios) {
+        List<Sample.Param> ws = new java.util.ArrayList<>();
+        for (int i = 0; i < ratios.length; i++) {
+            ws.add(new Sample.Param(
+                    "layers." + 2 * i + ".weight", "layers." + 2 * i, true, 1, 10, ratios[i], 0.1, 0, 0, Double.NaN));
+        }
+        return new Sample(step, loss, 64, 3.0, 3.0, 1, false, false, 1.0, ws, List.of(), before);
+    }
+
+    @Test
+    void shouldNameABlowUpAtTheFirstSampleEvenWhenItHappensBetweenSamples() {
+        // the zoo's SGD at lr 3 (recorded): update ratios 0.28, 0.53, 2.53 at step 0, 51x the band's top
+        Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 0);
+        List<Diagnoser.Diagnosis> raised = d.feed(updates(0, 2.888, new double[0], 0.284, 0.534, 2.534));
+        assertEquals(
+                List.of("BLOWUP"),
+                raised.stream().map(Diagnoser.Diagnosis::code).toList());
+        assertEquals(0, raised.get(0).step());
+        assertEquals(2.534 / 0.05, (double) raised.get(0).evidence().get("times_band_top"), 1e-9);
+        // the same run sampled so its first sample misses the ratios: the losses of steps 1-9 carry the blow-up, and
+        // the sample at step 10 sees a loss back near chance and update ratios of zero (the units died)
+        Diagnoser late = new Diagnoser(Thresholds.defaults(), "job", 0);
+        assertEquals(List.of(), late.feed(updates(0, 2.888, new double[0], 0.01, 0.01, 0.01)));
+        double[] steps1to9 = {25.4, 112.1, 100.2, 19135.3, 1481781.1, 1.637e11, 3.022e15, 8.186e11, 2.556};
+        List<Diagnoser.Diagnosis> seen = late.feed(updates(10, 2.628, steps1to9, 0, 0, 0));
+        assertEquals(
+                List.of("BLOWUP"), seen.stream().map(Diagnoser.Diagnosis::code).toList());
+        assertEquals("4-8", seen.get(0).evidence().get("loss_above_factor_at_steps"));
+        assertEquals(3.022e15, (double) seen.get(0).evidence().get("peak_loss"));
+        // healthy SGD with momentum brushes the band's top in its first steps (0.05-0.08), and its loss wanders: no
+        // blow-up (nor UPDATE_RATIO_HIGH, which waits for grace_steps)
+        Diagnoser healthy = new Diagnoser(Thresholds.defaults(), "job", 0);
+        for (long step = 0; step < 20; step += 10) {
+            assertEquals(
+                    List.of(),
+                    healthy.feed(updates(step, 2.3 - step / 40.0, new double[] {2.5, 3.1, 2.2}, 0.08, 0.06, 0.05)));
+        }
+    }
+
     static Sample norm(long step, double gradNorm) {
         return new Sample(step, 0.5, 64, 1e-3, 1e-3, 1, false, false, gradNorm, List.of(), List.of());
     }

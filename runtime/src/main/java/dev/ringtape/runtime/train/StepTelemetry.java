@@ -35,6 +35,10 @@ final class StepTelemetry {
     private final String[] layerNames;
     private final double[][] optimizerStats;
     private final double[] weightSquaresBefore;
+    /** The losses of the steps since the last sample, which were not sampled (the rules see them with the next). */
+    private double[] lossesBetween = new double[16];
+
+    private int between;
     /** Per parameter, from the unscale walk: the sum of squares of the unscaled gradient (every step). */
     final double[] gradSquares;
     /** Per parameter, from the unscale walk of a sampled step: max |g|. */
@@ -189,7 +193,9 @@ final class StepTelemetry {
                 skipped,
                 norm,
                 stats,
-                sampler.collected());
+                sampler.collected(),
+                java.util.Arrays.copyOf(lossesBetween, between));
+        between = 0;
         for (Sample.Param p : s.params()) {
             ObjectNode o = Records.of(Schema.Type.LAYER, job, step);
             o.put(Schema.LAYER, p.layer());
@@ -228,6 +234,12 @@ final class StepTelemetry {
      * workers), its {@code nonfinite} record and the diagnosis of a non-finite origin.
      */
     void report(StepLoop.Result r, int world, long allreduceBytes) {
+        if (every > 0 && !sampled(r.step())) {
+            if (between == lossesBetween.length) {
+                lossesBetween = java.util.Arrays.copyOf(lossesBetween, 2 * between);
+            }
+            lossesBetween[between++] = r.loss();
+        }
         NonFiniteTracer.NonFinite n = r.nonFinite();
         if (n != null) {
             for (Diagnoser.Diagnosis d : diagnoser.nonFinite(r.step(), n.layer(), n.op(), n.phase())) {

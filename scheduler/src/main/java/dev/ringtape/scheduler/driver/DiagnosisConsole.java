@@ -20,6 +20,10 @@ final class DiagnosisConsole implements TelemetrySink {
     private final PrintStream out;
     private final boolean quiet;
     private final Map<String, JsonNode> open = new LinkedHashMap<>();
+    /** The first opening of each (code, layer) told on the console, and the step it last cleared at (if it did). */
+    private final Map<String, JsonNode> firstOpened = new LinkedHashMap<>();
+
+    private final Map<String, Long> clearedAt = new LinkedHashMap<>();
     private int raised;
     /** The last snapshot written ("" before the first), or null while writes fail. */
     private String lastWritten = "";
@@ -48,6 +52,8 @@ final class DiagnosisConsole implements TelemetrySink {
         if (r.path(Schema.STATE).asText().equals(Schema.OPEN)) {
             raised++;
             open.put(key, r);
+            firstOpened.putIfAbsent(key, r);
+            clearedAt.remove(key);
             out.printf(
                     "step %d: %s %s%s: %s%s%n",
                     r.path(Schema.STEP).asLong(),
@@ -59,6 +65,7 @@ final class DiagnosisConsole implements TelemetrySink {
                             ? ""
                             : "; " + r.path(Schema.HINT).asText());
         } else if (open.remove(key) != null) {
+            clearedAt.put(key, r.path(Schema.STEP).asLong());
             out.printf(
                     "step %d: cleared %s%s%n",
                     r.path(Schema.STEP).asLong(), r.path(Schema.CODE).asText(), where(r));
@@ -87,30 +94,39 @@ final class DiagnosisConsole implements TelemetrySink {
         lastWritten = failed ? null : r.path(Schema.PATH).asText();
     }
 
-    /** The closing summary: what is still open, most telling first ({@code Rules.mostTelling}), and what to try. */
+    /**
+     * The closing summary: every diagnosis the run had, first cause first and then causes before their consequences
+     * ({@code Rules.chain}), each with when it opened and whether it is still open, and the first thing to try, from
+     * the first cause, with its evidence.
+     */
     synchronized void summarize() {
-        if (open.isEmpty()) {
-            if (raised == 0 && !quiet) {
+        if (firstOpened.isEmpty()) {
+            if (!quiet) {
                 out.println("diagnosis: no rule fired (telemetry/README.md lists what was checked)");
-            } else if (raised > 0) {
-                out.println("diagnosis: " + raised + " diagnosis(es) opened during the run; all have cleared");
             }
             return;
         }
-        List<JsonNode> still = new ArrayList<>(open.values());
-        still.sort(dev.ringtape.telemetry.Rules.mostTelling(
-                d -> d.path(Schema.CODE).asText(), d -> d.path(Schema.STEP).asLong()));
-        out.println("diagnosis: still open at the end:");
-        for (JsonNode d : still) {
+        List<String> chain = dev.ringtape.telemetry.Rules.chain(
+                firstOpened.keySet(),
+                k -> firstOpened.get(k).path(Schema.CODE).asText(),
+                k -> firstOpened.get(k).path(Schema.STEP).asLong());
+        out.println(chain.size() == 1 ? "diagnosis:" : "diagnosis, first cause first:");
+        for (int i = 0; i < chain.size(); i++) {
+            JsonNode d = firstOpened.get(chain.get(i));
+            Long cleared = clearedAt.get(chain.get(i));
             out.printf(
-                    "  %s %s%s since step %d%n",
+                    "  %s%s %s%s from step %d, %s%n",
+                    i == 0 ? "" : "then ",
                     d.path(Schema.SEVERITY).asText(),
                     d.path(Schema.CODE).asText(),
                     where(d),
-                    d.path(Schema.STEP).asLong());
+                    d.path(Schema.STEP).asLong(),
+                    cleared == null ? "still open at the end" : "cleared at step " + cleared);
         }
-        out.println("first thing to try: " + still.get(0).path(Schema.HINT).asText() + " (ringtape explain "
-                + still.get(0).path(Schema.CODE).asText() + ")");
+        JsonNode cause = firstOpened.get(chain.get(0));
+        out.println(
+                "first thing to try: " + cause.path(Schema.HINT).asText() + " (" + evidence(cause.path(Schema.EVIDENCE))
+                        + "; ringtape explain " + cause.path(Schema.CODE).asText() + ")");
     }
 
     private static String where(JsonNode r) {

@@ -1,5 +1,6 @@
 package dev.ringtape.scheduler.worker;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,7 +22,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Every job of deploy/jobs/zoo raises the diagnosis its first line expects ({@code # expect: CODE [layer]}, several
- * joined by {@code or}), and the healthy ones ({@code # expect: healthy}) raise no warning or error.
+ * joined by {@code or}), and the healthy ones ({@code # expect: healthy}) raise no warning or error. A broken job's
+ * second line ({@code # first: CODE [layer] by step N}) says which diagnosis the run's summary names first (the
+ * first cause, {@code Rules.chain}) and by which step: every zoo pathology is there from step 0, so N is how long the
+ * run went before it was named (the table in telemetry/README.md).
  */
 class ZooTest {
     static Stream<Path> zoo() throws Exception {
@@ -84,5 +88,36 @@ class ZooTest {
                             d -> d.startsWith(want[0] + " ") && (want.length == 1 || d.split(" ")[1].equals(want[1])));
         }
         assertTrue(found, "expected " + expect + ", raised " + opened);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("zoo")
+    void shouldNameTheFirstCauseFirst(Path file) throws Exception {
+        List<String> lines = Files.readAllLines(file);
+        if (lines.get(0).contains("healthy")) {
+            return;
+        }
+        assertTrue(lines.get(1).startsWith("# first: "), file + ": a broken job's second line is '# first: ...'");
+        String[] want = lines.get(1).substring("# first: ".length()).strip().split(" ");
+        long by = Long.parseLong(want[want.length - 1]);
+        java.util.Map<String, ObjectNode> first = new java.util.LinkedHashMap<>();
+        for (ObjectNode r : train(file, List.of())) {
+            if (r.get("type").asText().equals("diagnosis")
+                    && r.get("state").asText().equals("open")
+                    && !r.get("severity").asText().equals("info")) {
+                first.putIfAbsent(r.get("code").asText() + " " + r.get("layer").asText(), r);
+            }
+        }
+        List<String> chain = dev.ringtape.telemetry.Rules.chain(
+                first.keySet(),
+                k -> first.get(k).get("code").asText(),
+                k -> first.get(k).get("step").asLong());
+        assertTrue(!chain.isEmpty(), file + ": nothing was named");
+        ObjectNode cause = first.get(chain.get(0));
+        assertEquals(want[0], cause.get("code").asText(), file + ": the chain " + chain);
+        if (!want[1].equals("by")) {
+            assertEquals(want[1], cause.get("layer").asText(), file + ": the chain " + chain);
+        }
+        assertTrue(cause.get("step").asLong() <= by, file + ": named at step " + cause.get("step") + ", not by " + by);
     }
 }
