@@ -334,6 +334,65 @@ class TrainCommandTest {
     }
 
     @Test
+    void shouldWriteTensorBoardEventsAsItTrainsAndTheSameFromTheLog() throws Exception {
+        Path log = tmp.resolve("tb.jsonl");
+        Launcher.Outcome o = Launcher.run(
+                300,
+                "train",
+                "--fresh",
+                "deploy/jobs/digits-mlp.yaml",
+                "--set",
+                "train.epochs=3",
+                "--set",
+                "telemetry.tensorboard=" + tmp.resolve("live"),
+                "--set",
+                "telemetry.out=" + log);
+        assertEquals(0, o.exit(), o.stderr());
+        Launcher.Outcome c = Launcher.run(
+                60,
+                "tensorboard",
+                log.toString(),
+                "-o",
+                tmp.resolve("converted").toString());
+        assertEquals(0, c.exit(), c.stderr());
+        assertTrue(c.stdout().contains("tensorboard --logdir " + tmp.resolve("converted")), c.stdout());
+        byte[] live = onlyFile(tmp.resolve("live"));
+        byte[] converted = onlyFile(tmp.resolve("converted"));
+        assertTrue(live.length > 10_000, "an event per step at least: " + live.length + " bytes");
+        // the first record (file_version) carries the time it was written; every later one is the log's, in order
+        int first = 8
+                + 4
+                + (int) java.nio.ByteBuffer.wrap(live, 0, 8)
+                        .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                        .getLong()
+                + 4;
+        int firstConverted = 8
+                + 4
+                + (int) java.nio.ByteBuffer.wrap(converted, 0, 8)
+                        .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                        .getLong()
+                + 4;
+        assertTrue(
+                java.util.Arrays.equals(live, first, live.length, converted, firstConverted, converted.length),
+                "written as it went or converted after, the same events");
+        Launcher.Outcome missing =
+                Launcher.run(60, "tensorboard", tmp.resolve("none.jsonl").toString(), "-o", "x");
+        assertEquals(1, missing.exit());
+        assertEquals(
+                "ringtape tensorboard: " + tmp.resolve("none.jsonl") + ": no such file",
+                missing.stderr().strip());
+    }
+
+    private static byte[] onlyFile(Path dir) throws Exception {
+        try (var files = Files.list(dir)) {
+            List<Path> all = files.toList();
+            assertEquals(1, all.size(), all.toString());
+            assertTrue(all.get(0).getFileName().toString().startsWith("events.out.tfevents."), all.toString());
+            return Files.readAllBytes(all.get(0));
+        }
+    }
+
+    @Test
     void shouldRefuseWhatWouldStallOrLoseASparkJobInOneLine() throws Exception {
         Launcher.Outcome slots = Launcher.run(
                 120,

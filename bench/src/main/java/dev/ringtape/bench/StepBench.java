@@ -84,10 +84,23 @@ final class StepBench {
             double[] off = new double[reps];
             double[] every = new double[reps];
             double[] tenth = new double[reps];
+            double[] board = new double[reps];
+            double[] boardTenth = new double[reps];
+            java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("ringtape-bench-tb");
             for (int rep = 0; rep < reps; rep++) {
                 off[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 0);
                 every[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 1) / off[rep];
                 tenth[rep] = msPerStep(mlp(widths, "relu"), batch, steps, 0, 10) / off[rep];
+                // TensorBoard's writer on the training thread itself (in a run it is the driver's, off that thread)
+                try (TelemetrySink tb = new dev.ringtape.telemetry.TensorBoard(dir)) {
+                    board[rep] = timeSteps(loop(mlp(widths, "relu"), 1, tb), batches(mlp(widths, "relu"), batch), steps)
+                            / off[rep];
+                }
+                try (TelemetrySink tb = new dev.ringtape.telemetry.TensorBoard(dir)) {
+                    boardTenth[rep] =
+                            timeSteps(loop(mlp(widths, "relu"), 10, tb), batches(mlp(widths, "relu"), batch), steps)
+                                    / off[rep];
+                }
             }
             System.out.printf(
                     "%ntelemetry on the same MLP, loops: %s (median and range of %d alternated pairs)%n",
@@ -95,6 +108,8 @@ final class StepBench {
             System.out.printf("%-44s %8.3f ms/step%n", "no sampling", median(off));
             printOverhead("every step sampled (layer stats, rules)", every);
             printOverhead("every 10th step sampled (the default)", tenth);
+            printOverhead("every step, + TensorBoard events inline", board);
+            printOverhead("every 10th step, + TensorBoard events inline", boardTenth);
         }
         if (part.equals("all") || part.equals("recompute")) {
             int depth = 32;
@@ -231,13 +246,17 @@ final class StepBench {
     }
 
     private static StepLoop loop(Sequential m, int telemetryEvery) {
+        return loop(m, telemetryEvery, TelemetrySink.NONE);
+    }
+
+    private static StepLoop loop(Sequential m, int telemetryEvery, TelemetrySink sink) {
         return new StepLoop(
                 m,
                 Adam.adam(m.parameterList()),
                 LrSchedule.constant(1e-3),
                 LossScaler.disabled(),
                 GradientReducer.local(),
-                TelemetrySink.NONE,
+                sink,
                 new StepLoop.Options(
                         "bench", 1, Precision.FP32, 0, 1, 25L << 20, telemetryEvery, Thresholds.defaults()));
     }

@@ -35,6 +35,14 @@ public final class Schema {
     public static final String RANK = "rank";
 
     // run
+    /** The version of this schema a log was written in ({@link #VERSION}), so readers can tell what to expect. */
+    public static final String SCHEMA_VERSION = "schema_version";
+    /**
+     * This schema's version: 2 since the {@code schema_version} key itself and BLOWUP (sixth session); logs without
+     * the key are version 1.
+     */
+    public static final int VERSION = 2;
+
     public static final String WORLD_SIZE = "world_size";
     public static final String THREADS = "threads";
     public static final String THREADS_WHY = "threads_why";

@@ -16,6 +16,26 @@ public interface TelemetrySink extends AutoCloseable {
         public void close() {}
     };
 
+    /** Both sinks: each record to {@code first}, then to {@code second}; closing closes both. */
+    static TelemetrySink both(TelemetrySink first, TelemetrySink second) {
+        return new TelemetrySink() {
+            @Override
+            public void emit(ObjectNode record) {
+                first.emit(record);
+                second.emit(record);
+            }
+
+            @Override
+            public void close() {
+                try {
+                    first.close();
+                } finally {
+                    second.close();
+                }
+            }
+        };
+    }
+
     /** Writes one record; a file sink flushes it before returning. */
     void emit(ObjectNode record);
 

@@ -211,6 +211,7 @@ public final class Trainer {
     /** Trains for {@code totalSteps} optimizer steps (whole epochs when it is a multiple of steps per epoch). */
     public Summary fit(Dataset train, Dataset eval, long totalSteps, ObjectNode config) {
         ObjectNode run = Records.of(Schema.Type.RUN, job, 0);
+        run.put(Schema.SCHEMA_VERSION, Schema.VERSION);
         run.put(Schema.WORLD_SIZE, reducer.worldSize());
         run.put(Schema.RANK, reducer.rank());
         run.set(Schema.CONFIG, config);

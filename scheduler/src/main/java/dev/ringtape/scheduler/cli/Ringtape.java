@@ -30,6 +30,11 @@ public final class Ringtape {
             "follow a telemetry log; exit 1 as soon as a diagnosis of that severity opens"
         });
         COMMANDS.put("report", new String[] {"report LOG -o report.html", "one self-contained HTML report of a log"});
+        COMMANDS.put("tensorboard", new String[] {
+            "tensorboard LOG -o DIR",
+            "a finished log as a TensorBoard event file in DIR (a run writes one as it goes with"
+                    + " telemetry.tensorboard: DIR); then: tensorboard --logdir DIR"
+        });
         COMMANDS.put("explain", new String[] {
             "explain CODE", "what a diagnosis means, how it shows in the numbers, its thresholds, causes and fixes"
         });
@@ -115,6 +120,7 @@ public final class Ringtape {
             case "gradcheck" -> Gradcheck.run(rest, out, err);
             case "watch" -> watch(rest, out, err);
             case "report" -> report(rest, out, err);
+            case "tensorboard" -> tensorboard(rest, out, err);
             case "doctor" -> Doctor.run(rest, out, err);
             case "replay" -> Replay.run(rest, out, err);
             case "explain" -> explain(rest, out, err);
@@ -216,6 +222,27 @@ public final class Ringtape {
             return 1;
         } catch (java.io.IOException e) {
             err.println("ringtape report: " + e.getMessage());
+            return 1;
+        }
+    }
+
+    private static int tensorboard(String[] args, PrintStream out, PrintStream err) {
+        if (args.length != 3 || !args[1].equals("-o")) {
+            err.println("usage: ringtape tensorboard LOG -o DIR");
+            return 2;
+        }
+        try {
+            Path file = dev.ringtape.telemetry.TensorBoard.convert(Path.of(args[0]), Path.of(args[2]));
+            out.println("wrote " + file + "; view it with: tensorboard --logdir " + args[2]);
+            return 0;
+        } catch (java.nio.file.NoSuchFileException e) {
+            err.println("ringtape tensorboard: " + e.getFile() + ": no such file");
+            return 1;
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            err.println("ringtape tensorboard: " + args[0] + ": a line is not JSON: " + e.getOriginalMessage());
+            return 1;
+        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+            err.println("ringtape tensorboard: " + e.getMessage());
             return 1;
         }
     }

@@ -37,6 +37,7 @@ final class DiagnosisConsole implements TelemetrySink {
     @Override
     public synchronized void emit(ObjectNode r) {
         log.emit(r);
+        RingtapePlugin.Values.record(r);
         if (r.path(Schema.TYPE).asText().equals(Schema.Type.CHECKPOINT)) {
             checkpoint(r);
             return;

@@ -9,6 +9,7 @@ import dev.ringtape.telemetry.RankMerger;
 import dev.ringtape.telemetry.Records;
 import dev.ringtape.telemetry.Schema;
 import dev.ringtape.telemetry.TelemetryServer;
+import dev.ringtape.telemetry.TelemetrySink;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -78,6 +79,9 @@ public final class SparkTrain {
         checkWritable(export, "export.path");
         Path log = Path.of(job.telemetry().out());
         checkWritable(log, "telemetry.out");
+        if (job.telemetry().tensorboard() != null) {
+            checkWritable(Path.of(job.telemetry().tensorboard()).resolve("events"), "telemetry.tensorboard");
+        }
         dev.ringtape.checkpointing.JobId id = job.id();
         String checkpoints = DataPaths.absolute(job.checkpoint().dir());
         dev.ringtape.checkpointing.SnapshotStore store;
@@ -92,9 +96,10 @@ public final class SparkTrain {
         SparkConf conf = conf(job);
         checkConf(job, conf);
         SparkLogging.quietDefaults(conf);
+        RingtapePlugin.Values.reset();
         SparkContext sc = SparkContext.getOrCreate(conf);
         String group = "ringtape-" + job.name() + "-" + Long.toHexString(new SecureRandom().nextLong());
-        try (JsonlFileSink file = new JsonlFileSink(log);
+        try (TelemetrySink file = sinks(log, job);
                 DiagnosisConsole console = new DiagnosisConsole(file, out, quiet)) {
             sc.setJobGroup(
                     group,
@@ -117,6 +122,12 @@ public final class SparkTrain {
                                     new EndpointExchange(telemetryHost(sc), job.workers(), key, progress)) {
                         RDD<Object> input = shards == null ? erase(Barrier.ranks(sc, job.workers())) : shards.zipped();
                         long token = new SecureRandom().nextLong(); // fresh for every attempt
+                        // what the barrier stage is, on the Jobs page (Spark reads it once, as the job starts; the
+                        // live figures are RingtapePlugin's gauges)
+                        sc.setJobDescription("ringtape train " + job.name() + ": " + job.workers() + " worker"
+                                + (job.workers() == 1 ? "" : "s") + ", attempt " + (attempt + 1)
+                                + (resume == null ? " from step 0" : " from " + resume)
+                                + "; progress in " + log + " and Spark's metrics (RingtapePlugin)");
                         try {
                             results = Barrier.run(
                                     input,
@@ -203,6 +214,24 @@ public final class SparkTrain {
         return found.path();
     }
 
+    /** The run's log, and TensorBoard's event file beside it when the job asks for one. */
+    private static TelemetrySink sinks(Path log, JobSpec job) throws IOException, JobFailed {
+        JsonlFileSink file = new JsonlFileSink(log);
+        if (job.telemetry().tensorboard() == null) {
+            return file;
+        }
+        try {
+            return TelemetrySink.both(
+                    file,
+                    new dev.ringtape.telemetry.TensorBoard(
+                            Path.of(job.telemetry().tensorboard())));
+        } catch (IOException e) {
+            file.close();
+            throw new JobFailed(
+                    "telemetry.tensorboard: cannot write " + job.telemetry().tensorboard() + " (" + describe(e) + ")");
+        }
+    }
+
     /**
      * A file source's samples against the model's input, from its header or first row, on the driver: a mismatch is
      * one line before any executor starts, not a rank's failure (a sharded source is checked as Spark reads it).
@@ -285,6 +314,11 @@ public final class SparkTrain {
         // a barrier stage that lacks slots is retried every 15 s, 40 times, by default: fail within ~30 s instead
         conf.setIfMissing("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s");
         conf.setIfMissing("spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "30");
+        // the run's gauges in Spark's metrics system (RingtapePlugin), beside any plugin the user named
+        String plugins = conf.get("spark.plugins", "");
+        if (!plugins.contains(RingtapePlugin.class.getName())) {
+            conf.set("spark.plugins", (plugins.isBlank() ? "" : plugins + ",") + RingtapePlugin.class.getName());
+        }
         String opts = conf.get("spark.executor.extraJavaOptions", "");
         if (!opts.contains("jdk.internal.misc")) {
             conf.set("spark.executor.extraJavaOptions", (opts + " " + EXECUTOR_FLAGS).strip());

@@ -133,7 +133,9 @@ public record JobSpec(
     }
 
     /** {@code telemetry:}. */
-    public record Telemetry(String out, int everySteps, Map<String, Double> thresholds) implements Serializable {}
+    /** {@code tensorboard}: a directory for TensorBoard's event files, written as the run goes; null for none. */
+    public record Telemetry(String out, int everySteps, Map<String, Double> thresholds, String tensorboard)
+            implements Serializable {}
 
     /** The job as the {@code run} telemetry record reports it: snake_case keys, as in the YAML. */
     public com.fasterxml.jackson.databind.node.ObjectNode toJson() {
@@ -269,7 +271,7 @@ public record JobSpec(
         Export export = new Export(ex.string("path", "runs/" + name + "/model.safetensors"));
 
         SpecNode tm = root.has("telemetry") ? root.object("telemetry") : new SpecNode(emptyObject(), "telemetry");
-        tm.allowOnly(Set.of("out", "every_steps", "thresholds"));
+        tm.allowOnly(Set.of("out", "every_steps", "thresholds", "tensorboard"));
         Map<String, Double> thresholds = new LinkedHashMap<>();
         if (tm.has("thresholds")) {
             SpecNode th = tm.object("thresholds");
@@ -282,7 +284,8 @@ public record JobSpec(
         Telemetry telemetry = new Telemetry(
                 tm.string("out", "runs/" + name + "/telemetry.jsonl"),
                 tm.integer("every_steps", 1, 10),
-                Map.copyOf(thresholds));
+                Map.copyOf(thresholds),
+                tm.string("tensorboard", null));
 
         return new JobSpec(
                 name,
