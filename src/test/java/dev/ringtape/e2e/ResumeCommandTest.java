@@ -73,6 +73,8 @@ class ResumeCommandTest {
         assertTrue(again.stdout().contains("ringtape: resuming from "), again.stdout());
         boolean resumed = false;
         for (JsonNode r : TrainCommandTest.records(log)) {
+            // checkpoint records and resume events too, against telemetry/schema
+            assertEquals(List.of(), dev.ringtape.telemetry.Schema.problems(r), "the schema holds: " + r);
             resumed |= r.path("type").asText().equals("event")
                     && r.path("event").asText().equals("resumed")
                     && r.path("step").asLong() > 1000;

@@ -95,6 +95,10 @@ class TrainCommandTest {
                 "telemetry.out=" + log);
         assertEquals(0, o.exit(), o.stderr());
         List<JsonNode> records = records(log);
+        for (JsonNode r : records) {
+            // the merged log of two ranks, as the driver writes it, against telemetry/schema
+            assertEquals(List.of(), dev.ringtape.telemetry.Schema.problems(r), "the schema holds: " + r);
+        }
         assertEquals(
                 java.util.Set.of(0, 1),
                 records.stream()

@@ -124,12 +124,208 @@ public final class Schema {
     public static final String SKIPPED_STEPS = "skipped_steps";
     public static final String SECONDS = "seconds";
 
+    /** One key of a record type: its name, whether every record of the type has it, and its JSON types. */
+    public record Key(String name, boolean required, List<String> types) {
+        static Key of(String name, boolean required, String... types) {
+            return new Key(name, required, List.of(types));
+        }
+    }
+
+    private static final String STR = "string";
+    private static final String INT = "integer";
+    private static final String BOOL = "boolean";
+    private static final String OBJ = "object";
+    private static final String ARR = "array";
+    /** A measured number: JSON has no NaN or infinity, so a non-finite one is written as null. */
+    private static final String[] NUM = {"number", "null"};
+
+    /**
+     * Every record type and its keys: the JSON Schemas in telemetry/schema/ are made from this table ({@link
+     * #jsonSchema}), and the records runs write are checked against it ({@link #problems}).
+     */
+    public static java.util.Map<String, List<Key>> records() {
+        java.util.Map<String, List<Key>> m = new java.util.LinkedHashMap<>();
+        m.put(
+                Type.RUN,
+                List.of(
+                        Key.of(SCHEMA_VERSION, true, INT),
+                        Key.of(WORLD_SIZE, true, INT),
+                        Key.of(CONFIG, true, OBJ),
+                        Key.of(LAYERS, true, ARR),
+                        Key.of(THREADS, false, INT),
+                        Key.of(THREADS_WHY, false, STR),
+                        Key.of(BACKEND, false, STR),
+                        Key.of(BACKEND_WHY, false, STR),
+                        Key.of(GPU, false, STR)));
+        m.put(
+                Type.STEP,
+                List.of(
+                        Key.of(LOSS, true, NUM),
+                        Key.of(LR, true, NUM),
+                        Key.of(LOSS_SCALE, true, NUM),
+                        Key.of(SKIPPED, true, BOOL),
+                        Key.of(GRAD_NORM, true, NUM),
+                        Key.of(CLIPPED, true, BOOL),
+                        Key.of(SAMPLES, true, INT),
+                        Key.of(PHASE_MS, true, OBJ),
+                        Key.of(ALLREDUCE_BYTES, false, INT),
+                        Key.of(ALLREDUCE_HIDDEN_MS, false, NUM),
+                        Key.of(ALLREDUCE_BUSBW_GBPS, false, NUM)));
+        m.put(
+                Type.LAYER,
+                List.of(
+                        Key.of(LAYER, true, STR),
+                        Key.of(PARAM, false, STR),
+                        Key.of(GRAD_NORM, false, NUM),
+                        Key.of(WEIGHT_NORM, false, NUM),
+                        Key.of(UPDATE_RATIO, false, NUM),
+                        Key.of(GRAD_MAX_ABS, false, NUM),
+                        Key.of(NONFINITE_COUNT, false, INT),
+                        Key.of(ZERO_FRAC, false, NUM),
+                        Key.of(UNDERFLOW_FRAC, false, NUM),
+                        Key.of(SKIPPED, false, BOOL),
+                        Key.of(ACTIVATION, false, STR),
+                        Key.of(MEAN, false, NUM),
+                        Key.of(STD, false, NUM),
+                        Key.of(SATURATED_FRAC, false, NUM),
+                        Key.of(DEAD_FRAC, false, NUM),
+                        Key.of(RANKS_REPORTING, false, INT),
+                        Key.of(RANKS, false, OBJ),
+                        Key.of(OUTLIER_RANK, false, INT)));
+        m.put(
+                Type.DIAGNOSIS,
+                List.of(
+                        Key.of(CODE, true, STR),
+                        Key.of(SEVERITY, true, STR),
+                        Key.of(LAYER, true, STR),
+                        Key.of(STATE, true, STR),
+                        Key.of(EVIDENCE, true, OBJ),
+                        Key.of(HINT, true, STR),
+                        Key.of(RANKS, false, ARR)));
+        m.put(
+                Type.NONFINITE,
+                List.of(
+                        Key.of(MICRO_BATCH, true, INT),
+                        Key.of(PHASE, true, STR),
+                        Key.of(OP, true, STR),
+                        Key.of(LAYER, true, STR),
+                        Key.of(BEFORE_ALLREDUCE, true, BOOL)));
+        m.put(
+                Type.EVENT,
+                List.of(
+                        Key.of(EVENT, true, STR),
+                        Key.of(EXECUTOR, false, STR),
+                        Key.of(TRANSPORT, false, STR),
+                        Key.of(ENDPOINT, false, STR),
+                        Key.of(GPU, false, STR),
+                        Key.of(PATH, false, STR),
+                        Key.of(ATTEMPT, false, INT),
+                        Key.of(ERROR, false, STR)));
+        m.put(
+                Type.CHECKPOINT,
+                List.of(
+                        Key.of(PATH, false, STR),
+                        Key.of(BYTES, false, INT),
+                        Key.of(SECONDS, false, NUM),
+                        Key.of(ERROR, false, STR)));
+        m.put(
+                Type.END,
+                List.of(
+                        Key.of(EVAL, true, OBJ),
+                        Key.of(STEPS, true, INT),
+                        Key.of(SKIPPED_STEPS, true, INT),
+                        Key.of(SECONDS, true, NUM)));
+        return m;
+    }
+
+    /** The keys every record has (and {@code rank}, which a rank's records have). */
+    private static List<Key> common() {
+        return List.of(
+                Key.of(TYPE, true, STR),
+                Key.of(TS, true, STR),
+                Key.of(JOB, true, STR),
+                Key.of(STEP, true, INT),
+                Key.of(RANK, false, INT));
+    }
+
+    /** The JSON Schema (draft 2020-12) of records of {@code type}: the file telemetry/schema/TYPE.schema.json. */
+    public static com.fasterxml.jackson.databind.node.ObjectNode jsonSchema(String type) {
+        com.fasterxml.jackson.databind.node.ObjectNode s = Records.JSON.createObjectNode();
+        s.put("$schema", "https://json-schema.org/draft/2020-12/schema");
+        s.put("title", "Ringtape telemetry record: " + type + " (schema_version " + VERSION + ")");
+        s.put("type", "object");
+        com.fasterxml.jackson.databind.node.ObjectNode props = s.putObject("properties");
+        com.fasterxml.jackson.databind.node.ArrayNode required = s.putArray("required");
+        List<Key> keys = new ArrayList<>(common());
+        keys.addAll(records().get(type));
+        for (Key k : keys) {
+            com.fasterxml.jackson.databind.node.ObjectNode p = props.putObject(k.name());
+            if (k.name().equals(TYPE)) {
+                p.put("const", type);
+            } else if (k.types().size() == 1) {
+                p.put("type", k.types().get(0));
+            } else {
+                k.types().forEach(p.putArray("type")::add);
+            }
+            if (k.required()) {
+                required.add(k.name());
+            }
+        }
+        s.put("additionalProperties", false);
+        return s;
+    }
+
+    /** What is wrong with {@code record} against its type's schema: keys missing, unknown, or of another type. */
+    public static List<String> problems(com.fasterxml.jackson.databind.JsonNode record) {
+        String type = record.path(TYPE).asText();
+        List<Key> keys = records().get(type);
+        if (keys == null) {
+            return List.of("unknown record type '" + type + "'");
+        }
+        List<Key> all = new ArrayList<>(common());
+        all.addAll(keys);
+        List<String> out = new ArrayList<>();
+        java.util.Set<String> known = new java.util.HashSet<>();
+        for (Key k : all) {
+            known.add(k.name());
+            com.fasterxml.jackson.databind.JsonNode v = record.get(k.name());
+            if (v == null) {
+                if (k.required()) {
+                    out.add(type + "." + k.name() + ": missing");
+                }
+            } else if (k.types().stream().noneMatch(t -> is(v, t))) {
+                out.add(type + "." + k.name() + ": " + v.getNodeType() + ", expected " + k.types());
+            }
+        }
+        record.fieldNames().forEachRemaining(f -> {
+            if (!known.contains(f)) {
+                out.add(type + "." + f + ": not in the schema");
+            }
+        });
+        return out;
+    }
+
+    private static boolean is(com.fasterxml.jackson.databind.JsonNode v, String type) {
+        return switch (type) {
+            case "string" -> v.isTextual();
+            case "integer" -> v.isIntegralNumber();
+            case "number" -> v.isNumber();
+            case "boolean" -> v.isBoolean();
+            case "object" -> v.isObject();
+            case "array" -> v.isArray();
+            case "null" -> v.isNull();
+            default -> false;
+        };
+    }
+
     /** Every key and record type this class names (for the documentation check). */
     public static List<String> all() {
         List<String> out = new ArrayList<>();
         for (Class<?> c : new Class<?>[] {Schema.class, Type.class}) {
             for (Field f : c.getDeclaredFields()) {
-                if (Modifier.isStatic(f.getModifiers()) && f.getType() == String.class) {
+                if (Modifier.isStatic(f.getModifiers())
+                        && Modifier.isPublic(f.getModifiers())
+                        && f.getType() == String.class) {
                     try {
                         out.add((String) f.get(null));
                     } catch (IllegalAccessException e) {

@@ -30,4 +30,39 @@ class SchemaTest {
             assertTrue(readme.contains("| " + r.code() + " |"), "rule " + r.code() + " is in the table");
         }
     }
+
+    /**
+     * telemetry/schema/TYPE.schema.json are {@link Schema#jsonSchema}'s, byte for byte; after a change to the table,
+     * {@code mvn -pl telemetry test -Dtest=SchemaTest -Dringtape.schema.write=true} writes them anew.
+     */
+    @Test
+    void shouldKeepTheCheckedInJsonSchemasCurrent() throws Exception {
+        Path dir = Path.of("schema");
+        boolean write = Boolean.getBoolean("ringtape.schema.write");
+        for (String type : Schema.records().keySet()) {
+            String want =
+                    Records.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(Schema.jsonSchema(type)) + "\n";
+            Path file = dir.resolve(type + ".schema.json");
+            if (write) {
+                Files.createDirectories(dir);
+                Files.writeString(file, want);
+            }
+            assertTrue(Files.exists(file), file + " is missing");
+            assertEquals(want, Files.readString(file), file + " is stale: write it anew (see this test's doc)");
+        }
+        try (var files = Files.list(dir)) {
+            assertEquals(Schema.records().size(), files.count(), "one file per record type, no other");
+        }
+    }
+
+    @Test
+    void shouldNameWhatIsWrongWithARecord() {
+        var step = Records.of(Schema.Type.STEP, "j", 3);
+        step.put(Schema.LOSS, 0.5).put(Schema.LR, "high").put("lost", 1);
+        List<String> p = Schema.problems(step);
+        assertTrue(p.contains("step.lr: STRING, expected [number, null]"), p.toString());
+        assertTrue(p.contains("step.lost: not in the schema"), p.toString());
+        assertTrue(p.contains("step.samples: missing"), p.toString());
+        assertEquals(List.of("unknown record type 'nope'"), Schema.problems(Records.of("nope", "j", 0)));
+    }
 }

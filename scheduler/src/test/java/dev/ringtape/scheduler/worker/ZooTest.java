@@ -67,6 +67,9 @@ class ZooTest {
         assertTrue(first.startsWith("# expect: "), file + " starts with '# expect: ...'");
         String expect = first.substring("# expect: ".length()).strip();
         List<ObjectNode> records = train(file, List.of());
+        for (ObjectNode r : records) {
+            assertEquals(List.of(), dev.ringtape.telemetry.Schema.problems(r), "the schema holds: " + r);
+        }
         List<String> opened = records.stream()
                 .filter(r -> r.get("type").asText().equals("diagnosis")
                         && r.get("state").asText().equals("open"))
