@@ -379,12 +379,14 @@ class TrainCommandTest {
         assertTrue(
                 java.util.Arrays.equals(live, first, live.length, converted, firstConverted, converted.length),
                 "written as it went or converted after, the same events");
+        Path nowhere = tmp.resolve("nowhere");
         Launcher.Outcome missing =
-                Launcher.run(60, "tensorboard", tmp.resolve("none.jsonl").toString(), "-o", "x");
+                Launcher.run(60, "tensorboard", tmp.resolve("none.jsonl").toString(), "-o", nowhere.toString());
         assertEquals(1, missing.exit());
         assertEquals(
                 "ringtape tensorboard: " + tmp.resolve("none.jsonl") + ": no such file",
                 missing.stderr().strip());
+        assertTrue(!Files.exists(nowhere), "no event file (nor directory) for a log that is not there");
     }
 
     private static byte[] onlyFile(Path dir) throws Exception {

@@ -71,8 +71,9 @@ public final class TensorBoard implements TelemetrySink {
 
     /** Writes a finished log's records to a new event file in {@code dir}; that file. */
     public static Path convert(Path log, Path dir) throws IOException {
-        try (TensorBoard tb = new TensorBoard(dir);
-                BufferedReader r = Files.newBufferedReader(log, StandardCharsets.UTF_8)) {
+        // the log first: a log that cannot be read leaves no empty event file behind
+        try (BufferedReader r = Files.newBufferedReader(log, StandardCharsets.UTF_8);
+                TensorBoard tb = new TensorBoard(dir)) {
             String line;
             while ((line = r.readLine()) != null) {
                 if (!line.isBlank()) {
