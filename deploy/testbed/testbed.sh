@@ -4,34 +4,39 @@
 # what it built. Everything lives in a private user, network and mount namespace this script makes for itself
 # (unshare), so nothing of it is seen outside, nothing outside is reached, and it all goes when the command ends.
 #
-#   deploy/testbed/testbed.sh [--hosts 2] [--rate 1gbit] [--slow-rate R] [--cores 1] [--memory 2g] -- COMMAND...
+#   deploy/testbed/testbed.sh [--hosts 2] [--rate 1gbit] [--slow-rate R] [--spare 0] [--cores 1] [--memory 2g] \
+#     -- COMMAND...
 #
 # Addresses are 198.18.0.0/24 (RFC 2544's benchmarking range) only: the bridge (where the master and COMMAND run)
 # is 198.18.0.1, host i is 198.18.0.(10+i). Each link is shaped in both directions with tbf (rate R, 256 KB burst,
-# 20 ms queue); --slow-rate gives the last host that rate instead. COMMAND sees TESTBED_MASTER (the master URL),
+# 20 ms queue); --slow-rate gives the last host that rate instead. The last --spare hosts run no Spark worker (a
+# client, or a stranger, on a host of its own: ip netns exec hN ...). COMMAND sees TESTBED_MASTER (the master URL),
 # TESTBED_HOSTS (the hosts' addresses), SPARK_HOME and SPARK_LOCAL_IP=198.18.0.1; its exit status is the script's.
 # Exit 77 (and one line saying why) where this machine refuses user or network namespaces.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-hosts=2 rate=1gbit slow="" cores=1 memory=2g
+hosts=2 rate=1gbit slow="" spare=0 cores=1 memory=2g
 args=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
     --hosts) hosts="$2"; shift 2 ;;
     --rate) rate="$2"; shift 2 ;;
     --slow-rate) slow="$2"; shift 2 ;;
+    --spare) spare="$2"; shift 2 ;;
     --cores) cores="$2"; shift 2 ;;
     --memory) memory="$2"; shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--hosts N] [--rate R] [--slow-rate R] [--cores C] [--memory M] -- COMMAND..." >&2; exit 2 ;;
+    *) echo "usage: $0 [--hosts N] [--rate R] [--slow-rate R] [--spare S] [--cores C] [--memory M] -- COMMAND..." >&2
+       exit 2 ;;
   esac
 done
 [ $# -gt 0 ] || { echo "testbed: no command (usage: $0 [options] -- COMMAND...)" >&2; exit 2; }
-if [ "$hosts" -lt 1 ] || [ "$hosts" -gt 200 ]; then
-  echo "testbed: --hosts must be 1 to 200, got $hosts" >&2
+if [ "$hosts" -lt 1 ] || [ "$hosts" -gt 200 ] || [ "$spare" -lt 0 ] || [ "$spare" -ge "$hosts" ]; then
+  echo "testbed: --hosts must be 1 to 200 and --spare below it, got $hosts and $spare" >&2
   exit 2
 fi
+workers=$((hosts - spare))
 
 if [ -z "${TESTBED_INNER:-}" ]; then
   # the Spark jars first (Maven resolves them), outside: the private namespace has no network
@@ -94,7 +99,7 @@ for _ in $(seq 1 300); do
   kill -0 "${pids[0]}" 2>/dev/null || { cat "$state/master.log" >&2; exit 1; }
   sleep 0.1
 done
-for i in $(seq 1 "$hosts"); do
+for i in $(seq 1 "$workers"); do
   addr="${addresses[$((i - 1))]}"
   mkdir -p "$state/worker-$i"
   ip netns exec "h$i" env SPARK_LOCAL_IP="$addr" "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
@@ -105,15 +110,15 @@ done
 registered=0
 for _ in $(seq 1 600); do
   registered=$(cat "$state"/worker-*.log 2>/dev/null | grep -c "Successfully registered with master" || true)
-  [ "$registered" -ge "$hosts" ] && break
+  [ "$registered" -ge "$workers" ] && break
   sleep 0.1
 done
-if [ "$registered" -lt "$hosts" ]; then
-  echo "testbed: $registered of $hosts workers registered within 60 s; their logs:" >&2
+if [ "$registered" -lt "$workers" ]; then
+  echo "testbed: $registered of $workers workers registered within 60 s; their logs:" >&2
   tail -n 20 "$state"/worker-*.log >&2
   exit 1
 fi
-echo "testbed: $hosts host(s) at ${rate}${slow:+ (the last at $slow)}, master $master" >&2
+echo "testbed: $hosts host(s) at ${rate}${slow:+ (the last at $slow)}, $workers with a worker, master $master" >&2
 status=0
 TESTBED_MASTER="$master" TESTBED_HOSTS="${addresses[*]}" SPARK_LOCAL_IP=198.18.0.1 "$@" || status=$?
 exit "$status"

@@ -4,19 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.IOException;
-import java.io.OutputStream;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -32,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * listens on is on loopback, Spark's UI included.
  */
 class StrangerTest {
-    private static final String WORDS = "INTRUDER";
+    private static final String WORDS = Stranger.WORDS;
 
     @TempDir
     Path tmp;
@@ -56,7 +49,7 @@ class StrangerTest {
                 .redirectOutput(out.toFile())
                 .redirectError(err.toFile())
                 .start();
-        Stranger stranger = new Stranger();
+        Stranger stranger = new Stranger("127.0.0.1");
         try {
             ProcessHandle jvm = null;
             while (p.isAlive() && !p.waitFor(20, TimeUnit.MILLISECONDS)) {
@@ -135,117 +128,5 @@ class StrangerTest {
             "--set",
             "export.path=" + dir.resolve("m.safetensors")
         };
-    }
-
-    /** Finds the JVM's listening ports as they open and tries each one, once, every way it knows. */
-    private static final class Stranger {
-        /** Port -> the address it listens on, as /proc/net/tcp spells it. */
-        final Map<Integer, String> ports = new ConcurrentHashMap<>();
-
-        final Set<Integer> localPorts = ConcurrentHashMap.newKeySet();
-        private final List<Socket> held = new ArrayList<>();
-        private final List<Thread> threads = new ArrayList<>();
-        final java.util.concurrent.atomic.AtomicInteger knocks = new java.util.concurrent.atomic.AtomicInteger();
-
-        void knock(long pid) {
-            Map<Integer, String> listening;
-            try {
-                listening = listening(pid);
-            } catch (IOException e) {
-                return; // the JVM is going away
-            }
-            for (Map.Entry<Integer, String> e : listening.entrySet()) {
-                if (ports.putIfAbsent(e.getKey(), e.getValue()) == null) {
-                    int port = e.getKey();
-                    Thread t = new Thread(() -> attack(port), "stranger-" + port);
-                    t.setDaemon(true);
-                    t.start();
-                    threads.add(t);
-                }
-            }
-        }
-
-        private void attack(int port) {
-            String frames = "{\"hello\":0}\n"
-                    + "{\"type\":\"diagnosis\",\"job\":\"digits-mlp\",\"step\":5,\"state\":\"open\",\"severity\":\"error\","
-                    + "\"code\":\"NONFINITE\",\"layer\":\"" + WORDS + "\",\"hint\":\"" + WORDS + " hint\"}\n"
-                    + "{\"console\":\"" + WORDS + " console\"}\n"
-                    + "{\"error\":\"" + WORDS + " says the rank failed\"}\n";
-            for (String said : new String[] {"1\t127.0.0.1:9\n", frames, "", "0\t127.0"}) {
-                send(port, said.getBytes(StandardCharsets.UTF_8));
-            }
-            for (int i = 0; i < 1_000; i++) { // a burst of connects
-                try (Socket s = new Socket()) {
-                    s.connect(new InetSocketAddress("127.0.0.1", port), 200);
-                    localPorts.add(s.getLocalPort());
-                    knocks.incrementAndGet();
-                } catch (IOException e) {
-                    // refused or gone
-                }
-            }
-            send(port, new byte[1 << 20]); // a megabyte without a newline (blocks while nobody reads)
-        }
-
-        /** Connects to {@code port}, sends {@code bytes} and keeps the connection open. */
-        private void send(int port, byte[] bytes) {
-            try {
-                Socket s = new Socket();
-                s.connect(new InetSocketAddress("127.0.0.1", port), 1_000);
-                localPorts.add(s.getLocalPort());
-                synchronized (held) {
-                    held.add(s);
-                }
-                knocks.incrementAndGet();
-                OutputStream o = s.getOutputStream();
-                o.write(bytes);
-                o.flush();
-            } catch (IOException e) {
-                // refused, reset, or the job ended
-            }
-        }
-
-        void leave() throws InterruptedException {
-            synchronized (held) {
-                for (Socket s : held) {
-                    try {
-                        s.close();
-                    } catch (IOException e) {
-                        // gone
-                    }
-                }
-            }
-            for (Thread t : threads) {
-                t.join(10_000);
-            }
-        }
-
-        /** The TCP ports {@code pid} listens on, with their addresses in /proc/net/tcp's hex. */
-        private static Map<Integer, String> listening(long pid) throws IOException {
-            Set<String> inodes = new HashSet<>();
-            try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
-                for (Path fd : (Iterable<Path>) fds::iterator) {
-                    try {
-                        String target = Files.readSymbolicLink(fd).toString();
-                        if (target.startsWith("socket:[")) {
-                            inodes.add(target.substring(8, target.length() - 1));
-                        }
-                    } catch (IOException e) {
-                        // closed meanwhile
-                    }
-                }
-            }
-            Map<Integer, String> out = new java.util.HashMap<>();
-            for (String table : new String[] {"/proc/net/tcp", "/proc/net/tcp6"}) {
-                List<String> lines = Files.readAllLines(Path.of(table));
-                for (String line : lines.subList(1, lines.size())) {
-                    String[] f = line.trim().split("\\s+");
-                    if (f[3].equals("0A") && inodes.contains(f[9])) { // LISTEN
-                        String[] local = f[1].split(":");
-                        out.put(Integer.parseInt(local[1], 16), local[0]);
-                    }
-                }
-            }
-            return out;
-        }
     }
 }

@@ -24,7 +24,6 @@ final class DiagnosisConsole implements TelemetrySink {
     private final Map<String, JsonNode> firstOpened = new LinkedHashMap<>();
 
     private final Map<String, Long> clearedAt = new LinkedHashMap<>();
-    private int raised;
     /** The last snapshot written ("" before the first), or null while writes fail. */
     private String lastWritten = "";
 
@@ -51,7 +50,6 @@ final class DiagnosisConsole implements TelemetrySink {
         }
         String key = r.path(Schema.CODE).asText() + "@" + r.path(Schema.LAYER).asText();
         if (r.path(Schema.STATE).asText().equals(Schema.OPEN)) {
-            raised++;
             open.put(key, r);
             firstOpened.putIfAbsent(key, r);
             clearedAt.remove(key);
