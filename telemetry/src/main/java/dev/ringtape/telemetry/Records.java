@@ -30,4 +30,16 @@ public final class Records {
         }
         return o;
     }
+
+    /**
+     * A {@code step} record's samples per second over its phases' time (forward, backward, all-reduce, optimizer,
+     * telemetry); NaN when it has no phase time.
+     */
+    public static double samplesPerSecond(com.fasterxml.jackson.databind.JsonNode step) {
+        double ms = 0;
+        for (com.fasterxml.jackson.databind.JsonNode v : step.path(Schema.PHASE_MS)) {
+            ms += v.asDouble();
+        }
+        return ms > 0 ? step.path(Schema.SAMPLES).asDouble() * 1000 / ms : Double.NaN;
+    }
 }

@@ -101,15 +101,9 @@ public final class TensorBoard implements TelemetrySink {
                 scalar(summary, "train/lr", r.path(Schema.LR));
                 scalar(summary, "train/loss_scale", r.path(Schema.LOSS_SCALE));
                 scalar(summary, "train/grad_norm", r.path(Schema.GRAD_NORM));
-                double ms = 0;
-                for (JsonNode v : r.path(Schema.PHASE_MS)) {
-                    ms += v.asDouble();
-                }
-                if (ms > 0) {
-                    scalar(
-                            summary,
-                            "train/samples_per_s",
-                            r.path(Schema.SAMPLES).asDouble() * 1000 / ms);
+                double rate = Records.samplesPerSecond(r);
+                if (!Double.isNaN(rate)) {
+                    scalar(summary, "train/samples_per_s", rate);
                 }
             }
             case Schema.Type.LAYER -> {

@@ -45,12 +45,9 @@ public final class RingtapePlugin implements SparkPlugin {
                 put("loss", r.path(Schema.LOSS));
                 put("loss_scale", r.path(Schema.LOSS_SCALE));
                 put("allreduce_busbw_gbps", r.path(Schema.ALLREDUCE_BUSBW_GBPS));
-                double ms = 0;
-                for (JsonNode v : r.path(Schema.PHASE_MS)) {
-                    ms += v.asDouble();
-                }
-                if (ms > 0) {
-                    NOW.put("samples_per_s", r.path(Schema.SAMPLES).asDouble() * 1000 / ms);
+                double rate = dev.ringtape.telemetry.Records.samplesPerSecond(r);
+                if (!Double.isNaN(rate)) {
+                    NOW.put("samples_per_s", rate);
                 }
                 NOW.merge("skipped_steps", r.path(Schema.SKIPPED).asBoolean() ? 1.0 : 0.0, Double::sum);
             } else if (type.equals(Schema.Type.DIAGNOSIS)) {
