@@ -7,7 +7,16 @@ import java.util.concurrent.TimeUnit;
  * the tuning measured on loopback (bench/RESULTS.md): a 64 KiB MTU (Aeron's largest, 65504 bytes) so a frame carries
  * 16,360 floats; 4 MiB terms for both transports (the driver zeroes every term it rotates past, and a small log
  * stays in cache: for IPC 4 MiB beat 1, 2, 8, 16 and 64 MiB, for UDP 64 MiB all-reduces ran at 1.32 GB/s against
- * 0.95 with 16 MiB terms and 1.09 with 8 MiB); for UDP also 4 MiB socket buffers and receiver window.
+ * 0.95 with 16 MiB terms and 1.09 with 8 MiB); for UDP also 4 MiB socket buffers.
+ *
+ * <p>The UDP receiver window (how much a sender may have in flight, Aeron's {@code rcv-wnd}) is 256 KiB, measured
+ * over shaped links (issue 24, deploy/testbed): Aeron's default flow control has no congestion control, so a window
+ * larger than the queue in front of a slow link overflows it at every round, and the receiver's NAKs and the
+ * sender's retransmits feed the loss. With the window at the 4 MiB socket buffer, two hosts on 100 Mbit/s links
+ * (a tbf queue of about 0.5 MB) summed 8 MiB in 33 s and retransmitted 1.6 GB; at 256 KiB, 0.68 s, 98 % of the link,
+ * nothing retransmitted, and 98 % of a 10 Mbit/s link too. Aeron's CUBIC congestion control ({@code cc=cubic})
+ * matched that at 100 Mbit/s but stalled for good at 10. The cost: about 6 % of a 64 MiB UDP all-reduce between two
+ * processes on loopback, where ranks on one host use IPC anyway.
  */
 public final class AllReduceContext {
     private Transport transport = Transport.UDP;
@@ -18,6 +27,7 @@ public final class AllReduceContext {
     private int termLength;
     private int mtu = 65504;
     private int socketBufferBytes = 4 << 20;
+    private int receiverWindow = 256 << 10;
     private int streamId = 7001;
     private boolean concluded;
 
@@ -102,6 +112,16 @@ public final class AllReduceContext {
         return socketBufferBytes;
     }
 
+    /** How many bytes a sender may have in flight to this rank (Aeron's {@code rcv-wnd}); 256 KiB, see above. */
+    public AllReduceContext receiverWindow(int value) {
+        receiverWindow = value;
+        return this;
+    }
+
+    public int receiverWindow() {
+        return receiverWindow;
+    }
+
     public AllReduceContext streamId(int value) {
         streamId = value;
         return this;
@@ -129,6 +149,10 @@ public final class AllReduceContext {
         if (mtu < 4096 || mtu > 65504 || mtu % 32 != 0) {
             throw new IllegalArgumentException("mtu must be a multiple of 32 in [4096, 65504], got " + mtu);
         }
+        if (receiverWindow < 4096 || receiverWindow > socketBufferBytes) {
+            throw new IllegalArgumentException("receiverWindow must be 4 KiB to the socket buffer (" + socketBufferBytes
+                    + "), got " + receiverWindow);
+        }
         if (timeoutNs <= 0) {
             throw new IllegalArgumentException("timeoutNs must be positive");
         }
@@ -139,7 +163,7 @@ public final class AllReduceContext {
     String subscriptionChannel() {
         return transport == Transport.IPC
                 ? "aeron:ipc"
-                : "aeron:udp?endpoint=" + host + ":0|so-rcvbuf=" + socketBufferBytes + "|rcv-wnd=" + socketBufferBytes;
+                : "aeron:udp?endpoint=" + host + ":0|so-rcvbuf=" + socketBufferBytes + "|rcv-wnd=" + receiverWindow();
     }
 
     String publicationChannel(String endpoint) {
