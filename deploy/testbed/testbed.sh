@@ -5,18 +5,19 @@
 # (unshare), so nothing of it is seen outside, nothing outside is reached, and it all goes when the command ends.
 #
 #   deploy/testbed/testbed.sh [--hosts 2] [--rate 1gbit] [--slow-rate R] [--spare 0] [--cores 1] [--memory 2g] \
-#     -- COMMAND...
+#     [--mtu 1500] -- COMMAND...
 #
 # Addresses are 198.18.0.0/24 (RFC 2544's benchmarking range) only: the bridge (where the master and COMMAND run)
 # is 198.18.0.1, host i is 198.18.0.(10+i). Each link is shaped in both directions with tbf (rate R, 256 KB burst,
-# 20 ms queue); --slow-rate gives the last host that rate instead. The last --spare hosts run no Spark worker (a
-# client, or a stranger, on a host of its own: ip netns exec hN ...). COMMAND sees TESTBED_MASTER (the master URL),
-# TESTBED_HOSTS (the hosts' addresses), SPARK_HOME and SPARK_LOCAL_IP=198.18.0.1; its exit status is the script's.
+# 20 ms queue) and has an MTU of 1500 bytes (--mtu 9000: jumbo frames); --slow-rate gives the last host that rate
+# instead. The last --spare hosts run no Spark worker (a client, or a stranger, on a host of its own: ip netns exec
+# hN ...). COMMAND sees TESTBED_MASTER (the master URL), TESTBED_HOSTS (the hosts' addresses), SPARK_HOME and
+# SPARK_LOCAL_IP=198.18.0.1; its exit status is the script's.
 # Exit 77 (and one line saying why) where this machine refuses user or network namespaces.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-hosts=2 rate=1gbit slow="" spare=0 cores=1 memory=2g
+hosts=2 rate=1gbit slow="" spare=0 cores=1 memory=2g mtu=1500
 args=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,8 +27,9 @@ while [ $# -gt 0 ]; do
     --spare) spare="$2"; shift 2 ;;
     --cores) cores="$2"; shift 2 ;;
     --memory) memory="$2"; shift 2 ;;
+    --mtu) mtu="$2"; shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--hosts N] [--rate R] [--slow-rate R] [--spare S] [--cores C] [--memory M] -- COMMAND..." >&2
+    *) echo "usage: $0 [--hosts N] [--rate R] [--slow-rate R] [--spare S] [--cores C] [--memory M] [--mtu B] -- COMMAND..." >&2
        exit 2 ;;
   esac
 done
@@ -78,7 +80,7 @@ for i in $(seq 1 "$hosts"); do
   h="h$i" addr="198.18.0.$((10 + i))" r="$rate"
   [ -n "$slow" ] && [ "$i" -eq "$hosts" ] && r="$slow"
   ip netns add "$h"
-  ip link add "v$i" type veth peer name eth0 netns "$h"
+  ip link add "v$i" mtu "$mtu" type veth peer name eth0 netns "$h" mtu "$mtu"
   ip link set "v$i" master br0
   ip link set "v$i" up
   ip -n "$h" link set lo up

@@ -17,11 +17,10 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.apache.spark.SparkConf;
-import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 
 /**
- * {@code ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--json]}: the ring's algbw and busbw per
+ * {@code ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--window BYTES] [--json]}: the ring's algbw and busbw per
  * size (busbw = algbw x 2(N-1)/N, as nccl-tests defines it), next to the same sum by Spark's {@code treeAggregate}
  * over N partitions (what MLlib-style trainers use) and a plain loopback TCP copy (the transport's ceiling). Ranks
  * are threads of this JVM, each with its own Aeron client; IPC ranks share one media driver, UDP ranks have one
@@ -36,6 +35,7 @@ final class AllReduceBench {
         Transport transport = Transport.IPC;
         boolean json = false;
         boolean spark = true;
+        int window = new AllReduceContext().receiverWindow();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--ranks" -> ranks = Integer.parseInt(args[++i]);
@@ -43,6 +43,7 @@ final class AllReduceBench {
                 case "--transport" -> transport = Transport.of(args[++i], true);
                 case "--json" -> json = true;
                 case "--no-spark" -> spark = false;
+                case "--window" -> window = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -63,7 +64,12 @@ final class AllReduceBench {
                 }
                 EmbeddedDriver d = drivers.get(drivers.size() - 1);
                 RingAllReduce ring = RingAllReduce.open(
-                        new AllReduceContext().transport(transport).driver(d), r, ranks);
+                        new AllReduceContext()
+                                .transport(transport)
+                                .receiverWindow(window)
+                                .driver(d),
+                        r,
+                        ranks);
                 rings.add(ring);
                 endpoints.add(ring.endpoint());
             }
@@ -173,44 +179,9 @@ final class AllReduceBench {
 
     /** Best seconds of summing one float[] per partition with {@code treeAggregate} (the data cached first). */
     static double treeAggregate(JavaSparkContext sc, int partitions, int floats) {
-        List<Integer> ids = new ArrayList<>();
-        for (int i = 0; i < partitions; i++) {
-            ids.add(i);
-        }
-        JavaRDD<float[]> data = sc.parallelize(ids, partitions)
-                .map(i -> {
-                    float[] v = new float[floats];
-                    java.util.Arrays.fill(v, 1f);
-                    return v;
-                })
-                .cache();
-        data.count();
-        int reps = floats > (16 << 20) ? 2 : 5;
-        double best = Double.MAX_VALUE;
-        for (int rep = 0; rep < reps; rep++) {
-            long t0 = System.nanoTime();
-            float[] sum = data.treeAggregate(
-                    new float[floats],
-                    (acc, v) -> {
-                        for (int i = 0; i < acc.length; i++) {
-                            acc[i] += v[i];
-                        }
-                        return acc;
-                    },
-                    (a, b) -> {
-                        for (int i = 0; i < a.length; i++) {
-                            a[i] += b[i];
-                        }
-                        return a;
-                    },
-                    2);
-            best = Math.min(best, (System.nanoTime() - t0) / 1e9);
-            if (sum[0] != partitions) {
-                throw new IllegalStateException("treeAggregate summed to " + sum[0]);
-            }
-        }
-        data.unpersist(true);
-        return best;
+        return java.util.Arrays.stream(SparkSum.treeAggregateTimes(sc, partitions, floats, floats > (16 << 20) ? 2 : 5))
+                .min()
+                .getAsDouble();
     }
 
     /** Best seconds to copy {@code bytes} through a loopback TCP connection. */

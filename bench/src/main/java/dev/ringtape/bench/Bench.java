@@ -11,7 +11,9 @@ public final class Bench {
 
     private static final String USAGE = "usage: ringtape bench sgemm [--size N] [--reps R]\n"
             + "       ringtape bench step [--threads T] [--steps S] [--part all|step|telemetry|recompute] [--json]\n"
-            + "       ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--json] [--no-spark]\n"
+            + "       ringtape bench allreduce --ranks N [--mb S] --transport ipc|udp [--window B] [--json] [--no-spark]\n"
+            + "       ringtape bench cluster --hosts N --rate R [--slow-rate R] [--link-mtu B] [--mb 64] [--reps 3] [--no-gloo]"
+            + " [--no-spark] [--ring k=v]\n"
             + "       ringtape bench diagnose sweep JOB [--factors F,...] [--set k=v] | false-alarms JOB...\n"
             + "       ringtape bench fmnist [--runs 3]\n"
             + "       ringtape bench scaling [--runs 2]\n"
@@ -29,6 +31,7 @@ public final class Bench {
                 case "sgemm" -> SgemmBench.main(rest);
                 case "step" -> StepBench.main(rest);
                 case "allreduce" -> AllReduceBench.main(rest);
+                case "cluster" -> ClusterBench.main(rest);
                 case "diagnose" -> DiagnoseBench.main(rest);
                 case "snapshot" -> SnapshotBench.main(rest);
                 case "fmnist" -> FmnistBench.main(rest);
