@@ -31,7 +31,8 @@ import org.agrona.MutableDirectBuffer;
  *  |                        payload ...                            | 32
  * </pre>
  *
- * <p>Type 1 is a reduce-scatter fragment (add into the buffer), 2 an all-gather fragment (copy), 3 a scalar vector.
+ * <p>Type 1 is a reduce-scatter fragment (add into the buffer), 2 an all-gather fragment (copy), 3 a scalar vector,
+ * 4 filler of a link probe (offset: the frame's index).
  * A frame with another token, or a sequence number already completed, is dropped and counted.
  */
 final class Frame {
@@ -40,6 +41,7 @@ final class Frame {
     static final byte REDUCE_SCATTER = 1;
     static final byte ALL_GATHER = 2;
     static final byte SCALARS = 3;
+    static final byte PROBE = 4;
 
     static final int TYPE = 1;
     static final int RING_STEP = 2;

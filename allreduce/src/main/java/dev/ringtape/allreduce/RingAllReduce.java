@@ -75,6 +75,10 @@ public final class RingAllReduce implements AutoCloseable {
     private int totalSteps;
     private double[][] scalarVectors;
     private int scalarsReceived;
+    private int probeReceived;
+    private int probeFrom;
+    private long probeFirstNs;
+    private long probeLastNs;
     private String failure;
 
     private RingAllReduce(AllReduceContext ctx, int rank, int world) {
@@ -259,6 +263,53 @@ public final class RingAllReduce implements AutoCloseable {
         this.data = null;
     }
 
+    /**
+     * Measures the link into every rank: each rank sends {@code bytes} of filler frames to the next at once, all links
+     * at the same time, and times what arrives from the previous one (from the first quarter on, so the burst a
+     * shaped link lets through at line rate does not count). Unlike an all-reduce, whose every link runs at the
+     * pace of the slowest (a rank forwards only what it received), here each link runs at its own rate. Returns,
+     * on every rank, the bytes per second that arrived at each rank (index r: the link from rank r - 1 to rank r),
+     * or null with more than 64 ranks. A collective: every rank calls it at the same point.
+     */
+    public double[] probeLinks(int bytes, long step) {
+        requireConnected();
+        if (world == 1 || world > 64) {
+            sequence++;
+            return world == 1 ? new double[] {Double.POSITIVE_INFINITY} : null;
+        }
+        int frames = Math.max(4, (bytes + 4 * fragmentFloats - 1) / (4 * fragmentFloats));
+        mode = Frame.PROBE;
+        idle = politeIdle;
+        probeReceived = 0;
+        probeFrom = frames / 4;
+        int sent = 0;
+        long lastProgress = System.nanoTime();
+        idle.reset();
+        while (probeReceived < frames || sent < frames) {
+            int work = 0;
+            while (sent < frames) {
+                long result = publication.tryClaim(Frame.LENGTH + 4 * fragmentFloats, claim);
+                if (result < 0) {
+                    checkPublication(result, step);
+                    break;
+                }
+                MutableDirectBuffer out = claim.buffer();
+                Frame.write(out, claim.offset(), Frame.PROBE, 0, rank, token, sequence, sent, fragmentFloats);
+                out.setMemory(claim.offset() + Frame.LENGTH, 4 * fragmentFloats, (byte) 0);
+                claim.commit();
+                sent++;
+                work++;
+            }
+            lastProgress = pollAndPace(probeReceived < frames, 64, work, lastProgress, step);
+        }
+        sequence++;
+        double[] rates = new double[world];
+        long ns = Math.max(1, probeLastNs - probeFirstNs);
+        rates[rank] = (frames - probeFrom - 1) * 4.0 * fragmentFloats / (ns / 1e9);
+        sumScalars(rates, step);
+        return rates;
+    }
+
     /** Replaces each value by its sum over all ranks, added in rank order (so every rank gets the same bits). */
     public void sumScalars(double[] values, long step) {
         requireConnected();
@@ -363,6 +414,18 @@ public final class RingAllReduce implements AutoCloseable {
         }
         byte type = Frame.type(b, at);
         int payload = at + Frame.LENGTH;
+        if (mode == Frame.PROBE || type == Frame.PROBE) {
+            if (mode != type) {
+                failure = "rank " + rank + ": collective " + seq + " mixes a link probe and another collective";
+                return ControlledFragmentHandler.Action.BREAK;
+            }
+            if (probeReceived == probeFrom) {
+                probeFirstNs = System.nanoTime();
+            }
+            probeLastNs = System.nanoTime();
+            probeReceived++;
+            return ControlledFragmentHandler.Action.CONTINUE;
+        }
         if (mode == Frame.SCALARS) {
             if (type != Frame.SCALARS) {
                 failure = "rank " + rank + ": collective " + seq + " mixes scalar and buffer all-reduces across ranks";

@@ -1,5 +1,6 @@
 package dev.ringtape.allreduce;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -17,6 +18,7 @@ import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 
 class RingAllReduceTest {
 
@@ -111,6 +113,30 @@ class RingAllReduceTest {
                 assertEquals(0.1 + 0.2 + 0.30000000000000004, g[1], 0.0);
                 assertEquals(384.0, g[2]);
                 assertEquals(3.0, g[3]);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void shouldMeasureEveryLinkAndAgreeOnTheRatesThenSumAsBefore(Transport transport) throws Exception {
+        try (Rings rings = new Rings(3, transport, 8L, 20_000)) {
+            List<double[]> got = rings.onEveryRank((rank, ring) -> {
+                double[] rates = ring.probeLinks(1 << 20, 0);
+                float[] b = input(rank, 70_000, 1);
+                ring.allReduce(b, 0, b.length, 1); // the collectives after the probe line up
+                float[] want = reference(3, 70_000, 1);
+                for (int i = 0; i < want.length; i++) {
+                    assertEquals(Float.floatToIntBits(want[i]), Float.floatToIntBits(b[i]), "element " + i);
+                }
+                return rates;
+            });
+            for (double[] rates : got) {
+                assertEquals(3, rates.length);
+                assertArrayEquals(got.get(0), rates, "every rank has every rank's rate");
+                for (double v : rates) {
+                    assertTrue(v > 1e6 && Double.isFinite(v), "a rate in bytes/s: " + v);
+                }
             }
         }
     }

@@ -110,6 +110,14 @@ public final class Schema {
     public static final String EXECUTOR = "executor";
     public static final String TRANSPORT = "transport";
     public static final String ENDPOINT = "endpoint";
+    /** The {@code links} event: Mbit/s into each rank, measured before the first step (index r: from rank r - 1). */
+    public static final String LINK_MBIT_S = "link_mbit_s";
+    /** The {@code links} event: the rank on a slow link ({@link Links}), when one is. */
+    public static final String STRAGGLER = "straggler";
+
+    public static final String BOTH_WAYS = "both_ways";
+    public static final String MBIT_S = "mbit_s";
+    public static final String FASTEST_MBIT_S = "fastest_mbit_s";
 
     // checkpoint (and resume events)
     public static final String PATH = "path";
@@ -217,6 +225,8 @@ public final class Schema {
                         Key.of(EXECUTOR, false, STR),
                         Key.of(TRANSPORT, false, STR),
                         Key.of(ENDPOINT, false, STR),
+                        Key.of(LINK_MBIT_S, false, ARR),
+                        Key.of(STRAGGLER, false, OBJ),
                         Key.of(GPU, false, STR),
                         Key.of(PATH, false, STR),
                         Key.of(ATTEMPT, false, INT),

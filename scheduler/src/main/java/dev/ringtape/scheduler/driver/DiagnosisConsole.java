@@ -41,6 +41,10 @@ final class DiagnosisConsole implements TelemetrySink {
             checkpoint(r);
             return;
         }
+        if (r.has(Schema.STRAGGLER) && !quiet) {
+            straggler(r.path(Schema.STRAGGLER), r.path(Schema.LINK_MBIT_S).size());
+            return;
+        }
         if (!r.path(Schema.TYPE).asText().equals(Schema.Type.DIAGNOSIS)) {
             return;
         }
@@ -69,6 +73,20 @@ final class DiagnosisConsole implements TelemetrySink {
                     "step %d: cleared %s%s%n",
                     r.path(Schema.STEP).asLong(), r.path(Schema.CODE).asText(), where(r));
         }
+    }
+
+    /** A rank on a slow link, found by the link probe before the first step (a {@code links} event). */
+    private void straggler(JsonNode s, int world) {
+        int rank = s.path(Schema.RANK).asInt();
+        String who = "rank " + rank + " (" + s.path(Schema.EXECUTOR).asText() + ")";
+        out.printf(
+                "warn: %s; the fastest link runs at %.0f Mbit/s, and every all-reduce at the slow one's pace%n",
+                s.path(Schema.BOTH_WAYS).asBoolean()
+                        ? who + " is on a slow link, "
+                                + String.format("%.0f", s.path(Schema.MBIT_S).asDouble()) + " Mbit/s into and out of it"
+                        : "the link from rank " + ((rank - 1 + world) % world) + " into " + who + " runs at "
+                                + String.format("%.0f", s.path(Schema.MBIT_S).asDouble()) + " Mbit/s",
+                s.path(Schema.FASTEST_MBIT_S).asDouble());
     }
 
     /**

@@ -20,6 +20,7 @@ import dev.ringtape.scheduler.worker.AeronGradientReducer;
 import dev.ringtape.scheduler.worker.Threads;
 import dev.ringtape.scheduler.worker.Worker;
 import dev.ringtape.telemetry.JobKey;
+import dev.ringtape.telemetry.Links;
 import dev.ringtape.telemetry.Records;
 import dev.ringtape.telemetry.Schema;
 import dev.ringtape.telemetry.SocketSink;
@@ -155,6 +156,9 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                     started.put(Schema.GPU, gpu);
                 }
                 sink.emit(started);
+                if (transport == Transport.UDP && world > 1) {
+                    probeLinks(ring, infos, job.name(), rank, sink);
+                }
                 try (AeronGradientReducer reducer = new AeronGradientReducer(ring);
                         SnapshotWriter snapshots = rank == 0 && job.checkpoint().everySteps() > 0
                                 ? new SnapshotWriter(
@@ -214,5 +218,35 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
     private static String host(String address) {
         int colon = address.lastIndexOf(':');
         return colon > 0 ? address.substring(0, colon) : address;
+    }
+
+    /** Bytes each rank sends in the link probe: 1 ms at 10 Gbit/s, 0.2 s at 100 Mbit/s. */
+    static final int PROBE_BYTES = 2 << 20;
+
+    /**
+     * Measures the link into every rank before the first step ({@link RingAllReduce#probeLinks}); rank 0 writes the
+     * rates as a {@code links} event, naming the rank on a slow link (its executor) when one is ({@link Links}).
+     */
+    private static void probeLinks(RingAllReduce ring, BarrierTaskInfo[] infos, String job, int rank, SocketSink sink) {
+        double[] in = ring.probeLinks(PROBE_BYTES, 0);
+        if (rank != 0 || in == null) {
+            return;
+        }
+        ObjectNode links = Records.of(Schema.Type.EVENT, job, 0);
+        links.put(Schema.EVENT, "links");
+        com.fasterxml.jackson.databind.node.ArrayNode rates = links.putArray(Schema.LINK_MBIT_S);
+        for (double v : in) {
+            rates.add(Math.round(v * 8 / 1e5) / 10.0);
+        }
+        Links.Straggler s = Links.straggler(in);
+        if (s != null) {
+            ObjectNode o = links.putObject(Schema.STRAGGLER);
+            o.put(Schema.RANK, s.rank());
+            o.put(Schema.EXECUTOR, infos[s.rank()].address());
+            o.put(Schema.BOTH_WAYS, s.bothWays());
+            o.put(Schema.MBIT_S, Math.round(s.bytesPerSecond() * 8 / 1e5) / 10.0);
+            o.put(Schema.FASTEST_MBIT_S, Math.round(s.fastestBytesPerSecond() * 8 / 1e5) / 10.0);
+        }
+        sink.emit(links);
     }
 }
