@@ -29,6 +29,7 @@ public final class AllReduceContext {
     private int socketBufferBytes = 4 << 20;
     private int receiverWindow = 256 << 10;
     private int streamId = 7001;
+    private Compression compression = Compression.NONE;
     private boolean concluded;
 
     public AllReduceContext transport(Transport value) {
@@ -120,6 +121,16 @@ public final class AllReduceContext {
 
     public int receiverWindow() {
         return receiverWindow;
+    }
+
+    /** How ring frames carry a buffer's values: float32 ({@code NONE}) or bfloat16. Every rank must agree. */
+    public AllReduceContext compression(Compression value) {
+        compression = value;
+        return this;
+    }
+
+    public Compression compression() {
+        return compression;
     }
 
     public AllReduceContext streamId(int value) {

@@ -61,6 +61,12 @@ public final class RingAllReduce implements AutoCloseable {
     private float[] scratch = new float[0];
     private long token;
     private int fragmentFloats;
+    /** Values a ring frame carries: {@link #fragmentFloats}, twice as many as bfloat16. */
+    private int perFrame;
+
+    private final boolean bf16;
+    private final int valueBytes;
+    private long sentBytes;
     private long sequence;
     private long droppedStranger;
     private long droppedStale;
@@ -86,6 +92,8 @@ public final class RingAllReduce implements AutoCloseable {
         this.driver = ctx.driver();
         this.rank = rank;
         this.world = world;
+        this.bf16 = ctx.compression() == Compression.BF16;
+        this.valueBytes = bf16 ? 2 : 4;
         this.aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(ctx.aeronDirectory()));
         try {
             int stream = ctx.transport() == Transport.IPC ? ctx.streamId() + rank : ctx.streamId();
@@ -146,8 +154,9 @@ public final class RingAllReduce implements AutoCloseable {
                 ctx.publicationChannel(r.endpoints().get(r.next())), stream);
         this.publication = p;
         this.fragmentFloats = (p.maxPayloadLength() - Frame.LENGTH) / 4;
-        this.incoming = new float[fragmentFloats];
-        this.scratch = new float[fragmentFloats];
+        this.perFrame = fragmentFloats * 4 / valueBytes;
+        this.incoming = new float[perFrame];
+        this.scratch = new float[perFrame];
         long deadline = System.nanoTime() + ctx.timeoutNs();
         idle.reset();
         while (!p.isConnected() || !subscription.isConnected()) {
@@ -173,6 +182,11 @@ public final class RingAllReduce implements AutoCloseable {
 
     public int worldSize() {
         return world;
+    }
+
+    /** Bytes of ring frames (headers and values) this rank has sent in all-reduces of buffers. */
+    public long sentBytes() {
+        return sentBytes;
     }
 
     /** Frames dropped because they carried another job's (or attempt's) token. */
@@ -231,10 +245,10 @@ public final class RingAllReduce implements AutoCloseable {
             int work = 0;
             while (sendStep < totalSteps && received(sendStep - 1, sendFragment)) {
                 int chunk = sendChunk(sendStep);
-                int from = chunkStart(chunk) + sendFragment * fragmentFloats;
-                int count = Math.min(fragmentFloats, chunkStart(chunk + 1) - from);
+                int from = chunkStart(chunk) + sendFragment * perFrame;
+                int count = Math.min(perFrame, chunkStart(chunk + 1) - from);
                 byte type = sendStep < world - 1 ? Frame.REDUCE_SCATTER : Frame.ALL_GATHER;
-                long result = publication.tryClaim(Frame.LENGTH + 4 * count, claim);
+                long result = publication.tryClaim(Frame.LENGTH + valueBytes * count, claim);
                 if (result < 0) {
                     checkPublication(result, step);
                     break;
@@ -242,13 +256,25 @@ public final class RingAllReduce implements AutoCloseable {
                 MutableDirectBuffer out = claim.buffer();
                 int at = claim.offset();
                 Frame.write(out, at, type, sendStep, rank, token, sequence, from, count);
-                UnsafeApi.copyMemory(
-                        data,
-                        FLOAT_ARRAY_BASE + 4L * (baseFloat + from),
-                        out.byteArray(),
-                        out.addressOffset() + at + Frame.LENGTH,
-                        4L * count);
+                if (bf16) {
+                    // a chunk's owner rounds its sum as it sends it round, so every rank ends with the same bits
+                    Bf16.pack(
+                            data,
+                            baseFloat + from,
+                            count,
+                            out.byteArray(),
+                            out.addressOffset() + at + Frame.LENGTH,
+                            type == Frame.ALL_GATHER);
+                } else {
+                    UnsafeApi.copyMemory(
+                            data,
+                            FLOAT_ARRAY_BASE + 4L * (baseFloat + from),
+                            out.byteArray(),
+                            out.addressOffset() + at + Frame.LENGTH,
+                            4L * count);
+                }
                 claim.commit();
+                sentBytes += Frame.LENGTH + (long) valueBytes * count;
                 work++;
                 if (++sendFragment == fragments(chunk)) {
                     sendFragment = 0;
@@ -445,8 +471,8 @@ public final class RingAllReduce implements AutoCloseable {
             return ControlledFragmentHandler.Action.ABORT;
         }
         int chunk = recvChunk(recvStep);
-        int from = chunkStart(chunk) + recvFragment * fragmentFloats;
-        int count = Math.min(fragmentFloats, chunkStart(chunk + 1) - from);
+        int from = chunkStart(chunk) + recvFragment * perFrame;
+        int count = Math.min(perFrame, chunkStart(chunk + 1) - from);
         if (type == Frame.SCALARS
                 || Frame.ringStep(b, at) != recvStep
                 || Frame.offset(b, at) != from
@@ -458,7 +484,14 @@ public final class RingAllReduce implements AutoCloseable {
         }
         int dst = baseFloat + from;
         long src = b.addressOffset() + payload;
-        if (type == Frame.REDUCE_SCATTER) {
+        if (bf16) {
+            if (type == Frame.REDUCE_SCATTER) {
+                Bf16.unpack(b.byteArray(), src, incoming, 0, count);
+                adder.add(data, dst, incoming, count, scratch);
+            } else {
+                Bf16.unpack(b.byteArray(), src, data, dst, count);
+            }
+        } else if (type == Frame.REDUCE_SCATTER) {
             // one bulk copy out of the log (adding through Unsafe straight from the log C2 leaves scalar)
             UnsafeApi.copyMemory(b.byteArray(), src, incoming, FLOAT_ARRAY_BASE, 4L * count);
             adder.add(data, dst, incoming, count, scratch);
@@ -503,7 +536,7 @@ public final class RingAllReduce implements AutoCloseable {
 
     private int fragments(int c) {
         int n = chunkStart(c + 1) - chunkStart(c);
-        return (n + fragmentFloats - 1) / fragmentFloats;
+        return (n + perFrame - 1) / perFrame;
     }
 
     private void requireConnected() {

@@ -36,6 +36,14 @@ class RingAllReduceTest {
      * a segment is summed starting at rank c and going round the ring.
      */
     static float[] reference(int world, int n, int round) {
+        return reference(world, n, round, false);
+    }
+
+    /**
+     * The reference with bfloat16 frames ({@code bf16}): each partial sum is rounded to bfloat16 before the next rank
+     * adds its own float32 value, and the chunk's final sum is rounded once more before it goes round.
+     */
+    static float[] reference(int world, int n, int round, boolean bf16) {
         float[][] in = new float[world][];
         for (int r = 0; r < world; r++) {
             in[r] = input(r, n, round);
@@ -50,9 +58,9 @@ class RingAllReduceTest {
                     // reduce-scatter: rank c starts with its own value, then c+1 adds, ... ending at rank c-1
                     float s = in[c][i];
                     for (int k = 1; k < world; k++) {
-                        s = in[(c + k) % world][i] + s;
+                        s = in[(c + k) % world][i] + (bf16 ? Bf16.widen(Bf16.round(s)) : s);
                     }
-                    out[i] = s;
+                    out[i] = bf16 ? Bf16.widen(Bf16.round(s)) : s;
                 }
             }
         }
@@ -115,6 +123,48 @@ class RingAllReduceTest {
                 assertEquals(3.0, g[3]);
             }
         }
+    }
+
+    @ParameterizedTest(name = "{0} ranks over {1}")
+    @CsvSource({"2, IPC", "3, UDP", "4, IPC"})
+    void shouldSendBfloat16AndEndWithTheSameBitsOnEveryRankAsTheRoundedSerialSum(int world, Transport transport)
+            throws Exception {
+        try (Rings rings = new Rings(world, transport, 5L, 20_000, Compression.BF16)) {
+            int size = 1_000_003; // four segments, the last uneven
+            float[] want = reference(world, size, 2, true);
+            float[] exact = reference(world, size, 2, false);
+            List<float[]> got = rings.onEveryRank((rank, ring) -> {
+                float[] b = input(rank, size, 2);
+                long sent = ring.sentBytes();
+                ring.allReduce(b, 0, size, 2);
+                // 2(N-1)/N of the values, two bytes each, and a 32-byte header a frame
+                long values = 2L * (world - 1) * size / world;
+                assertEquals(2 * values, ring.sentBytes() - sent, 32.0 * (values / ring.fragmentFloats() + 64));
+                return b;
+            });
+            for (int r = 0; r < world; r++) {
+                float[] g = got.get(r);
+                for (int i = 0; i < size; i++) {
+                    if (Float.floatToIntBits(want[i]) != Float.floatToIntBits(g[i])) {
+                        throw new AssertionError("rank " + r + " element " + i + ": " + g[i] + " != " + want[i]);
+                    }
+                    // each of the N - 1 roundings is off by at most half a bfloat16 ulp of a partial sum
+                    assertEquals(exact[i], g[i], world * Math.ulp(Math.abs(exact[i]) + world) * 65536, "element " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldRoundToNearestEvenAndKeepNaNAndInfinity() {
+        assertEquals(1.0f, Bf16.widen(Bf16.round(1.0f)));
+        assertEquals(1.0078125f, Bf16.widen(Bf16.round(1.005f))); // the nearest of 1 and 1 + 2^-7
+        assertEquals(1.0f, Bf16.widen(Bf16.round(Float.intBitsToFloat(0x3f808000)))); // a tie: to even (1.0)
+        assertEquals(1.015625f, Bf16.widen(Bf16.round(Float.intBitsToFloat(0x3f818000)))); // a tie: to even
+        assertTrue(Float.isNaN(Bf16.widen(Bf16.round(Float.intBitsToFloat(0x7f800001))))); // signalling NaN
+        assertEquals(Float.POSITIVE_INFINITY, Bf16.widen(Bf16.round(Float.MAX_VALUE)));
+        assertEquals(Float.NEGATIVE_INFINITY, Bf16.widen(Bf16.round(Float.NEGATIVE_INFINITY)));
+        assertEquals(-0.0f, Bf16.widen(Bf16.round(-0.0f)));
     }
 
     @ParameterizedTest

@@ -15,12 +15,17 @@ final class Rings implements AutoCloseable {
     final ExecutorService pool;
 
     Rings(int world, Transport transport, long token, long timeoutMs) throws Exception {
+        this(world, transport, token, timeoutMs, Compression.NONE);
+    }
+
+    Rings(int world, Transport transport, long token, long timeoutMs, Compression compression) throws Exception {
         driver = MediaDrivers.launch(MediaDrivers.directoryFor("test"));
         pool = Executors.newFixedThreadPool(world);
         List<String> endpoints = new ArrayList<>();
         for (int r = 0; r < world; r++) {
             AllReduceContext ctx = new AllReduceContext()
                     .transport(transport)
+                    .compression(compression)
                     .driver(driver)
                     .timeoutNs(TimeUnit.MILLISECONDS.toNanos(timeoutMs));
             RingAllReduce ring = RingAllReduce.open(ctx, r, world);

@@ -70,6 +70,9 @@ public final class Schema {
     public static final String TELEMETRY = "telemetry";
     public static final String ALLREDUCE_BYTES = "allreduce_bytes";
     public static final String ALLREDUCE_HIDDEN_MS = "allreduce_hidden_ms";
+    /** Bytes this rank sent in the step's sums of arrays (frame headers included; half as many under bf16). */
+    public static final String ALLREDUCE_SENT_BYTES = "allreduce_sent_bytes";
+
     public static final String ALLREDUCE_BUSBW_GBPS = "allreduce_busbw_gbps";
 
     // layer: a parameter tensor, or an activation
@@ -177,6 +180,7 @@ public final class Schema {
                         Key.of(SAMPLES, true, INT),
                         Key.of(PHASE_MS, true, OBJ),
                         Key.of(ALLREDUCE_BYTES, false, INT),
+                        Key.of(ALLREDUCE_SENT_BYTES, false, INT),
                         Key.of(ALLREDUCE_HIDDEN_MS, false, NUM),
                         Key.of(ALLREDUCE_BUSBW_GBPS, false, NUM)));
         m.put(

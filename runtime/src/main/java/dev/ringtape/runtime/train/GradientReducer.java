@@ -39,6 +39,11 @@ public interface GradientReducer {
         return 0;
     }
 
+    /** Bytes this worker has sent to the others in sums of arrays so far (0 alone). */
+    default long sentBytes() {
+        return 0;
+    }
+
     /** One worker alone: sums are the identity. */
     static GradientReducer local() {
         return new GradientReducer() {

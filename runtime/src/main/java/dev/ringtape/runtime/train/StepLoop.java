@@ -72,6 +72,9 @@ public final class StepLoop {
     private final LrSchedule schedule;
     private final LossScaler scaler;
     private final GradientReducer reducer;
+    /** The reducer's {@link GradientReducer#sentBytes()} at the end of the last step. */
+    private long sentBefore;
+
     private final Options options;
     private final List<Tensor> params;
     private final GradientBuckets gradients;
@@ -274,7 +277,9 @@ public final class StepLoop {
                 reducer.hiddenMs(),
                 (t5 - t3) / 1e6, // the optimizer phase: unscale, norm, clip, update, loss scaler
                 (t6 - t5) / 1e6);
-        telemetry.report(r, reducer.worldSize(), gradients.bytes());
+        long sent = reducer.sentBytes();
+        telemetry.report(r, reducer.worldSize(), gradients.bytes(), sent - sentBefore);
+        sentBefore = sent;
         return r;
     }
 }

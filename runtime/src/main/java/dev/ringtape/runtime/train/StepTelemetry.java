@@ -230,10 +230,10 @@ final class StepTelemetry {
     }
 
     /**
-     * The {@code step} record of {@code r} (with the all-reduce's bytes and bus bandwidth when there are several
-     * workers), its {@code nonfinite} record and the diagnosis of a non-finite origin.
+     * The {@code step} record of {@code r} (with the all-reduce's bytes, the bytes this rank sent, and the bus
+     * bandwidth when there are several workers), its {@code nonfinite} record and the diagnosis of a non-finite origin.
      */
-    void report(StepLoop.Result r, int world, long allreduceBytes) {
+    void report(StepLoop.Result r, int world, long allreduceBytes, long sentBytes) {
         if (every > 0 && !sampled(r.step())) {
             if (between == lossesBetween.length) {
                 lossesBetween = java.util.Arrays.copyOf(lossesBetween, 2 * between);
@@ -263,6 +263,7 @@ final class StepTelemetry {
         if (world > 1) {
             // nccl-tests' bus bandwidth, over the phase's time: a lower bound, since buckets start during backward
             o.put(Schema.ALLREDUCE_BYTES, allreduceBytes);
+            o.put(Schema.ALLREDUCE_SENT_BYTES, sentBytes);
             o.put(Schema.ALLREDUCE_HIDDEN_MS, r.allreduceHiddenMs());
             Records.putNumber(
                     o,

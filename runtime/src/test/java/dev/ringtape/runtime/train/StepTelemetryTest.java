@@ -52,8 +52,8 @@ class StepTelemetryTest {
     void shouldReportTheAllreducesBusBandwidthOnlyWithSeveralWorkers() throws Exception {
         List<ObjectNode> records = new ArrayList<>();
         StepTelemetry t = telemetry(0, records);
-        t.report(result(3, null), 1, 4_000_000);
-        t.report(result(4, null), 4, 4_000_000);
+        t.report(result(3, null), 1, 4_000_000, 0);
+        t.report(result(4, null), 4, 4_000_000, 3_000_960);
         assertEquals(2, records.size());
         ObjectNode one = records.get(0);
         assertEquals("step", one.path("type").asText());
@@ -63,6 +63,7 @@ class StepTelemetryTest {
         assertFalse(one.has("allreduce_bytes"), "one worker sends nothing");
         ObjectNode four = records.get(1);
         assertEquals(4_000_000, four.path("allreduce_bytes").asLong());
+        assertEquals(3_000_960, four.path("allreduce_sent_bytes").asLong());
         // nccl-tests: busbw = 2 (n-1)/n * bytes / time = 1.5 * 4e6 B / 0.5 ms = 12 GB/s
         assertEquals(12.0, four.path("allreduce_busbw_gbps").asDouble(), 1e-9);
         assertEquals(0.75, four.path("allreduce_hidden_ms").asDouble(), "the part backward hid");
@@ -73,7 +74,11 @@ class StepTelemetryTest {
     void shouldFollowANonFiniteStepWithItsOriginAndDiagnoseIt() throws Exception {
         List<ObjectNode> records = new ArrayList<>();
         telemetry(0, records)
-                .report(result(7, new NonFiniteTracer.NonFinite(7, 0, 1, "forward", "linear", "layers.2", true)), 1, 0);
+                .report(
+                        result(7, new NonFiniteTracer.NonFinite(7, 0, 1, "forward", "linear", "layers.2", true)),
+                        1,
+                        0,
+                        0);
         List<String> types = records.stream().map(r -> r.path("type").asText()).toList();
         assertEquals(List.of("diagnosis", "step", "nonfinite"), types);
         assertEquals("layers.2", records.get(0).path("layer").asText());

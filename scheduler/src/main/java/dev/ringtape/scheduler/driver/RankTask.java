@@ -2,6 +2,7 @@ package dev.ringtape.scheduler.driver;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ringtape.allreduce.AllReduceContext;
+import dev.ringtape.allreduce.Compression;
 import dev.ringtape.allreduce.EmbeddedDriver;
 import dev.ringtape.allreduce.MediaDrivers;
 import dev.ringtape.allreduce.Rendezvous;
@@ -130,6 +131,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
                     .transport(transport)
                     .driver(driver)
                     .host(host(own))
+                    .compression(Compression.of(job.allreduce().compress()))
                     .timeoutNs((long) (job.allreduce().timeoutS() * 1e9));
             try (RingAllReduce ring = RingAllReduce.open(arc, rank, world)) {
                 String[] endpoints;

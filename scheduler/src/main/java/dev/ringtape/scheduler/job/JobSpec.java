@@ -90,7 +90,9 @@ public record JobSpec(
             implements Serializable {}
 
     /** {@code allreduce:}. */
-    public record Allreduce(String transport, double bucketMb, double timeoutS) implements Serializable {}
+    /** {@code compress}: {@code none} or {@code bf16} (each hop sends bfloat16, sums stay float32). */
+    public record Allreduce(String transport, double bucketMb, double timeoutS, String compress)
+            implements Serializable {}
 
     /** {@code checkpoint:}. */
     /** {@code checkpoint:}; {@code everySteps} 0 writes no snapshot. */
@@ -252,11 +254,12 @@ public record JobSpec(
         Train t = train(root.has("train") ? root.object("train") : new SpecNode(emptyObject(), "train"), workers);
 
         SpecNode ar = root.has("allreduce") ? root.object("allreduce") : new SpecNode(emptyObject(), "allreduce");
-        ar.allowOnly(Set.of("transport", "bucket_mb", "timeout_s"));
+        ar.allowOnly(Set.of("transport", "bucket_mb", "timeout_s", "compress"));
         Allreduce allreduce = new Allreduce(
                 oneOf(ar, "transport", "auto", "aeron-ipc", "aeron-udp", "auto"),
                 ar.number("bucket_mb", 0.001, 4096, 25),
-                ar.number("timeout_s", 0.1, 86400, 60));
+                ar.number("timeout_s", 0.1, 86400, 60),
+                oneOf(ar, "compress", "none", "none", "bf16"));
 
         SpecNode ck = root.has("checkpoint") ? root.object("checkpoint") : new SpecNode(emptyObject(), "checkpoint");
         ck.allowOnly(Set.of("dir", "every_steps", "keep", "max_restarts"));

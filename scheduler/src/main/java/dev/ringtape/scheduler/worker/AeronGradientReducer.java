@@ -74,6 +74,11 @@ public final class AeronGradientReducer implements GradientReducer, AutoCloseabl
     }
 
     @Override
+    public long sentBytes() {
+        return ring.sentBytes(); // read after await(): the agent's writes happen before its completion count
+    }
+
+    @Override
     public void close() {
         buckets.close();
     }

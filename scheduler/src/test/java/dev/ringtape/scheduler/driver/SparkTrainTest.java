@@ -83,6 +83,35 @@ class SparkTrainTest {
         }
     }
 
+    @Test
+    void shouldTrainWithBfloat16FramesAsWellAsFloat32WhileSendingHalfTheBytes() throws Exception {
+        double[] sent = new double[2];
+        SparkTrain.Result[] results = new SparkTrain.Result[2];
+        List<Map<String, Safetensors.Entry>> exports = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            JobSpec job = digits("workers=2", "allreduce.compress=" + (i == 0 ? "none" : "bf16"), "train.steps=200");
+            results[i] = SparkTrain.run(job, null, QUIET);
+            exports.add(Safetensors.read(results[i].export()));
+            for (String line : Files.readAllLines(Path.of(job.telemetry().out()))) {
+                JsonNode rec = new ObjectMapper().readTree(line);
+                if (rec.get("type").asText().equals("step")) {
+                    sent[i] += rec.path("allreduce_sent_bytes").asDouble();
+                }
+            }
+        }
+        // the same values in two bytes instead of four, and the same 32-byte frame headers
+        assertEquals(0.5, sent[1] / sent[0], 0.02, "bf16 sent " + sent[1] + " bytes, float32 " + sent[0]);
+        assertTrue(sent[0] > 0);
+        assertEquals(results[0].evalAccuracy(), results[1].evalAccuracy(), 0.02, "accuracy with bf16 frames");
+        assertEquals(results[0].evalLoss(), results[1].evalLoss(), 0.1 * results[0].evalLoss(), "held-out loss");
+        boolean differs = false;
+        for (String name : exports.get(0).keySet()) {
+            differs |= !java.util.Arrays.equals(
+                    exports.get(0).get(name).values(), exports.get(1).get(name).values());
+        }
+        assertTrue(differs, "bf16 frames round the gradients, so the weights are not float32's bit for bit");
+    }
+
     /** Every tensor of {@code b} within 1e-5 of {@code a}'s largest magnitude of that tensor. */
     private static void assertClose(Map<String, Safetensors.Entry> a, Map<String, Safetensors.Entry> b, String what) {
         for (String name : a.keySet()) {
