@@ -30,6 +30,11 @@ import org.agrona.concurrent.UnsafeBuffer;
  * the array ({@link Adder}: eight lanes at a time; reduce-scatter) or copied straight into it (all-gather). Per rank and all-reduce of
  * S bytes on two ranks that is S copied into logs and S out of them, the least a log-based transport can do.
  *
+ * <p>With {@link Compression#BF16} a frame carries twice as many values as bfloat16: a received partial sum is widened
+ * and added in float32, and each chunk's owner rounds its final sum to bfloat16 as it sends it round, so every rank
+ * ends with the same bits. {@link #probeLinks} measures each link at its own rate (an all-reduce cannot: its links
+ * all run at the slowest one's pace).
+ *
  * <p>Not thread-safe: one thread drives a ring. No allocation per call. A peer that dies or stalls turns into an
  * {@link AllReduceException} naming the rank and the collective within the context's timeout.
  */
