@@ -24,6 +24,13 @@ final class DiagnosisConsole implements TelemetrySink {
     private final Map<String, JsonNode> firstOpened = new LinkedHashMap<>();
 
     private final Map<String, Long> clearedAt = new LinkedHashMap<>();
+    /** The rank on a slow link (a {@code links} event's {@code straggler}), or null. */
+    private JsonNode straggler;
+    /** Rank 0's all-reduce phase and bytes sent, summed over the steps since the straggler was found. */
+    private double allreduceMs;
+
+    private double sentBytes;
+    private long steps;
     /** The last snapshot written ("" before the first), or null while writes fail. */
     private String lastWritten = "";
 
@@ -41,9 +48,19 @@ final class DiagnosisConsole implements TelemetrySink {
             checkpoint(r);
             return;
         }
-        if (r.has(Schema.STRAGGLER) && !quiet) {
-            straggler(r.path(Schema.STRAGGLER), r.path(Schema.LINK_MBIT_S).size());
+        if (r.has(Schema.STRAGGLER)) {
+            straggler = r.path(Schema.STRAGGLER);
+            if (!quiet) {
+                straggler(straggler, r.path(Schema.LINK_MBIT_S).size());
+            }
             return;
+        }
+        if (straggler != null
+                && r.path(Schema.TYPE).asText().equals(Schema.Type.STEP)
+                && r.path(Schema.RANK).asInt() == 0) {
+            allreduceMs += r.path(Schema.PHASE_MS).path(Schema.ALLREDUCE).asDouble();
+            sentBytes += r.path(Schema.ALLREDUCE_SENT_BYTES).asDouble();
+            steps++;
         }
         if (!r.path(Schema.TYPE).asText().equals(Schema.Type.DIAGNOSIS)) {
             return;
@@ -117,6 +134,21 @@ final class DiagnosisConsole implements TelemetrySink {
      * the first cause, with its evidence.
      */
     synchronized void summarize() {
+        if (straggler != null && steps > 0 && !quiet) {
+            // what the all-reduces took beyond sending the same bytes over the fastest link
+            double fast = sentBytes * 8 / (straggler.path(Schema.FASTEST_MBIT_S).asDouble() * 1e6) * 1e3;
+            double waited = Math.max(0, allreduceMs - fast);
+            out.printf(
+                    "straggler: the ranks waited for rank %d (%s) about %.1f ms a step, %.1f s in %d steps: the"
+                            + " all-reduce took %.1f ms a step, the fastest link needs %.1f ms%n",
+                    straggler.path(Schema.RANK).asInt(),
+                    straggler.path(Schema.EXECUTOR).asText(),
+                    waited / steps,
+                    waited / 1e3,
+                    steps,
+                    allreduceMs / steps,
+                    fast / steps);
+        }
         if (firstOpened.isEmpty()) {
             if (!quiet) {
                 out.println("diagnosis: no rule fired (telemetry/README.md lists what was checked)");
