@@ -70,6 +70,28 @@ final class Launcher {
         return pb;
     }
 
+    /**
+     * Runs the bash {@code script} in an emulated cluster ({@code deploy/testbed/testbed.sh options -- bash -c
+     * script}), its output (the testbed's and the script's) in {@code output} and in the outcome's stdout; skips the
+     * calling test, with the testbed's reason, where the machine refuses user or network namespaces.
+     */
+    static Outcome testbed(List<String> options, String script, Path output, long timeoutSeconds)
+            throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of("deploy/testbed/testbed.sh"));
+        cmd.addAll(options);
+        cmd.addAll(List.of("--", "bash", "-c", script));
+        Process p = spark(cmd, output).start();
+        boolean done = p.waitFor(timeoutSeconds, TimeUnit.SECONDS);
+        if (!done) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+        }
+        String said = Files.readString(output);
+        assertTrue(done, "the testbed run did not end in " + timeoutSeconds + " s: " + said);
+        org.junit.jupiter.api.Assumptions.assumeTrue(p.exitValue() != 77, said.strip());
+        return new Outcome(p.exitValue(), said, "");
+    }
+
     /** The tensor bytes of a safetensors file (not its header, whose metadata may differ), as ints. */
     static List<Integer> tensorBits(Path file) throws IOException {
         byte[] all = Files.readAllBytes(file);

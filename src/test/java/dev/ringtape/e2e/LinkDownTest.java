@@ -4,12 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -64,18 +61,9 @@ class LinkDownTest {
                 + "done\n"
                 + "ip -n h2 link set eth0 down; echo 'test: link down'; sleep 8; ip -n h2 link set eth0 up\n"
                 + "echo 'test: link up'; status=0; wait $job || status=$?; exit $status\n";
-        Process p = Launcher.spark(
-                        List.of("deploy/testbed/testbed.sh", "--hosts", "2", "--", "bash", "-c", script), out)
-                .start();
-        boolean done = p.waitFor(500, TimeUnit.SECONDS);
-        if (!done) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-        }
-        String said = Files.readString(out);
-        assertTrue(done, "the testbed run did not end in 500 s: " + said);
-        Assumptions.assumeTrue(p.exitValue() != 77, said.strip());
-        assertEquals(0, p.exitValue(), said);
+        Launcher.Outcome o = Launcher.testbed(List.of("--hosts", "2"), script, out, 500);
+        String said = o.stdout();
+        assertEquals(0, o.exit(), said);
         assertTrue(said.contains("test: link down"), said);
         String failure = null;
         boolean resumed = false;

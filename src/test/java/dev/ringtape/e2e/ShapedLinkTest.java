@@ -6,10 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,32 +31,11 @@ class ShapedLinkTest {
         String script = "ip netns exec h1 " + rank + " 0 2 198.18.0.11 " + tmp + " 8 3 > " + tmp + "/r0.txt 2>&1 &\n"
                 + "ip netns exec h2 " + rank + " 1 2 198.18.0.12 " + tmp + " 8 3 > " + tmp + "/r1.txt 2>&1 &\n"
                 + "status=0; for j in $(jobs -p); do wait $j || status=$?; done; exit $status\n";
-        Process p = Launcher.spark(
-                        List.of(
-                                "deploy/testbed/testbed.sh",
-                                "--hosts",
-                                "2",
-                                "--spare",
-                                "1",
-                                "--rate",
-                                "100mbit",
-                                "--",
-                                "bash",
-                                "-c",
-                                script),
-                        out)
-                .start();
-        boolean done = p.waitFor(300, TimeUnit.SECONDS);
-        if (!done) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-        }
-        String said = Files.readString(out);
-        assertTrue(done, "the two ranks did not finish in 300 s: " + said);
-        Assumptions.assumeTrue(p.exitValue() != 77, said.strip());
+        Launcher.Outcome o =
+                Launcher.testbed(List.of("--hosts", "2", "--spare", "1", "--rate", "100mbit"), script, out, 300);
         String r0 = Files.readString(tmp.resolve("r0.txt"));
         String r1 = Files.readString(tmp.resolve("r1.txt"));
-        assertEquals(0, p.exitValue(), said + "\nrank 0:\n" + r0 + "\nrank 1:\n" + r1);
+        assertEquals(0, o.exit(), o.stdout() + "\nrank 0:\n" + r0 + "\nrank 1:\n" + r1);
         for (String r : List.of(r0, r1)) {
             assertTrue(r.contains("round 2:"), "three checked sums: " + r);
             Matcher m = Pattern.compile("retransmitted (\\d+) naks (\\d+)").matcher(r);

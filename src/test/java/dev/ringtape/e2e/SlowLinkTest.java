@@ -4,11 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,30 +28,10 @@ class SlowLinkTest {
                 + " --set train.epochs=10 --set train.global_batch=63 --set telemetry.out=" + log
                 + " --set export.path="
                 + tmp.resolve("m.safetensors") + " --set checkpoint.dir=" + tmp.resolve("ck");
-        Process p = Launcher.spark(
-                        List.of(
-                                "deploy/testbed/testbed.sh",
-                                "--hosts",
-                                "3",
-                                "--rate",
-                                "1gbit",
-                                "--slow-rate",
-                                "100mbit",
-                                "--",
-                                "bash",
-                                "-c",
-                                script),
-                        out)
-                .start();
-        boolean done = p.waitFor(400, TimeUnit.SECONDS);
-        if (!done) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-        }
-        String said = Files.readString(out);
-        assertTrue(done, "the testbed run did not end in 400 s: " + said);
-        Assumptions.assumeTrue(p.exitValue() != 77, said.strip());
-        assertEquals(0, p.exitValue(), said);
+        Launcher.Outcome o = Launcher.testbed(
+                List.of("--hosts", "3", "--rate", "1gbit", "--slow-rate", "100mbit"), script, out, 400);
+        String said = o.stdout();
+        assertEquals(0, o.exit(), said);
         List<JsonNode> records = TrainCommandTest.records(log);
         JsonNode links = records.stream()
                 .filter(r -> r.path("event").asText().equals("links"))

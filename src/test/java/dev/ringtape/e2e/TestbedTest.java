@@ -9,8 +9,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -46,30 +44,10 @@ class TestbedTest {
                 + "ip netns exec h3 " + javaBin + " -cp " + classes + " " + Stranger.class.getName()
                 + " $job 198.18.0.1 > " + strangerOut + " 2>&1 & stranger=$!\n"
                 + "status=0; wait $job || status=$?; wait $stranger; exit $status\n";
-        Process p = Launcher.spark(
-                        List.of(
-                                "deploy/testbed/testbed.sh",
-                                "--hosts",
-                                "3",
-                                "--spare",
-                                "1",
-                                "--rate",
-                                "1gbit",
-                                "--",
-                                "bash",
-                                "-c",
-                                script),
-                        out)
-                .start();
-        boolean done = p.waitFor(400, TimeUnit.SECONDS);
-        if (!done) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-        }
-        String said = Files.readString(out);
-        assertTrue(done, "the testbed run did not end in 400 s: " + said);
-        Assumptions.assumeTrue(p.exitValue() != 77, said.strip());
-        assertEquals(0, p.exitValue(), said);
+        Launcher.Outcome o =
+                Launcher.testbed(List.of("--hosts", "3", "--spare", "1", "--rate", "1gbit"), script, out, 400);
+        String said = o.stdout();
+        assertEquals(0, o.exit(), said);
         assertTrue(said.contains("testbed: 3 host(s) at 1gbit, 2 with a worker, master spark://198.18.0.1:7077"), said);
         String stranger = Files.readString(strangerOut);
         java.util.regex.Matcher knocks =
