@@ -99,13 +99,14 @@ public record JobSpec(
     public record Checkpoint(String dir, int everySteps, int keep, int maxRestarts) implements Serializable {}
 
     /**
-     * A hash of what determines the trained model: the seed, the data, the model and the training recipe, but not
-     * how the work is split (workers, micro-batches) nor where things are written. A snapshot is refused by a job
-     * whose hash differs.
+     * A hash of what determines the trained model: the seed, the data, the model and the training recipe (with the
+     * gradient compression, when there is one: bfloat16 frames round the gradients), but not how the work is split
+     * (workers, micro-batches) nor where things are written. A snapshot is refused by a job whose hash differs.
      */
     public String specHash() {
         com.fasterxml.jackson.databind.node.ObjectNode j = identity();
-        String text = j.get("seed") + "|" + j.get("data") + "|" + j.get("model") + "|" + j.get("train");
+        String text = j.get("seed") + "|" + j.get("data") + "|" + j.get("model") + "|" + j.get("train")
+                + (j.has("allreduce_compress") ? "|" + j.get("allreduce_compress") : "");
         try {
             byte[] d = java.security.MessageDigest.getInstance("SHA-256")
                     .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -126,6 +127,9 @@ public record JobSpec(
         id.set("data", j.get("data"));
         id.set("model", j.get("model"));
         id.set("train", t);
+        if (!allreduce.compress().equals("none")) {
+            id.put("allreduce_compress", allreduce.compress()); // absent otherwise: older snapshots keep their hash
+        }
         return id;
     }
 

@@ -74,4 +74,24 @@ class JobSpecTest {
         JobException bad = assertThrows(JobException.class, () -> JobFile.load(job, List.of("model.layers.9.out=3")));
         assertTrue(bad.getMessage().contains("'9' is not an index of a list of 3"), bad.getMessage());
     }
+
+    @Test
+    void shouldTellSnapshotsOfBfloat16FramesApartButNotTheDefaultSpelledOut() throws Exception {
+        Path job = Path.of("../deploy/jobs/digits-mlp.yaml");
+        String plain = JobSpec.from(JobFile.load(job, List.of())).specHash();
+        assertEquals(
+                plain,
+                JobSpec.from(JobFile.load(job, List.of("allreduce.compress=none")))
+                        .specHash());
+        assertEquals(
+                plain,
+                JobSpec.from(JobFile.load(job, List.of("workers=2", "allreduce.bucket_mb=1")))
+                        .specHash());
+        assertFalse(plain.equals(JobSpec.from(JobFile.load(job, List.of("allreduce.compress=bf16")))
+                .specHash()));
+        JobException e = assertThrows(
+                JobException.class, () -> JobSpec.from(JobFile.load(job, List.of("allreduce.compress=bf61"))));
+        assertTrue(
+                e.getMessage().contains("allreduce.compress") && e.getMessage().contains("bf16"), e.getMessage());
+    }
 }
