@@ -171,8 +171,9 @@ RT_HD double erfc_nr(double x) {
 
 RT_HD double normal_cdf(double x) { return 0.5 * erfc_nr(-x * 0.7071067811865476); }
 
-// Every activation of the Activation enum, in its order (CpuBackend's Activations rules): forward, and backward's
-// addend from what the forward saved (kinds 0-1 the input, standing for the sign mask; 2-3 the output; 4-8 the input)
+// Every activation of the Activation enum, in its order (CpuBackend's Activations rules; ActivationKernelsTest checks
+// the names and order): forward, and backward's addend from what the forward saved (kinds 0-1 the input, standing
+// for the sign mask; 2-3 the output; 4-8 the input)
 enum ActKind { RELU, LEAKY_RELU, SIGMOID, TANH, GELU_ERF, GELU_TANH, SILU, ELU, SOFTPLUS };
 
 #define RT_SQRT_2_OVER_PI 0.7978845608028654
@@ -190,7 +191,8 @@ RT_HD float act_forward(int kind, float x, float param) {
         case GELU_TANH: return (float)(0.5 * v * (1.0 + tanh_d(RT_SQRT_2_OVER_PI * (v + RT_GELU_TANH_C * v * v * v))));
         case SILU: return (float)(v * sigmoid_d(v));
         case ELU: return x > 0.f ? x : (float)(param * expm1(v));
-        default: return x > 20.f ? x : (float)log1p(exp(v)); // SOFTPLUS, torch's threshold 20
+        case SOFTPLUS: return x > 20.f ? x : (float)log1p(exp(v)); // torch's threshold 20
+        default: return NAN; // a kind these kernels do not know: NaN, which the non-finite trace names
     }
 }
 
@@ -212,7 +214,8 @@ RT_HD float act_backward(int kind, float saved, float gy, float param) {
             return (float)(gy * s * (1.0 + v * (1.0 - s)));
         }
         case ELU: return saved > 0.f ? gy : (float)(gy * param * exp(v));
-        default: return saved > 20.f ? gy : (float)(gy * sigmoid_d(v));
+        case SOFTPLUS: return saved > 20.f ? gy : (float)(gy * sigmoid_d(v));
+        default: return NAN;
     }
 }
 

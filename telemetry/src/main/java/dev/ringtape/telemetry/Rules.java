@@ -444,7 +444,7 @@ public final class Rules {
         @Override
         void check(Sample s, Thresholds t, Trips out) {
             for (Sample.Activation a : s.activations()) {
-                if (!a.type().equals("relu")) {
+                if (Double.isNaN(a.deadFrac())) { // units that cannot die, or not judged yet
                     continue;
                 }
                 double threshold = t.get("dead_frac");
@@ -479,8 +479,7 @@ public final class Rules {
         @Override
         void check(Sample s, Thresholds t, Trips out) {
             for (Sample.Activation a : s.activations()) {
-                if ((a.type().equals("sigmoid") || a.type().equals("tanh"))
-                        && a.saturatedFrac() > t.get("saturated_frac")) {
+                if (a.saturatedFrac() > t.get("saturated_frac")) { // NaN for activations without bounds
                     out.trip(
                             this,
                             a.layer(),

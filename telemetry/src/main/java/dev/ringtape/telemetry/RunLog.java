@@ -56,13 +56,14 @@ final class RunLog {
                 } else {
                     String l = r.path(Schema.LAYER).asText() + " "
                             + r.path(Schema.ACTIVATION).asText();
-                    if (r.path(Schema.ACTIVATION).asText().equals("relu")) {
-                        if (r.path(Schema.DEAD_FRAC).isNumber()) { // null until its window is full
-                            dead.computeIfAbsent(l, k -> new ArrayList<>()).add(new double[] {
-                                step, r.path(Schema.DEAD_FRAC).asDouble()
-                            });
-                        }
-                    } else if (!r.path(Schema.ACTIVATION).asText().contains("relu")) {
+                    // each is null where the activation cannot die or has no bounds (dead_frac also until its
+                    // window is full)
+                    if (r.path(Schema.DEAD_FRAC).isNumber()) {
+                        dead.computeIfAbsent(l, k -> new ArrayList<>()).add(new double[] {
+                            step, r.path(Schema.DEAD_FRAC).asDouble()
+                        });
+                    }
+                    if (r.path(Schema.SATURATED_FRAC).isNumber()) {
                         saturated.computeIfAbsent(l, k -> new ArrayList<>()).add(new double[] {
                             step, r.path(Schema.SATURATED_FRAC).asDouble()
                         });

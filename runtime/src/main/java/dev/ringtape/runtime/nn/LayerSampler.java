@@ -1,5 +1,6 @@
 package dev.ringtape.runtime.nn;
 
+import dev.ringtape.runtime.backend.Activation;
 import dev.ringtape.runtime.backend.Backends;
 import dev.ringtape.runtime.tensor.Tensor;
 import dev.ringtape.telemetry.Sample;
@@ -86,13 +87,17 @@ public final class LayerSampler {
         return List.copyOf(collected);
     }
 
-    /** Called by an activation layer with its output (batch first). */
-    public void activation(String layer, String type, Tensor y) {
-        boolean relu = type.equals("relu");
+    /**
+     * Called by an activation layer with its output (batch first). What is measured follows the activation's row
+     * of {@link Activation}: the fraction near its bounds where it has them (else NaN), the units' activity where
+     * they can die.
+     */
+    public void activation(String layer, Activation act, Tensor y) {
+        boolean dies = act.dies();
         boolean channels = y.rank() == 4;
         int units = channels ? y.dim(1) : y.dim(-1);
         int[] active = null;
-        if (relu) {
+        if (dies) {
             active = stepActive.get(layer);
             if (active == null || active.length != units) {
                 active = new int[units];
@@ -100,22 +105,16 @@ public final class LayerSampler {
             }
         }
         if (!firstPass) {
-            if (relu) {
+            if (dies) {
                 Backends.current().activationStats(y, channels, active, 0, 0, null);
             }
             return;
         }
-        float lo = Float.NEGATIVE_INFINITY;
-        float hi = Float.POSITIVE_INFINITY;
-        if (type.equals("sigmoid")) {
-            lo = margin;
-            hi = 1 - margin;
-        } else if (type.equals("tanh")) {
-            lo = -1 + margin;
-            hi = 1 - margin;
-        }
+        float lo = act.bounded() ? act.lower() + margin : Float.NEGATIVE_INFINITY;
+        float hi = act.bounded() ? act.upper() - margin : Float.POSITIVE_INFINITY;
         Backends.current().activationStats(y, channels, active, lo, hi, moments);
-        collected.add(new Sample.Activation(layer, type, moments[0], moments[1], moments[2], Double.NaN));
+        collected.add(new Sample.Activation(
+                layer, act.type(), moments[0], moments[1], act.bounded() ? moments[2] : Double.NaN, Double.NaN));
     }
 
     /**
@@ -165,7 +164,7 @@ public final class LayerSampler {
         for (int i = 0; i < collected.size(); i++) {
             Sample.Activation s = collected.get(i);
             Silence si = silence.get(s.layer());
-            if (si == null || !s.type().equals("relu")) {
+            if (si == null) { // a layer whose units cannot die
                 continue;
             }
             double dead = Double.NaN;

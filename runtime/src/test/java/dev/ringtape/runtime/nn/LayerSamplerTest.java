@@ -14,7 +14,7 @@ class LayerSamplerTest {
         for (int m = 0; m < passes.size(); m++) {
             s.open(m == 0);
             try {
-                s.activation("layers.1", "relu", passes.get(m));
+                s.activation("layers.1", dev.ringtape.runtime.backend.Activation.RELU, passes.get(m));
             } finally {
                 s.close();
             }
