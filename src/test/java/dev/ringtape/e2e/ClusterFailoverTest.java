@@ -23,7 +23,7 @@ class ClusterFailoverTest {
     Path tmp;
 
     private List<String> job(String name) {
-        return List.of(
+        List<String> args = new ArrayList<>(List.of(
                 "train",
                 "deploy/jobs/digits-mlp.yaml",
                 "--set",
@@ -33,13 +33,9 @@ class ClusterFailoverTest {
                 "--set",
                 "allreduce.timeout_s=10",
                 "--set",
-                "checkpoint.every_steps=100",
-                "--set",
-                "checkpoint.dir=" + tmp.resolve(name + "-checkpoints"),
-                "--set",
-                "telemetry.out=" + tmp.resolve(name + ".jsonl"),
-                "--set",
-                "export.path=" + tmp.resolve(name + ".safetensors"));
+                "checkpoint.every_steps=100"));
+        args.addAll(Launcher.outputs(tmp, name));
+        return args;
     }
 
     @Test

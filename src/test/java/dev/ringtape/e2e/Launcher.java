@@ -92,6 +92,17 @@ final class Launcher {
         return new Outcome(p.exitValue(), said, "");
     }
 
+    /** {@code --set}s that put a run's snapshots, telemetry log and model under {@code dir}, named {@code name}. */
+    static List<String> outputs(Path dir, String name) {
+        return List.of(
+                "--set",
+                "checkpoint.dir=" + dir.resolve(name + "-checkpoints"),
+                "--set",
+                "telemetry.out=" + dir.resolve(name + ".jsonl"),
+                "--set",
+                "export.path=" + dir.resolve(name + ".safetensors"));
+    }
+
     /** The tensor bytes of a safetensors file (not its header, whose metadata may differ), as ints. */
     static List<Integer> tensorBits(Path file) throws IOException {
         byte[] all = Files.readAllBytes(file);

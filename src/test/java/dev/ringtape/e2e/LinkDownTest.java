@@ -22,7 +22,7 @@ class LinkDownTest {
     Path tmp;
 
     private List<String> job(String name) {
-        return List.of(
+        List<String> args = new ArrayList<>(List.of(
                 "train",
                 "--fresh",
                 "deploy/jobs/digits-mlp.yaml",
@@ -35,13 +35,9 @@ class LinkDownTest {
                 "--set",
                 "checkpoint.every_steps=100",
                 "--set",
-                "checkpoint.max_restarts=10",
-                "--set",
-                "checkpoint.dir=" + tmp.resolve(name + "-checkpoints"),
-                "--set",
-                "telemetry.out=" + tmp.resolve(name + ".jsonl"),
-                "--set",
-                "export.path=" + tmp.resolve(name + ".safetensors"));
+                "checkpoint.max_restarts=10"));
+        args.addAll(Launcher.outputs(tmp, name));
+        return args;
     }
 
     @Test

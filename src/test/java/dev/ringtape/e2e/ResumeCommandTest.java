@@ -21,19 +21,15 @@ class ResumeCommandTest {
     Path tmp;
 
     private List<String> command(String name) {
-        return List.of(
+        List<String> args = new ArrayList<>(List.of(
                 "train",
                 "deploy/jobs/digits-mlp.yaml",
                 "--set",
                 "train.epochs=120",
                 "--set",
-                "checkpoint.every_steps=100",
-                "--set",
-                "checkpoint.dir=" + tmp.resolve(name + "-checkpoints"),
-                "--set",
-                "telemetry.out=" + tmp.resolve(name + ".jsonl"),
-                "--set",
-                "export.path=" + tmp.resolve(name + ".safetensors"));
+                "checkpoint.every_steps=100"));
+        args.addAll(Launcher.outputs(tmp, name));
+        return args;
     }
 
     @Test
