@@ -2,6 +2,7 @@ package dev.ringtape.scheduler.driver;
 
 import dev.ringtape.runtime.data.DataException;
 import dev.ringtape.runtime.data.Normalizer;
+import dev.ringtape.scheduler.job.DataFormat;
 import dev.ringtape.scheduler.job.JobSpec;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -95,7 +96,7 @@ final class ShardedData implements AutoCloseable {
             throws DataException {
         Dataset<Row> df;
         try {
-            df = s.format().equals("libsvm")
+            df = s.kind() == DataFormat.LIBSVM
                     ? spark.read()
                             .format("libsvm")
                             .option("numFeatures", features)
@@ -104,7 +105,7 @@ final class ShardedData implements AutoCloseable {
         } catch (RuntimeException e) {
             throw new DataException(s.path() + ": " + firstLine(e));
         }
-        String label = s.format().equals("libsvm") ? "label" : s.label();
+        String label = s.kind() == DataFormat.LIBSVM ? "label" : s.label();
         String feats = s.options().path("features").asText("features");
         List<String> columns = Arrays.asList(df.columns());
         for (String c : List.of(label, feats)) {

@@ -64,7 +64,12 @@ public record JobSpec(
          * than every rank reading the file.
          */
         public boolean sharded() {
-            return format.equals("parquet") || format.equals("libsvm");
+            return kind().sharded();
+        }
+
+        /** The format, checked when the job was read. */
+        public DataFormat kind() {
+            return DataFormat.of(format);
         }
     }
 
@@ -164,7 +169,6 @@ public record JobSpec(
             "checkpoint",
             "export",
             "telemetry");
-    private static final Set<String> FORMATS = Set.of("csv", "idx", "parquet", "libsvm", "synthetic");
 
     /** Validates {@code job}; the error names the file, line and key. */
     public static JobSpec from(JobFile job) throws JobException {
@@ -370,22 +374,21 @@ public record JobSpec(
 
     private static Source source(SpecNode s) throws SpecException {
         String format = s.string("format");
-        if (!FORMATS.contains(format)) {
-            String near = SpecException.closest(format, FORMATS);
+        DataFormat kind = DataFormat.of(format);
+        if (kind == null) {
+            String near = SpecException.closest(
+                    format,
+                    java.util.Arrays.stream(DataFormat.values())
+                            .map(DataFormat::key)
+                            .toList());
             throw new SpecException(
                     s.path() + ".format",
                     "unknown format '" + format + "'" + (near == null ? "" : " (did you mean '" + near + "'?)")
-                            + "; expected csv, idx, parquet, libsvm or synthetic");
+                            + "; expected " + DataFormat.names());
         }
-        switch (format) {
-            case "csv" -> s.allowOnly(Set.of("format", "path", "label"));
-            case "idx" -> s.allowOnly(Set.of("format", "path", "labels"));
-            case "synthetic" -> s.allowOnly(Set.of("format", "kind", "samples", "features", "classes", "seed"));
-            case "parquet" -> s.allowOnly(Set.of("format", "path", "label", "features"));
-            default -> s.allowOnly(Set.of("format", "path"));
-        }
-        String path = format.equals("synthetic") ? null : s.string("path");
-        if (format.equals("parquet")) {
+        s.allowOnly(kind.keys());
+        String path = kind == DataFormat.SYNTHETIC ? null : s.string("path");
+        if (kind == DataFormat.PARQUET) {
             // column names, as Spark ML pipelines write them by default
             String label = s.string("label", "label");
             s.string("features", "features");

@@ -39,8 +39,8 @@ public final class DataSources {
 
     private static Opened open(JobSpec.Source source, Path jobDir, String key) throws DataException {
         JsonNode o = source.options();
-        return switch (source.format()) {
-            case "csv" -> {
+        return switch (source.kind()) {
+            case CSV -> {
                 String file = resolve(source.path(), jobDir);
                 yield new Opened() {
                     @Override
@@ -54,7 +54,7 @@ public final class DataSources {
                     }
                 };
             }
-            case "idx" -> {
+            case IDX -> {
                 if (!o.hasNonNull("labels")) {
                     throw new DataException(
                             key + ".labels: an idx source needs the labels file beside its images" + " path");
@@ -73,7 +73,7 @@ public final class DataSources {
                     }
                 };
             }
-            case "synthetic" -> {
+            case SYNTHETIC -> {
                 String kind = o.path("kind").asText("teacher");
                 int samples = o.path("samples").asInt(2048);
                 int classes = o.path("classes").asInt(kind.equals("spirals") ? 3 : 10);
@@ -100,8 +100,8 @@ public final class DataSources {
                     }
                 };
             }
-            default -> throw new DataException(
-                    key + ".format: '" + source.format() + "' sources are not readable yet; use csv, idx or synthetic");
+            case PARQUET, LIBSVM -> throw new DataException(key + ".format: a " + source.format()
+                    + " source is read by Spark on the driver, which hands each" + " rank its shard");
         };
     }
 
