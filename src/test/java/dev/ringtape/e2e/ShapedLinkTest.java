@@ -16,7 +16,8 @@ import org.junit.jupiter.api.io.TempDir;
  * about 0.5 MB. With Aeron's receiver window at the socket buffer's 4 MiB, each window overflowed the queue, and the
  * ring spent 33 s retransmitting 1.6 GB to sum 8 MiB (a NAK storm; calibration/links.md). With the window the job
  * uses now (256 KiB), nothing is lost: two ranks, one per host, sum 8 MiB three times with every sum checked and
- * their media drivers retransmit (almost) nothing. Skipped, with the reason, where namespaces are refused.
+ * their media drivers retransmit under a quarter of what they send (nothing, here). Skipped, with the reason, where
+ * namespaces are refused.
  */
 class ShapedLinkTest {
     @TempDir
@@ -40,8 +41,10 @@ class ShapedLinkTest {
             assertTrue(r.contains("round 2:"), "three checked sums: " + r);
             Matcher m = Pattern.compile("retransmitted (\\d+) naks (\\d+)").matcher(r);
             assertTrue(m.find(), r);
-            // each rank sends 3 x 8 MiB; a storm retransmits many times that, a clean link nothing
-            assertTrue(Long.parseLong(m.group(1)) < (1 << 20), "retransmitted " + m.group(1) + " bytes: " + r);
+            // each rank sends 3 x 8 MiB: a storm retransmits many times that (4.8 GB with the old window), a clean
+            // link nothing here. The bound leaves room for a host whose kernel caps the 4 MiB socket buffer
+            // (net.core.rmem_max), where a window's burst can overflow it now and then
+            assertTrue(Long.parseLong(m.group(1)) < (6 << 20), "retransmitted " + m.group(1) + " bytes: " + r);
         }
     }
 }
