@@ -94,8 +94,7 @@ public record JobSpec(
             int recomputeSegments)
             implements Serializable {}
 
-    /** {@code allreduce:}. */
-    /** {@code compress}: {@code none} or {@code bf16} (each hop sends bfloat16, sums stay float32). */
+    /** {@code allreduce:}; {@code compress} is {@code none} or {@code bf16} (hops send bfloat16, sums stay float32). */
     public record Allreduce(String transport, double bucketMb, double timeoutS, String compress)
             implements Serializable {}
 
