@@ -6,7 +6,6 @@ import dev.ringtape.allreduce.MediaDrivers;
 import dev.ringtape.allreduce.Rendezvous;
 import dev.ringtape.allreduce.RingAllReduce;
 import dev.ringtape.allreduce.Transport;
-import io.aeron.Aeron;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -60,17 +59,9 @@ public final class LinkRank {
                     }
                 }
             }
-            long[] counted = new long[2];
-            try (Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(driver.aeronDirectoryName()))) {
-                aeron.countersReader().forEach((value, id, label) -> {
-                    if (label.startsWith("Retransmitted bytes")) {
-                        counted[0] += value;
-                    } else if (label.startsWith("NAKs sent")) {
-                        counted[1] += value;
-                    }
-                });
-            }
-            System.out.println("retransmitted " + counted[0] + " naks " + counted[1]);
+            java.util.Map<String, Long> counted = driver.counters("^(Retransmitted bytes|NAKs sent)$");
+            System.out.println("retransmitted " + counted.getOrDefault("Retransmitted bytes", 0L) + " naks "
+                    + counted.getOrDefault("NAKs sent", 0L));
         }
     }
 }

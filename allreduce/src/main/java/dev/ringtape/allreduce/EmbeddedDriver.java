@@ -61,6 +61,26 @@ public final class EmbeddedDriver implements AutoCloseable {
         }
     }
 
+    /**
+     * The driver's counters whose label matches {@code labels} (a regular expression, case-insensitive), label to
+     * value, those of one name summed: Aeron's count of NAKs, retransmits, loss and flow-control events, for what a
+     * link did to the ring.
+     */
+    public java.util.Map<String, Long> counters(String labels) {
+        java.util.regex.Pattern p = java.util.regex.Pattern.compile(labels, java.util.regex.Pattern.CASE_INSENSITIVE);
+        java.util.Map<String, Long> out = new java.util.TreeMap<>();
+        try (io.aeron.Aeron aeron =
+                io.aeron.Aeron.connect(new io.aeron.Aeron.Context().aeronDirectoryName(aeronDirectoryName()))) {
+            aeron.countersReader().forEach((value, id, label) -> {
+                String name = label.replaceAll(" \\(.*|: .*", "");
+                if (p.matcher(name).find()) {
+                    out.merge(name, value, Long::sum);
+                }
+            });
+        }
+        return out;
+    }
+
     /** Stops the keeper and the driver and removes the driver's directory. */
     @Override
     public void close() {

@@ -205,9 +205,9 @@ final class ClusterBench {
                             + (p.isAlive() ? "ran past " + RANK_TIMEOUT_S + " s" : "exited " + p.exitValue())
                             + "; its output ends:\n" + tail(outs.get(r)));
                 }
-                List<String> lines = Files.readAllLines(outs.get(r)).stream()
-                        .filter(l -> l.startsWith("seconds "))
-                        .toList();
+                List<String> output = Files.readAllLines(outs.get(r));
+                List<String> lines =
+                        output.stream().filter(l -> l.startsWith("seconds ")).toList();
                 if (lines.size() != reps) {
                     throw new IllegalStateException(what + " rank " + r + " timed " + lines.size() + " rounds, not "
                             + reps + ":\n" + tail(outs.get(r)));
@@ -216,7 +216,7 @@ final class ClusterBench {
                     slowest[i] =
                             Math.max(slowest[i], Double.parseDouble(lines.get(i).substring(8)));
                 }
-                String counters = Files.readAllLines(outs.get(r)).stream()
+                String counters = output.stream()
                         .filter(l -> l.startsWith("counters ") && l.length() > 9)
                         .findFirst()
                         .orElse(null);

@@ -71,26 +71,11 @@ public final class ClusterRank {
                     System.out.println("seconds " + ns / 1e9);
                 }
             }
-            System.out.println("counters " + counters(driver.aeronDirectoryName()));
+            StringBuilder lost = new StringBuilder();
+            driver.counters("nak|retransmit|loss|under run|over run|short send|invalid")
+                    .forEach((label, value) -> lost.append(value == 0 ? "" : label + "=" + value + "; "));
+            System.out.println("counters " + lost);
         }
-    }
-
-    /** The media driver's loss and flow-control counters (Aeron's system counters) that are not zero. */
-    static String counters(String aeronDirectory) {
-        StringBuilder out = new StringBuilder();
-        try (io.aeron.Aeron aeron =
-                io.aeron.Aeron.connect(new io.aeron.Aeron.Context().aeronDirectoryName(aeronDirectory))) {
-            aeron.countersReader().forEach((value, id, label) -> {
-                if (value != 0
-                        && label.matches("(?i).*(nak|retransmit|loss|under run|over run|short send|invalid).*")) {
-                    out.append(label.replaceAll(" \\(.*", ""))
-                            .append('=')
-                            .append(value)
-                            .append("; ");
-                }
-            });
-        }
-        return out.toString();
     }
 
     static void write(Path file, String value) throws java.io.IOException {

@@ -238,7 +238,7 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
         links.put(Schema.EVENT, "links");
         com.fasterxml.jackson.databind.node.ArrayNode rates = links.putArray(Schema.LINK_MBIT_S);
         for (double v : in) {
-            rates.add(Math.round(v * 8 / 1e5) / 10.0);
+            rates.add(mbit(v));
         }
         Links.Straggler s = Links.straggler(in);
         if (s != null) {
@@ -246,9 +246,14 @@ final class RankTask implements Barrier.Task<Object, TrainedModel> {
             o.put(Schema.RANK, s.rank());
             o.put(Schema.EXECUTOR, infos[s.rank()].address());
             o.put(Schema.BOTH_WAYS, s.bothWays());
-            o.put(Schema.MBIT_S, Math.round(s.bytesPerSecond() * 8 / 1e5) / 10.0);
-            o.put(Schema.FASTEST_MBIT_S, Math.round(s.fastestBytesPerSecond() * 8 / 1e5) / 10.0);
+            o.put(Schema.MBIT_S, mbit(s.bytesPerSecond()));
+            o.put(Schema.FASTEST_MBIT_S, mbit(s.fastestBytesPerSecond()));
         }
         sink.emit(links);
+    }
+
+    /** Bytes per second as Mbit/s, to a tenth. */
+    private static double mbit(double bytesPerSecond) {
+        return Math.round(bytesPerSecond * 8 / 1e5) / 10.0;
     }
 }

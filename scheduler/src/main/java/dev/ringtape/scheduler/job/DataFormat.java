@@ -52,9 +52,8 @@ public enum DataFormat {
                 .orElse(null);
     }
 
-    /** Every name, as an error message lists them: "csv, idx, parquet, libsvm or synthetic". */
-    public static String names() {
-        List<String> k = Arrays.stream(values()).map(DataFormat::key).toList();
-        return String.join(", ", k.subList(0, k.size() - 1)) + " or " + k.get(k.size() - 1);
+    /** Every name in the job file. */
+    public static List<String> names() {
+        return Arrays.stream(values()).map(DataFormat::key).toList();
     }
 }

@@ -375,15 +375,13 @@ public record JobSpec(
         String format = s.string("format");
         DataFormat kind = DataFormat.of(format);
         if (kind == null) {
-            String near = SpecException.closest(
-                    format,
-                    java.util.Arrays.stream(DataFormat.values())
-                            .map(DataFormat::key)
-                            .toList());
+            List<String> names = DataFormat.names();
+            String near = SpecException.closest(format, names);
             throw new SpecException(
                     s.path() + ".format",
                     "unknown format '" + format + "'" + (near == null ? "" : " (did you mean '" + near + "'?)")
-                            + "; expected " + DataFormat.names());
+                            + "; expected " + String.join(", ", names.subList(0, names.size() - 1)) + " or "
+                            + names.get(names.size() - 1));
         }
         s.allowOnly(kind.keys());
         String path = kind == DataFormat.SYNTHETIC ? null : s.string("path");
