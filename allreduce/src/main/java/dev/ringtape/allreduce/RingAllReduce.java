@@ -261,23 +261,7 @@ public final class RingAllReduce implements AutoCloseable {
                 MutableDirectBuffer out = claim.buffer();
                 int at = claim.offset();
                 Frame.write(out, at, type, sendStep, rank, token, sequence, from, count);
-                if (bf16) {
-                    // a chunk's owner rounds its sum as it sends it round, so every rank ends with the same bits
-                    Bf16.pack(
-                            data,
-                            baseFloat + from,
-                            count,
-                            out.byteArray(),
-                            out.addressOffset() + at + Frame.LENGTH,
-                            type == Frame.ALL_GATHER);
-                } else {
-                    UnsafeApi.copyMemory(
-                            data,
-                            FLOAT_ARRAY_BASE + 4L * (baseFloat + from),
-                            out.byteArray(),
-                            out.addressOffset() + at + Frame.LENGTH,
-                            4L * count);
-                }
+                writeValues(out, at + Frame.LENGTH, type, baseFloat + from, count);
                 claim.commit();
                 sentBytes += Frame.LENGTH + (long) valueBytes * count;
                 work++;
@@ -487,22 +471,7 @@ public final class RingAllReduce implements AutoCloseable {
                     + Frame.offset(b, at) + "+" + Frame.count(b, at) + " (ranks disagree on the buffer length?)";
             return ControlledFragmentHandler.Action.BREAK;
         }
-        int dst = baseFloat + from;
-        long src = b.addressOffset() + payload;
-        if (bf16) {
-            if (type == Frame.REDUCE_SCATTER) {
-                Bf16.unpack(b.byteArray(), src, incoming, 0, count);
-                adder.add(data, dst, incoming, count, scratch);
-            } else {
-                Bf16.unpack(b.byteArray(), src, data, dst, count);
-            }
-        } else if (type == Frame.REDUCE_SCATTER) {
-            // one bulk copy out of the log (adding through Unsafe straight from the log C2 leaves scalar)
-            UnsafeApi.copyMemory(b.byteArray(), src, incoming, FLOAT_ARRAY_BASE, 4L * count);
-            adder.add(data, dst, incoming, count, scratch);
-        } else {
-            UnsafeApi.copyMemory(b.byteArray(), src, data, FLOAT_ARRAY_BASE + 4L * dst, 4L * count);
-        }
+        readValues(b.byteArray(), b.addressOffset() + payload, type, baseFloat + from, count);
         idle = flowingIdle;
         if (++recvFragment == fragments(chunk)) {
             recvFragment = 0;
@@ -510,6 +479,37 @@ public final class RingAllReduce implements AutoCloseable {
             skipEmpty();
         }
         return ControlledFragmentHandler.Action.CONTINUE;
+    }
+
+    /** Puts {@code data[at, at + count)} into a frame's payload: float32 as they are, or rounded to bfloat16. */
+    private void writeValues(MutableDirectBuffer out, int offset, byte type, int at, int count) {
+        if (bf16) {
+            // a chunk's owner rounds its sum as it sends it round, so every rank ends with the same bits
+            Bf16.pack(data, at, count, out.byteArray(), out.addressOffset() + offset, type == Frame.ALL_GATHER);
+        } else {
+            UnsafeApi.copyMemory(
+                    data, FLOAT_ARRAY_BASE + 4L * at, out.byteArray(), out.addressOffset() + offset, 4L * count);
+        }
+    }
+
+    /**
+     * Takes a received payload of {@code count} values into {@code data[at, at + count)}: added (reduce-scatter) or
+     * copied (all-gather), widened from bfloat16 first where the frames carry it.
+     */
+    private void readValues(Object base, long src, byte type, int at, int count) {
+        if (type == Frame.REDUCE_SCATTER) {
+            // one bulk copy out of the log (adding through Unsafe straight from the log C2 leaves scalar)
+            if (bf16) {
+                Bf16.unpack(base, src, incoming, 0, count);
+            } else {
+                UnsafeApi.copyMemory(base, src, incoming, FLOAT_ARRAY_BASE, 4L * count);
+            }
+            adder.add(data, at, incoming, count, scratch);
+        } else if (bf16) {
+            Bf16.unpack(base, src, data, at, count);
+        } else {
+            UnsafeApi.copyMemory(base, src, data, FLOAT_ARRAY_BASE + 4L * at, 4L * count);
+        }
     }
 
     private void skipEmpty() {
