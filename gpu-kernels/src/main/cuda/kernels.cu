@@ -173,19 +173,54 @@ __global__ void rt_conv_output_backward(const float* gy, float* gflat, int n, in
     }
 }
 
-// softmax cross-entropy, one thread per row: probs and each row's loss (summed on the host, in double)
-__global__ void rt_softmax_ce(const float* logits, const int* classes, float* probs, double* row_loss, int rows,
-                              int c) {
+// softmax cross-entropy, one thread per row: probs, each row's log Z, and each row's loss (summed on the host, in
+// double)
+__global__ void rt_softmax_ce(const float* logits, const int* classes, float* probs, float* log_z, double* row_loss,
+                              int rows, int c) {
     GRID_STRIDE(r, rows) {
-        row_loss[r] = rt::softmax_ce_row(logits + r * c, c, classes[r], probs + r * c);
+        row_loss[r] = rt::softmax_ce_row(logits + r * c, c, classes[r], probs + r * c, log_z + r);
     }
 }
 
-__global__ void rt_softmax_ce_backward(const float* probs, const int* classes, float scale, float* gx, int rows,
-                                       int c) {
+// gx += scale * (probs - onehot), plus row_scale[r] * probs (the z-loss) where row_scale is not null
+__global__ void rt_softmax_ce_backward(const float* probs, const int* classes, float scale, const float* row_scale,
+                                       float* gx, int rows, int c) {
     GRID_STRIDE(r, rows) {
-        rt::softmax_ce_backward_row(probs + r * c, c, classes[r], scale, gx + r * c);
+        rt::softmax_ce_backward_row(probs + r * c, c, classes[r], scale, row_scale ? row_scale + r : nullptr,
+                                    gx + r * c);
     }
+}
+
+// attention's softmax, one thread per row of c; with causal, row r sees columns j <= r % c only
+__global__ void rt_softmax(const float* x, float* probs, int causal, long long rows, int c) {
+    GRID_STRIDE(r, rows) {
+        rt::softmax_row(x + r * c, c, rt::softmax_visible(r, c, causal), probs + r * c);
+    }
+}
+
+__global__ void rt_softmax_backward(const float* probs, const float* gp, float* gx, long long rows, int c) {
+    GRID_STRIDE(r, rows) {
+        rt::softmax_backward_row(probs + r * c, gp + r * c, c, gx + r * c);
+    }
+}
+
+// y = x with its axes reordered (y contiguous), or with accumulate y += that; one thread per output element
+__global__ void rt_permute(const float* x, float* y, rt::Permute p, int accumulate, long long n) {
+    GRID_STRIDE(i, n) {
+        float v = x[rt::permute_source(p, i)];
+        y[i] = accumulate ? y[i] + v : v;
+    }
+}
+
+// y[r, :] = w[ids[r], :] for rows of width d, one thread per output element
+__global__ void rt_embedding(const int* ids, const float* w, float* y, long long n, int d) {
+    GRID_STRIDE(i, n) { y[i] = w[(long long)ids[i / d] * d + i % d]; }
+}
+
+// gw[ids[r], :] += gy[r, :], one thread per column walking the rows in order: repeated ids sum as on the CPU, with
+// no float atomics
+__global__ void rt_embedding_backward(const int* ids, const float* gy, float* gw, int rows, int d) {
+    GRID_STRIDE(j, d) { rt::embedding_backward_column(ids, gy, rows, d, (int)j, gw); }
 }
 
 __global__ void rt_layer_norm(const float* x, const float* w, const float* b, float eps, float* y, float* xhat,

@@ -271,8 +271,9 @@ RT_HD float sgd(float p, float g, float* buf, int has_buf, int first, const SgdS
     return fmaf(s.neg_lr, d, p);
 }
 
-// Losses.softmaxCrossEntropy, one row of c logits: writes the softmax, returns -log softmax(z)[y].
-RT_HD double softmax_ce_row(const float* z, int c, int y, float* p) {
+// Losses.softmaxCrossEntropy, one row of c logits: writes the softmax and the row's log Z = log sum exp(z), returns
+// -log softmax(z)[y] = log Z - z[y] (in log space, so logits near 1e3 stay finite).
+RT_HD double softmax_ce_row(const float* z, int c, int y, float* p, float* log_z) {
     float max = -INFINITY;
     for (int j = 0; j < c; j++) {
         max = fmaxf(max, z[j]);
@@ -282,18 +283,95 @@ RT_HD double softmax_ce_row(const float* z, int c, int y, float* p) {
         sum += exp((double)z[j] - max);
     }
     double log_sum = log(sum);
+    *log_z = (float)(log_sum + max);
     for (int j = 0; j < c; j++) {
         p[j] = (float)exp((double)z[j] - max - log_sum);
     }
     return log_sum + max - z[y];
 }
 
-// Losses.softmaxCrossEntropyBackward, one row: gx += scale * (p - onehot(y))
-RT_HD void softmax_ce_backward_row(const float* p, int c, int y, float scale, float* gx) {
+// Losses.softmaxCrossEntropyBackward, one row: gx += scale * (p - onehot(y)), the z-loss's row scale (when given)
+// added to the scale of p as the CPU does
+RT_HD void softmax_ce_backward_row(const float* p, int c, int y, float scale, const float* row_scale, float* gx) {
+    float s = row_scale ? scale + *row_scale : scale;
     for (int j = 0; j < c; j++) {
-        gx[j] += scale * p[j];
+        gx[j] += s * p[j];
     }
     gx[y] -= scale;
+}
+
+// The columns row r of a softmax of width c sees: all, or under the causal mask (rows in square c x c blocks) the
+// columns j <= r % c.
+RT_HD int softmax_visible(long long r, int c, int causal) { return causal ? (int)(r % c) + 1 : c; }
+
+// Sequences.softmax, one row of c of which the first `visible` count (the masked rest get exactly 0): exp(z - max)
+// in float, summed in double, scaled by the float reciprocal of the sum.
+RT_HD void softmax_row(const float* z, int c, int visible, float* p) {
+    float max = -INFINITY;
+    for (int j = 0; j < visible; j++) {
+        max = fmaxf(max, z[j]);
+    }
+    double sum = 0;
+    for (int j = 0; j < visible; j++) {
+        float e = (float)exp((double)(z[j] - max));
+        p[j] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < visible; j++) {
+        p[j] *= inv;
+    }
+    for (int j = visible; j < c; j++) {
+        p[j] = 0.f;
+    }
+}
+
+// Sequences.softmaxBackward, one row: gx += p * (gp - sum_j gp * p), the dot product summed in double.
+RT_HD void softmax_backward_row(const float* p, const float* gp, int c, float* gx) {
+    double dot = 0;
+    for (int j = 0; j < c; j++) {
+        dot += (double)p[j] * gp[j];
+    }
+    float d = (float)dot;
+    for (int j = 0; j < c; j++) {
+        gx[j] += p[j] * (gp[j] - d);
+    }
+}
+
+// Sequences.permute: a row-major tensor of `rank` axes (at most RT_MAX_RANK) with its axes reordered, axis d of the
+// output being axis perm[d] of the input (torch.permute). Passed by value: 13 ints, no padding.
+#define RT_MAX_RANK 6
+
+struct Permute {
+    int rank;
+    int shape[RT_MAX_RANK];
+    int perm[RT_MAX_RANK];
+};
+
+// The input index of output element i (the output contiguous): i's coordinates over the permuted shape, each
+// stepping the input by its axis's row-major stride.
+RT_HD long long permute_source(const Permute& p, long long i) {
+    long long stride[RT_MAX_RANK];
+    long long s = 1;
+    for (int d = p.rank - 1; d >= 0; d--) {
+        stride[d] = s;
+        s *= p.shape[d];
+    }
+    long long src = 0;
+    for (int d = p.rank - 1; d >= 0; d--) {
+        int axis = p.perm[d];
+        src += i % p.shape[axis] * stride[axis];
+        i /= p.shape[axis];
+    }
+    return src;
+}
+
+// Sequences.embeddingBackward, one column j of rows of width d: gw[ids[r], j] += gy[r, j] in the order of r, so
+// repeated ids sum the same way every time (no atomics).
+RT_HD void embedding_backward_column(const int* ids, const float* gy, int rows, int d, int j, float* gw) {
+    for (int r = 0; r < rows; r++) {
+        gw[(long long)ids[r] * d + j] += gy[(long long)r * d + j];
+    }
 }
 
 // CpuBackend.layerNorm, one row of d: y, xhat, returns 1/std

@@ -6,7 +6,12 @@
 //   unscale n s x[n]       -> x * s, the non-finite count, the sum of squares (double)
 //   adam n <AdamStep 10> p[n] g[n] m[n] v[n]   -> p m v
 //   sgd n first hasbuf <SgdStep 6> p[n] g[n] buf[n] -> p buf
-//   softmax_ce rows c z[rows*c] y[rows] scale -> probs, the loss sum (double), then gx = scale * (p - onehot)
+//   softmax_ce rows c z[rows*c] y[rows] scale has_row_scale row_scale[rows if has_row_scale]
+//                          -> probs, the loss sum (double), gx = scale * (p - onehot) (+ row_scale * p), log Z
+//   softmax rows c causal z[rows*c] gp[rows*c] -> probs, then gx = p * (gp - sum gp * p) from zeros
+//   permute rank shape[rank] perm[rank] accumulate x[n] y[n] -> y (x's axes reordered, or added to y)
+//   embedding_backward rows d vocab ids[rows] gy[rows*d] gw[vocab*d] -> gw with gy's rows added at the ids
+//   sizes                  -> sizeof Stats (read back at byte offsets), then RT_MAX_RANK
 //   layer_norm rows d eps x w b gy -> y xhat rstd gx gw gb
 //   act kind param n x[n] saved[n] gy[n] -> y, act'(saved) * gy (kind: the Activation enum's ordinal; saved: what
 //                          the forward saves, the input or the output, the input standing for ReLU's sign mask)
@@ -113,13 +118,52 @@ int main(int argc, char** argv) {
         std::vector<int> y(rows);
         for (int r = 0; r < rows; r++) y[r] = (int)ri();
         float scale = rf();
-        std::vector<float> p(z.size()), gx(z.size(), 0.f);
+        bool has_row_scale = ri() != 0;
+        std::vector<float> row_scale = rv(has_row_scale ? rows : 0);
+        std::vector<float> p(z.size()), gx(z.size(), 0.f), log_z(rows);
         double total = 0;
-        for (int r = 0; r < rows; r++) total += rt::softmax_ce_row(&z[r * k], k, y[r], &p[r * k]);
-        for (int r = 0; r < rows; r++) rt::softmax_ce_backward_row(&p[r * k], k, y[r], scale, &gx[r * k]);
+        for (int r = 0; r < rows; r++) total += rt::softmax_ce_row(&z[r * k], k, y[r], &p[r * k], &log_z[r]);
+        for (int r = 0; r < rows; r++) {
+            const float* rs = has_row_scale ? &row_scale[r] : nullptr;
+            rt::softmax_ce_backward_row(&p[r * k], k, y[r], scale, rs, &gx[r * k]);
+        }
         for (float v : p) wf(v);
         wd(total);
         for (float v : gx) wf(v);
+        for (float v : log_z) wf(v);
+    } else if (!strcmp(c, "softmax")) {
+        int rows = (int)ri(), k = (int)ri(), causal = (int)ri();
+        std::vector<float> z = rv((long long)rows * k), gp = rv((long long)rows * k);
+        std::vector<float> p(z.size()), gx(z.size(), 0.f);
+        for (int r = 0; r < rows; r++) rt::softmax_row(&z[r * k], k, rt::softmax_visible(r, k, causal), &p[r * k]);
+        for (int r = 0; r < rows; r++) rt::softmax_backward_row(&p[r * k], &gp[r * k], k, &gx[r * k]);
+        for (float v : p) wf(v);
+        for (float v : gx) wf(v);
+    } else if (!strcmp(c, "permute")) {
+        rt::Permute p = {};
+        p.rank = (int)ri();
+        long long n = 1;
+        for (int d = 0; d < p.rank; d++) {
+            p.shape[d] = (int)ri();
+            n *= p.shape[d];
+        }
+        for (int d = 0; d < p.rank; d++) p.perm[d] = (int)ri();
+        int accumulate = (int)ri();
+        std::vector<float> x = rv(n), y = rv(n);
+        for (long long i = 0; i < n; i++) { // as rt_permute
+            float v = x[rt::permute_source(p, i)];
+            y[i] = accumulate ? y[i] + v : v;
+        }
+        for (float v : y) wf(v);
+    } else if (!strcmp(c, "embedding_backward")) {
+        int rows = (int)ri(), d = (int)ri(), vocab = (int)ri();
+        std::vector<int> ids(rows);
+        for (int r = 0; r < rows; r++) ids[r] = (int)ri();
+        std::vector<float> gy = rv((long long)rows * d), gw = rv((long long)vocab * d);
+        for (int j = 0; j < d; j++) rt::embedding_backward_column(&ids[0], &gy[0], rows, d, j, &gw[0]);
+        for (float v : gw) wf(v);
+    } else if (!strcmp(c, "sizes")) {
+        printf("%zu\n%d\n", sizeof(rt::Stats), RT_MAX_RANK);
     } else if (!strcmp(c, "layer_norm")) {
         int rows = (int)ri(), d = (int)ri();
         float eps = rf();

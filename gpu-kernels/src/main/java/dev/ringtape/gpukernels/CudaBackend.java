@@ -23,17 +23,26 @@ import jcuda.jcublas.cublasOperation;
 /**
  * The backend SPI on one GPU: tensors in device memory ({@link DeviceStorage}) for the whole step, cuBLAS for the
  * GEMMs, the kernels of {@code kernels.cu} for everything else. Host values cross only where the SPI hands them over:
- * input batches and targets (uploaded when their version changed), class ids, and the few scalars a loss, a norm or a
- * statistic returns.
+ * input batches and targets (uploaded when their version changed), class and embedding ids, the z-loss's row scales,
+ * and the few values a loss, a norm or a statistic returns (a loss's per-row log Z among them).
  *
  * <p>What the SPI keeps in host objects the backend keeps beside them on the device, keyed by the object (weakly):
- * the sign and dropout masks ({@link Mask}), layer norm's 1/std ({@code float[]}), max pooling's argmax and the
- * class ids ({@code int[]}). Telemetry's statistics are reductions on the device; only their few sums come back.
+ * the sign and dropout masks ({@link Mask}), layer norm's 1/std and the row scales ({@code float[]}), max pooling's
+ * argmax and the class and embedding ids ({@code int[]}). Telemetry's statistics are reductions on the device; only
+ * their few sums come back.
  */
 final class CudaBackend implements Backend {
     private static final CUdeviceptr NULL = new CUdeviceptr();
     /** {@code rt::Stats}: double squares, float max_abs, float reserved, then five long longs. */
-    private static final int STATS_BYTES = 56;
+    static final int STATS_BYTES = 56;
+    /** {@code RT_MAX_RANK}: the axes {@code rt::Permute} holds. */
+    static final int MAX_RANK = 6;
+    /** {@code rt::Permute}, passed by value: the rank, the shape and the permutation, {@code MAX_RANK} ints each. */
+    static final int PERMUTE_BYTES = 4 * (1 + 2 * MAX_RANK);
+    /** {@code rt::AdamStep}, passed by value: seven floats, an int, two floats. */
+    static final int ADAM_BYTES = 40;
+    /** {@code rt::SgdStep}, passed by value: four floats, two ints. */
+    static final int SGD_BYTES = 24;
 
     private final CudaDevice dev;
     private final Map<Object, DeviceStorage> beside = Collections.synchronizedMap(new WeakHashMap<>());
@@ -106,6 +115,13 @@ final class CudaBackend implements Backend {
         DeviceStorage d = beside(values, values.length);
         dev.bind();
         JCudaDriver.cuMemcpyHtoD(d.at(0), Pointer.to(values), (long) values.length * Sizeof.INT);
+        return d;
+    }
+
+    /** Host values a kernel reads (the z-loss's row scales), uploaded into the buffer kept beside their array. */
+    private DeviceStorage floats(float[] values) {
+        DeviceStorage d = beside(values, values.length);
+        d.write(values, 0, 0, values.length);
         return d;
     }
 
@@ -286,6 +302,102 @@ final class CudaBackend implements Backend {
     }
 
     @Override
+    public void gemmBatched(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            Tensor a,
+            int strideA,
+            Tensor b,
+            int strideB,
+            float beta,
+            Tensor c,
+            int strideC,
+            int batch) {
+        if (m == 0 || n == 0 || batch == 0) {
+            return;
+        }
+        // as gemm, each product swapped into column-major; the strides step the operands alike
+        CUdeviceptr pa = in(a);
+        CUdeviceptr pb = in(b);
+        CUdeviceptr pc = out(c);
+        dev.bind();
+        JCublas2.cublasSgemmStridedBatched(
+                dev.blas,
+                transB ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
+                transA ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
+                n,
+                m,
+                k,
+                Pointer.to(new float[] {alpha}),
+                pb,
+                transB ? k : n,
+                strideB,
+                pa,
+                transA ? m : k,
+                strideA,
+                Pointer.to(new float[] {beta}),
+                pc,
+                n,
+                strideC,
+                batch);
+    }
+
+    @Override
+    public void permute(Tensor x, int[] shape, int[] perm, Tensor y, boolean accumulate) {
+        if (shape.length > MAX_RANK) {
+            throw new IllegalArgumentException(
+                    "permute of rank " + shape.length + ": the cuda kernel takes at most " + MAX_RANK + " axes");
+        }
+        // rt::Permute: the rank, then the shape and the permutation in MAX_RANK ints each (the kernel reads rank)
+        ByteBuffer s = ByteBuffer.allocate(PERMUTE_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        s.putInt(shape.length);
+        for (int v : shape) {
+            s.putInt(v);
+        }
+        s.position(4 * (1 + MAX_RANK));
+        for (int v : perm) {
+            s.putInt(v);
+        }
+        dev.launch(
+                "rt_permute", y.size(), p(in(x)), p(out(y)), Pointer.to(s.array()), i(accumulate ? 1 : 0), l(y.size()));
+    }
+
+    @Override
+    public void embedding(int[] ids, Tensor weight, Tensor y) {
+        if (ids.length == 0) {
+            return;
+        }
+        int d = y.size() / ids.length;
+        dev.launch("rt_embedding", y.size(), p(ints(ids).at(0)), p(in(weight)), p(out(y)), l(y.size()), i(d));
+    }
+
+    @Override
+    public void embeddingBackward(int[] ids, Tensor gy, Tensor gWeight) {
+        if (ids.length == 0) {
+            return;
+        }
+        int d = gy.size() / ids.length;
+        DeviceStorage rows = beside.containsKey(ids) ? beside(ids, ids.length) : ints(ids);
+        dev.launch("rt_embedding_backward", d, p(rows.at(0)), p(in(gy)), p(out(gWeight)), i(ids.length), i(d));
+    }
+
+    @Override
+    public void softmax(Tensor x, int cols, boolean causal, Tensor probs) {
+        long rows = probs.size() / cols;
+        dev.launch("rt_softmax", rows, p(in(x)), p(out(probs)), i(causal ? 1 : 0), l(rows), i(cols));
+    }
+
+    @Override
+    public void softmaxBackward(Tensor probs, Tensor gp, int cols, Tensor gx) {
+        long rows = gx.size() / cols;
+        dev.launch("rt_softmax_backward", rows, p(in(probs)), p(in(gp)), p(out(gx)), l(rows), i(cols));
+    }
+
+    @Override
     public void addRowVector(Tensor x, Tensor v) {
         dev.launch("rt_add_row_vector", x.size(), p(out(x)), p(in(v)), l(x.size()), i(v.size()));
     }
@@ -424,19 +536,22 @@ final class CudaBackend implements Backend {
     // ---- losses
 
     @Override
-    public double softmaxCrossEntropy(Tensor logits, int[] classes, Tensor probs) {
+    public double softmaxCrossEntropy(Tensor logits, int[] classes, Tensor probs, float[] logZ) {
         int rows = classes.length;
         int c = logits.size() / rows;
         DeviceStorage loss = scratch(0, rows * 2);
+        DeviceStorage lz = scratch(1, rows);
         dev.launch(
                 "rt_softmax_ce",
                 rows,
                 p(in(logits)),
                 p(ints(classes).at(0)),
                 p(out(probs)),
+                p(lz.at(0)),
                 p(loss.at(0)),
                 i(rows),
                 i(c));
+        lz.read(0, logZ, 0, rows);
         double total = 0;
         for (double v : doubles(loss, rows)) {
             total += v;
@@ -445,7 +560,7 @@ final class CudaBackend implements Backend {
     }
 
     @Override
-    public void softmaxCrossEntropyBackward(Tensor probs, int[] classes, float scale, Tensor gx) {
+    public void softmaxCrossEntropyBackward(Tensor probs, int[] classes, float scale, float[] rowScale, Tensor gx) {
         int rows = classes.length;
         DeviceStorage ids = beside.containsKey(classes) ? beside(classes, rows) : ints(classes);
         dev.launch(
@@ -454,6 +569,7 @@ final class CudaBackend implements Backend {
                 p(in(probs)),
                 p(ids.at(0)),
                 f(scale),
+                p(rowScale == null ? NULL : floats(rowScale).at(0)),
                 p(out(gx)),
                 i(rows),
                 i(probs.size() / rows));
@@ -639,7 +755,7 @@ final class CudaBackend implements Backend {
             double lr,
             SgdHyper h,
             double[] stats) {
-        ByteBuffer s = ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer s = ByteBuffer.allocate(SGD_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         s.putFloat((float) h.weightDecay())
                 .putFloat((float) h.momentum())
                 .putFloat((float) (1.0 - h.dampening()))
@@ -665,7 +781,7 @@ final class CudaBackend implements Backend {
     public void adamStep(
             Tensor param, Tensor grad, Tensor m, Tensor v, long t, double lr, AdamHyper h, double[] stats) {
         // the CPU backend's roundings of torch's Python-double hyperparameters (CpuBackend.adamStep)
-        ByteBuffer s = ByteBuffer.allocate(40).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer s = ByteBuffer.allocate(ADAM_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         s.putFloat((float) h.beta1())
                 .putFloat((float) (1.0 - h.beta1()))
                 .putFloat((float) h.beta2())

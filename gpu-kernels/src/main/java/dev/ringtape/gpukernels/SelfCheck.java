@@ -35,9 +35,9 @@ final class SelfCheck {
             Mask mask = new Mask(32);
             be.activation(Activation.RELU, 0f, y, a, mask);
             Tensor probs = onto(be, new float[32], 8, 4);
-            losses[k] = be.softmaxCrossEntropy(a, classes, probs);
+            losses[k] = be.softmaxCrossEntropy(a, classes, probs, new float[8]);
             Tensor ga = onto(be, new float[32], 8, 4);
-            be.softmaxCrossEntropyBackward(probs, classes, 1f / 8, ga);
+            be.softmaxCrossEntropyBackward(probs, classes, 1f / 8, null, ga);
             Tensor gy = onto(be, new float[32], 8, 4);
             be.activationBackward(Activation.RELU, 0f, null, mask, ga, gy);
             Tensor gw = onto(be, new float[64], 4, 16);

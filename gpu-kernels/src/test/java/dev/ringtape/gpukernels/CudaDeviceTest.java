@@ -160,17 +160,68 @@ class CudaDeviceTest {
             classes[i] = rnd.nextInt(10);
         }
         double[] loss = new double[2];
+        float[] rowScale = gaussian(64);
         same(
-                "softmax cross-entropy",
+                "softmax cross-entropy, log Z and the z-loss's gradient",
                 1e-5,
                 List.of(gaussian(640), new float[640], new float[640]),
                 List.of(new int[] {64, 10}, new int[] {64, 10}, new int[] {64, 10}),
                 (be, t) -> {
-                    loss[be == cpu ? 0 : 1] = be.softmaxCrossEntropy(t.get(0), classes, t.get(1));
-                    be.softmaxCrossEntropyBackward(t.get(1), classes, 1f / 64, t.get(2));
-                    return List.of(t.get(1), t.get(2));
+                    float[] logZ = new float[64];
+                    loss[be == cpu ? 0 : 1] = be.softmaxCrossEntropy(t.get(0), classes, t.get(1), logZ);
+                    be.softmaxCrossEntropyBackward(t.get(1), classes, 1f / 64, null, t.get(2));
+                    be.softmaxCrossEntropyBackward(t.get(1), classes, 1f / 64, rowScale, t.get(2));
+                    return List.of(t.get(1), t.get(2), Tensor.of(logZ, 64));
                 });
         assertEquals(loss[0], loss[1], 1e-6 * loss[0]);
+        same(
+                "batched gemm over strided views, both transposes",
+                1e-4,
+                List.of(gaussian(3 * 8 * 5 + 7), gaussian(3 * 5 * 6), gaussian(3 * 8 * 6 + 11)),
+                List.of(new int[] {3 * 8 * 5 + 7}, new int[] {3, 5, 6}, new int[] {3 * 8 * 6 + 11}),
+                (be, t) -> {
+                    Tensor a = Tensor.view(t.get(0).storage(), 7, 3, 8, 5);
+                    Tensor c = Tensor.view(t.get(2).storage(), 11, 3, 8, 6);
+                    be.gemmBatched(false, false, 8, 6, 5, 0.5f, a, 40, t.get(1), 30, 1f, c, 48, 3);
+                    be.gemmBatched(true, true, 5, 8, 6, 1f, t.get(1), 30, c, 48, 0f, a, 40, 3);
+                    return List.of(t.get(0), t.get(2));
+                });
+        same(
+                "permute, and back accumulating",
+                1e-6,
+                List.of(gaussian(2 * 5 * 3 * 4 * 6), gaussian(3 * 2 * 4 * 5 * 6), gaussian(2 * 5 * 3 * 4 * 6)),
+                List.of(new int[] {2, 5, 3, 4, 6}, new int[] {3, 2, 4, 5, 6}, new int[] {2, 5, 3, 4, 6}),
+                (be, t) -> {
+                    be.permute(t.get(0), new int[] {2, 5, 3, 4, 6}, new int[] {2, 0, 3, 1, 4}, t.get(1), false);
+                    be.permute(t.get(1), new int[] {3, 2, 4, 5, 6}, new int[] {1, 3, 0, 2, 4}, t.get(2), true);
+                    return List.of(t.get(1), t.get(2));
+                });
+        int[] ids = new int[40];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = rnd.nextInt(6); // repeated: the backward sums them in order
+        }
+        same(
+                "embedding, its gradient into an arena view",
+                1e-6,
+                List.of(gaussian(6 * 12), new float[40 * 12], gaussian(40 * 12), gaussian(100 + 6 * 12)),
+                List.of(new int[] {6, 12}, new int[] {40, 12}, new int[] {40, 12}, new int[] {100 + 6 * 12}),
+                (be, t) -> {
+                    be.embedding(ids, t.get(0), t.get(1));
+                    be.embeddingBackward(ids, t.get(2), Tensor.view(t.get(3).storage(), 100, 6, 12));
+                    return List.of(t.get(1), t.get(3));
+                });
+        for (boolean causal : new boolean[] {false, true}) {
+            same(
+                    (causal ? "causal " : "") + "softmax and its backward",
+                    1e-5,
+                    List.of(gaussian(3 * 7 * 7), gaussian(3 * 7 * 7), gaussian(3 * 7 * 7), new float[3 * 7 * 7]),
+                    List.of(new int[] {3, 7, 7}, new int[] {3, 7, 7}, new int[] {3, 7, 7}, new int[] {3, 7, 7}),
+                    (be, t) -> {
+                        be.softmax(t.get(0), 7, causal, t.get(3));
+                        be.softmaxBackward(t.get(3), t.get(1), 7, t.get(2));
+                        return List.of(t.get(3), t.get(2));
+                    });
+        }
         float[] targets = new float[200];
         for (int i = 0; i < 200; i++) {
             targets[i] = rnd.nextBoolean() ? 1 : 0;

@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -24,9 +25,10 @@ import org.junit.jupiter.api.Test;
  * The CUDA kernels' arithmetic ({@code ringtape_math.cuh}), compiled by nvcc as host code and run on the CPU, against
  * the Java CPU backend on the same inputs: what can be checked of the device path without a device. Bit for bit
  * where both sides do the same IEEE operations in the same order (16-bit rounding, the unscale, Adam, SGD, ReLU,
- * LeakyReLU, MSE, dropout, layer norm); within one float ulp where a libm function is involved (exp, log1p, expm1 in
- * softmax, BCE and the other activations: glibc's and Java's may differ in the last bit of a double, which can move
- * the rounded float by one ulp). Skipped, with the reason, where nvcc is not on the PATH.
+ * LeakyReLU, MSE, dropout, layer norm, permutation, the embedding's gradient, the softmax's backward); within one
+ * float ulp where a libm function is involved (exp, log1p, expm1 in the softmaxes, log Z, BCE and the other
+ * activations: glibc's and Java's may differ in the last bit of a double, which can move the rounded float by one
+ * ulp). Skipped, with the reason, where nvcc is not on the PATH.
  */
 class HostMathTest {
     private static Path program;
@@ -220,7 +222,7 @@ class HostMathTest {
     }
 
     @Test
-    void shouldComputeSoftmaxCrossEntropyAsTheCpuBackend() throws Exception {
+    void shouldComputeSoftmaxCrossEntropyAndLogZAsTheCpuBackend() throws Exception {
         int rows = 64;
         int c = 10;
         float[] z = gaussian(rows * c, 4);
@@ -232,17 +234,135 @@ class HostMathTest {
             ys.append(y[r]).append(' ');
         }
         float scale = 1f / rows;
-        List<String> out = run("softmax_ce", rows + " " + c + " " + hex(z) + ys + hex(scale));
-        Tensor probs = Tensor.zeros(rows, c);
-        double mean = cpu.softmaxCrossEntropy(Tensor.of(z.clone(), rows, c), y, probs);
-        Tensor gx = Tensor.zeros(rows, c);
-        cpu.softmaxCrossEntropyBackward(probs, y, scale, gx);
-        for (int i = 0; i < rows * c; i++) {
-            assertUlps(probs.data()[i], f(out.get(i)), 1, "softmax " + i);
-            assertUlps(gx.data()[i], f(out.get(rows * c + 1 + i)), 2, "gradient " + i);
+        for (boolean zLoss : new boolean[] {false, true}) {
+            float[] rowScale = zLoss ? gaussian(rows, 1e-3) : null;
+            List<String> out = run(
+                    "softmax_ce",
+                    rows + " " + c + " " + hex(z) + ys + hex(scale) + (zLoss ? " 1 " + hex(rowScale) : " 0"));
+            Tensor probs = Tensor.zeros(rows, c);
+            float[] logZ = new float[rows];
+            double mean = cpu.softmaxCrossEntropy(Tensor.of(z.clone(), rows, c), y, probs, logZ);
+            Tensor gx = Tensor.zeros(rows, c);
+            cpu.softmaxCrossEntropyBackward(probs, y, scale, rowScale, gx);
+            String with = zLoss ? " with the z-loss's row scales" : "";
+            for (int i = 0; i < rows * c; i++) {
+                assertUlps(probs.data()[i], f(out.get(i)), 1, "softmax " + i);
+                assertUlps(gx.data()[i], f(out.get(rows * c + 1 + i)), 2, "gradient " + i + with);
+            }
+            for (int r = 0; r < rows; r++) {
+                assertUlps(logZ[r], f(out.get(2 * rows * c + 1 + r)), 1, "log Z of row " + r);
+            }
+            double total = d(out.get(rows * c));
+            assertEquals(mean, total / rows, Math.abs(mean) * 1e-12, "mean loss");
         }
-        double total = d(out.get(rows * c));
-        assertEquals(mean, total / rows, Math.abs(mean) * 1e-12, "mean loss");
+    }
+
+    @Test
+    void shouldComputeTheSoftmaxAndItsCausalMaskAsTheCpuBackend() throws Exception {
+        int cols = 9;
+        int rows = 4 * cols; // four square blocks, as attention's [batch * heads, t, t]
+        float[] z = gaussian(rows * cols, 3);
+        z[5] = 500f;
+        float[] gp = gaussian(rows * cols, 1);
+        for (boolean causal : new boolean[] {false, true}) {
+            List<String> out = run("softmax", rows + " " + cols + " " + (causal ? 1 : 0) + " " + hex(z) + hex(gp));
+            Tensor probs = Tensor.zeros(rows, cols);
+            cpu.softmax(Tensor.of(z.clone(), rows, cols), cols, causal, probs);
+            float[] host = new float[rows * cols];
+            for (int r = 0; r < rows; r++) {
+                double sum = 0;
+                for (int j = 0; j < cols; j++) {
+                    int i = r * cols + j;
+                    host[i] = f(out.get(i));
+                    String at = (causal ? "causal " : "") + "softmax row " + r + ", column " + j;
+                    if (causal && j > r % cols) {
+                        assertEquals(hex(0f), out.get(i), at + " is masked: exactly 0");
+                    }
+                    assertUlps(probs.data()[i], host[i], 1, at);
+                    sum += host[i];
+                }
+                assertEquals(1, sum, 1e-6, "row " + r + " sums to 1");
+            }
+            // the backward from the same probabilities: the same float operations, bit for bit
+            Tensor gx = Tensor.zeros(rows, cols);
+            cpu.softmaxBackward(Tensor.of(host, rows, cols), Tensor.of(gp.clone(), rows, cols), cols, gx);
+            for (int i = 0; i < rows * cols; i++) {
+                assertEquals(hex(gx.data()[i]), out.get(rows * cols + i), "softmax gradient " + i);
+            }
+        }
+    }
+
+    @Test
+    void shouldPermuteAxesAsTheCpuBackend() throws Exception {
+        int[][][] cases = {
+            {{7}, {0}},
+            {{5, 7}, {1, 0}},
+            {{2, 3, 4}, {2, 0, 1}},
+            {{2, 5, 3, 4, 6}, {2, 0, 3, 1, 4}}, // attention's qkv split: [n, t, 3, heads, hd] -> [3, n, heads, t, hd]
+            {{2, 4, 5, 6}, {0, 2, 1, 3}}, // and the heads merged back
+            {{2, 3, 1, 4, 2, 3}, {5, 3, 0, 4, 1, 2}}
+        };
+        for (int[][] c : cases) {
+            int[] shape = c[0];
+            int[] perm = c[1];
+            int n = 1;
+            int[] outShape = new int[shape.length];
+            for (int d = 0; d < shape.length; d++) {
+                n *= shape[d];
+                outShape[d] = shape[perm[d]];
+            }
+            float[] x = gaussian(n, 1);
+            float[] y0 = gaussian(n, 1);
+            for (boolean accumulate : new boolean[] {false, true}) {
+                StringBuilder in = new StringBuilder().append(shape.length).append(' ');
+                for (int v : shape) {
+                    in.append(v).append(' ');
+                }
+                for (int v : perm) {
+                    in.append(v).append(' ');
+                }
+                in.append(accumulate ? 1 : 0).append(' ').append(hex(x)).append(hex(y0));
+                List<String> out = run("permute", in.toString());
+                Tensor y = Tensor.of(y0.clone(), outShape);
+                cpu.permute(Tensor.of(x.clone(), shape), shape, perm, y, accumulate);
+                for (int i = 0; i < n; i++) {
+                    assertEquals(
+                            hex(y.data()[i]),
+                            out.get(i),
+                            "permute " + Arrays.toString(shape) + " by " + Arrays.toString(perm)
+                                    + (accumulate ? ", accumulating" : "") + ", element " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldSumEmbeddingGradientsInTheOrderOfTheIdsAsTheCpuBackend() throws Exception {
+        int rows = 200;
+        int dim = 13;
+        int vocab = 7; // ids repeat: the order of the sums decides the bits
+        int[] ids = new int[rows];
+        StringBuilder in = new StringBuilder().append(rows + " " + dim + " " + vocab + " ");
+        for (int r = 0; r < rows; r++) {
+            ids[r] = rnd.nextInt(vocab);
+            in.append(ids[r]).append(' ');
+        }
+        float[] gy = gaussian(rows * dim, 1);
+        float[] gw = gaussian(vocab * dim, 1);
+        List<String> out = run("embedding_backward", in + hex(gy) + hex(gw));
+        Tensor gWeight = Tensor.of(gw.clone(), vocab, dim);
+        cpu.embeddingBackward(ids, Tensor.of(gy, rows, dim), gWeight);
+        for (int i = 0; i < vocab * dim; i++) {
+            assertEquals(hex(gWeight.data()[i]), out.get(i), "embedding gradient " + i);
+        }
+    }
+
+    /** What the PTX does not show (KernelCallsTest checks the structs passed by value against it). */
+    @Test
+    void shouldReadStatisticsAndPackPermutationsInTheLayoutsOfTheKernels() throws Exception {
+        List<String> out = run("sizes", "");
+        assertEquals(CudaBackend.STATS_BYTES, Integer.parseInt(out.get(0)), "sizeof(rt::Stats)");
+        assertEquals(CudaBackend.MAX_RANK, Integer.parseInt(out.get(1)), "RT_MAX_RANK");
     }
 
     @Test

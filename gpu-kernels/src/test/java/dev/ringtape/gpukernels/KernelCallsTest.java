@@ -1,9 +1,12 @@
 package dev.ringtape.gpukernels;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,7 +22,9 @@ import org.junit.jupiter.api.Test;
  * other test and read garbage on a GPU. This reads both sides: each {@code __global__} kernel's parameters in
  * kernels.cu, and each launch in CudaBackend.java (its arguments made by {@code p(..)} a device pointer, {@code i(..)}
  * an int, {@code l(..)} a 64-bit integer, {@code f(..)} a float, {@code d(..)} a double, {@code Pointer.to(s.array())}
- * a struct by value), and checks that they match kind for kind, and that every kernel is launched.
+ * a struct by value), and checks that they match kind for kind, and that every kernel is launched; then the same
+ * launches against the entry points of the PTX the jar carries, parameter type for parameter type, a struct's bytes
+ * against the buffer the backend packs.
  */
 class KernelCallsTest {
     /** Kernel name to the kinds of its parameters: ptr, int, long, float, double, struct. */
@@ -106,11 +111,42 @@ class KernelCallsTest {
         return out;
     }
 
+    /** Entry point to its parameters' PTX types ({@code .u64}, {@code .f32}, ..., a struct as {@code .b8[bytes]}). */
+    private static Map<String, List<String>> ptxEntries() throws IOException {
+        String ptx;
+        try (InputStream in = KernelCallsTest.class.getResourceAsStream("/kernels/compute_80.ptx")) {
+            assertNotNull(in, "kernels/compute_80.ptx is not in the jar's resources");
+            ptx = new String(in.readAllBytes(), StandardCharsets.US_ASCII);
+        }
+        Map<String, List<String>> out = new LinkedHashMap<>();
+        Matcher m = Pattern.compile("\\.entry (rt_\\w+)\\(([^)]*)\\)").matcher(ptx);
+        Pattern param = Pattern.compile("\\.param (?:\\.align \\d+ )?(\\.[a-z]+\\d+) \\w+(\\[\\d+\\])?");
+        while (m.find()) {
+            List<String> types = new ArrayList<>();
+            for (String p : m.group(2).split(",")) {
+                Matcher t = param.matcher(p.strip());
+                assertTrue(t.matches(), "a parameter of " + m.group(1) + " in the PTX: " + p.strip());
+                types.add(t.group(1) + (t.group(2) == null ? "" : t.group(2)));
+            }
+            out.put(m.group(1), types);
+        }
+        return out;
+    }
+
+    /** The bytes of the struct each kernel takes by value, as the backend packs it. */
+    private static final Map<String, Integer> STRUCT_BYTES = Map.of(
+            "rt_adam",
+            CudaBackend.ADAM_BYTES,
+            "rt_sgd",
+            CudaBackend.SGD_BYTES,
+            "rt_permute",
+            CudaBackend.PERMUTE_BYTES);
+
     @Test
     void shouldLaunchEveryKernelWithItsParametersKindForKind() throws IOException {
         Map<String, List<String>> kernels = kernels();
         List<Map.Entry<String, List<String>>> launches = launches();
-        assertTrue(launches.size() >= 25, "launches found: " + launches.size());
+        assertTrue(launches.size() >= 35, "launches found: " + launches.size());
         java.util.Set<String> launched = new java.util.HashSet<>();
         for (Map.Entry<String, List<String>> l : launches) {
             assertTrue(kernels.containsKey(l.getKey()), l.getKey() + " is launched but kernels.cu has no such kernel");
@@ -120,5 +156,26 @@ class KernelCallsTest {
         java.util.Set<String> unused = new java.util.TreeSet<>(kernels.keySet());
         unused.removeAll(launched);
         assertEquals(java.util.Set.of(), unused, "kernels the backend never launches");
+    }
+
+    @Test
+    void shouldLaunchEveryKernelAsTheJarsPtxDeclaresIt() throws IOException {
+        Map<String, List<String>> entries = ptxEntries();
+        for (Map.Entry<String, List<String>> l : launches()) {
+            List<String> want = new ArrayList<>();
+            for (String kind : l.getValue()) {
+                want.add(
+                        switch (kind) {
+                            case "ptr", "long" -> ".u64";
+                            case "int" -> ".u32";
+                            case "float" -> ".f32";
+                            case "double" -> ".f64";
+                            case "struct" -> ".b8[" + STRUCT_BYTES.get(l.getKey()) + "]";
+                            default -> kind;
+                        });
+            }
+            assertTrue(entries.containsKey(l.getKey()), l.getKey() + " is launched but the PTX has no such entry");
+            assertEquals(want, entries.get(l.getKey()), "the PTX parameters of " + l.getKey() + " as launched");
+        }
     }
 }

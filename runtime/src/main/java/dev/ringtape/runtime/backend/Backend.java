@@ -32,6 +32,48 @@ public interface Backend {
     void gemm(
             boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c);
 
+    /**
+     * {@code batch} independent products {@link #gemm} would compute, the i-th reading {@code a} at {@code i *
+     * strideA}, {@code b} at {@code i * strideB} and writing {@code c} at {@code i * strideC} (from each tensor's
+     * offset): attention's per-head products as one call.
+     */
+    void gemmBatched(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            Tensor a,
+            int strideA,
+            Tensor b,
+            int strideB,
+            float beta,
+            Tensor c,
+            int strideC,
+            int batch);
+
+    /**
+     * Writes {@code x}, of row-major {@code shape}, with its axes reordered: axis {@code i} of {@code y} is axis
+     * {@code perm[i]} of x (as {@code torch.permute}), contiguous; with {@code accumulate}, adds into y instead.
+     */
+    void permute(Tensor x, int[] shape, int[] perm, Tensor y, boolean accumulate);
+
+    /** {@code y[r, :] = weight[ids[r], :]} for each id (checked by the op), rows of the weight's width. */
+    void embedding(int[] ids, Tensor weight, Tensor y);
+
+    /** {@code gWeight[ids[r], :] += gy[r, :]}, in the order of r (so repeated ids sum the same way every time). */
+    void embeddingBackward(int[] ids, Tensor gy, Tensor gWeight);
+
+    /**
+     * The softmax of each row of width {@code cols}; with {@code causal}, the rows form square {@code cols x cols}
+     * blocks and row i of a block sees its columns j <= i only (the others get probability 0, as -inf logits).
+     */
+    void softmax(Tensor x, int cols, boolean causal, Tensor probs);
+
+    /** {@code gx += probs * (gp - sum_j gp * probs)} per row of width {@code cols}: the softmax's backward. */
+    void softmaxBackward(Tensor probs, Tensor gp, int cols, Tensor gx);
+
     /** {@code x[r, :] += v} for every row r of the {@code rows x v.size()} matrix x. */
     void addRowVector(Tensor x, Tensor v);
 
@@ -91,11 +133,17 @@ public interface Backend {
     void layerNormBackward(
             Tensor gy, Tensor xhat, float[] rstd, Tensor weight, Tensor gx, Tensor gWeight, Tensor gBias);
 
-    /** Mean softmax cross-entropy of logits [N, C] against class ids; writes the softmax into {@code probs}. */
-    double softmaxCrossEntropy(Tensor logits, int[] classes, Tensor probs);
+    /**
+     * Mean softmax cross-entropy of logits [N, C] against class ids; writes the softmax into {@code probs} and each
+     * row's {@code log sum exp} (log Z) into {@code logZ}.
+     */
+    double softmaxCrossEntropy(Tensor logits, int[] classes, Tensor probs, float[] logZ);
 
-    /** {@code gx += scale * (probs - onehot(classes))}. */
-    void softmaxCrossEntropyBackward(Tensor probs, int[] classes, float scale, Tensor gx);
+    /**
+     * {@code gx += scale * (probs - onehot(classes))}, plus {@code rowScale[r] * probs[r, :]} per row when {@code
+     * rowScale} is not null (the z-loss's gradient).
+     */
+    void softmaxCrossEntropyBackward(Tensor probs, int[] classes, float scale, float[] rowScale, Tensor gx);
 
     /** Mean over every element of {@code max(x,0) - x*t + log(1 + exp(-|x|))}. */
     double bceWithLogits(Tensor logits, Tensor target);

@@ -78,7 +78,7 @@ public final class GradientCase {
         out.put("name", name);
         try (Tape tape = Tape.record()) {
             Tensor y = model.forward(input, ForwardContext.EVAL);
-            Tensor loss = model.loss().apply(y, target);
+            Tensor loss = model.objective(y, target);
             tape.backward(loss);
             out.set("output", json(y));
             out.put("loss", loss.item());
@@ -88,7 +88,9 @@ public final class GradientCase {
             Tensor g = p.getValue().grad();
             grads.set(p.getKey(), json(g == null ? Tensor.zeros(p.getValue().shape()) : g));
         }
-        out.set("input_grad", json(input.grad() == null ? Tensor.zeros(input.shape()) : input.grad()));
+        if (!model.takesTokenIds()) {
+            out.set("input_grad", json(input.grad() == null ? Tensor.zeros(input.shape()) : input.grad()));
+        }
         return out;
     }
 

@@ -122,14 +122,17 @@ public final class Layers {
     /** Layer normalization over the last axis. */
     public record LayerNorm(String name, Tensor weight, Tensor bias, float eps) implements Layer {
         static final LayerKind KIND = new LayerKind("layernorm", Set.of("eps"), (b, spec, name, in, into) -> {
-            int d = in[in.length - 1];
-            float eps = (float) spec.number("eps", Double.MIN_VALUE, 1.0, 1e-5);
+            into.add(of(name, in[in.length - 1], (float) spec.number("eps", Double.MIN_VALUE, 1.0, 1e-5)));
+            return in;
+        });
+
+        /** A layer norm of width {@code d} as PyTorch initializes it: weight 1, bias 0. */
+        static LayerNorm of(String name, int d, float eps) {
             Tensor w = Tensor.zeros(d).named(name + ".weight").requiresGrad(true);
             w.fill(1f);
             Tensor bias = Tensor.zeros(d).named(name + ".bias").requiresGrad(true);
-            into.add(new LayerNorm(name, w, bias, eps));
-            return in;
-        });
+            return new LayerNorm(name, w, bias, eps);
+        }
 
         @Override
         public String type() {
@@ -297,6 +300,191 @@ public final class Layers {
             List<Tensor> out = new ArrayList<>();
             for (Layer l : body) {
                 out.addAll(l.parameters());
+            }
+            return out;
+        }
+    }
+
+    /** Token ids to vectors: {@code y[.., :] = weight[id, :]}, as {@code nn.Embedding}. */
+    public record Embedding(String name, Tensor weight) implements Layer {
+        static final LayerKind KIND =
+                new LayerKind("embedding", Set.of("vocab", "dim", "init"), (b, spec, name, in, into) -> {
+                    int vocab = spec.integer("vocab", 1);
+                    int dim = spec.integer("dim", 1);
+                    Tensor w = Tensor.zeros(vocab, dim).named(name + ".weight").requiresGrad(true);
+                    ModelBuilder.init(spec, "init", new Init.Normal(1.0)).fill(w, vocab, dim, b.rng());
+                    into.add(new Embedding(name, w));
+                    int[] o = Arrays.copyOf(in, in.length + 1);
+                    o[in.length] = dim;
+                    return o;
+                });
+
+        @Override
+        public String type() {
+            return "embedding";
+        }
+
+        @Override
+        public Tensor forward(Tensor x, ForwardContext ctx) {
+            return Ops.embedding(x, Ops.cast(weight));
+        }
+
+        @Override
+        public List<Tensor> parameters() {
+            return List.of(weight);
+        }
+    }
+
+    /** Learned absolute positions, added: {@code y = x + weight[:T]} over [N, T, D]. */
+    public record Positional(String name, Tensor weight) implements Layer {
+        static final LayerKind KIND =
+                new LayerKind("positional", Set.of("max_len", "init"), (b, spec, name, in, into) -> {
+                    int maxLen = spec.integer("max_len", 1);
+                    if (in.length != 2) {
+                        throw new SpecException(
+                                spec.path(),
+                                name + " (positional): needs [positions, width] per sample, got " + Shapes.str(in));
+                    }
+                    if (in[0] > maxLen) {
+                        throw new SpecException(
+                                spec.path() + ".max_len",
+                                name + " (positional): the input has " + in[0] + " positions, more than max_len "
+                                        + maxLen);
+                    }
+                    Tensor w =
+                            Tensor.zeros(maxLen, in[1]).named(name + ".weight").requiresGrad(true);
+                    ModelBuilder.init(spec, "init", new Init.Normal(1.0)).fill(w, maxLen, in[1], b.rng());
+                    into.add(new Positional(name, w));
+                    return in;
+                });
+
+        @Override
+        public String type() {
+            return "positional";
+        }
+
+        @Override
+        public Tensor forward(Tensor x, ForwardContext ctx) {
+            return Ops.addPositional(x, Ops.cast(weight));
+        }
+
+        @Override
+        public List<Tensor> parameters() {
+            return List.of(weight);
+        }
+    }
+
+    /**
+     * Multi-head scaled dot-product self-attention over [N, T, D], as nanoGPT's {@code CausalSelfAttention} ({@code
+     * c_attn} is {@code qkv}, {@code c_proj} is {@code proj}), optionally with layer norm on queries and keys. The heads
+     * run as batched GEMMs over [N, heads]; the attention weights stay in float32.
+     */
+    public record Attention(
+            String name,
+            int heads,
+            boolean causal,
+            float dropout,
+            Tensor qkvWeight,
+            Tensor qkvBias,
+            Tensor projWeight,
+            Tensor projBias,
+            LayerNorm qNorm,
+            LayerNorm kNorm)
+            implements Layer {
+        static final LayerKind KIND = new LayerKind(
+                "attention",
+                Set.of("heads", "causal", "qk_layernorm", "bias", "dropout", "init"),
+                (b, spec, name, in, into) -> {
+                    if (in.length != 2) {
+                        throw new SpecException(
+                                spec.path(),
+                                name + " (attention): needs [positions, width] per sample, got " + Shapes.str(in));
+                    }
+                    int d = in[1];
+                    int heads = spec.integer("heads", 1);
+                    if (d % heads != 0) {
+                        throw new SpecException(
+                                spec.path() + ".heads",
+                                name + " (attention): width " + d + " does not split into " + heads + " heads");
+                    }
+                    Init init = ModelBuilder.init(spec, "init");
+                    Tensor qkv =
+                            Tensor.zeros(3 * d, d).named(name + ".qkv.weight").requiresGrad(true);
+                    init.fill(qkv, d, 3 * d, b.rng());
+                    Tensor qkvBias = b.bias(spec, name + ".qkv", 3 * d);
+                    Tensor proj =
+                            Tensor.zeros(d, d).named(name + ".proj.weight").requiresGrad(true);
+                    init.fill(proj, d, d, b.rng());
+                    Tensor projBias = b.bias(spec, name + ".proj", d);
+                    LayerNorm qNorm = null;
+                    LayerNorm kNorm = null;
+                    if (spec.bool("qk_layernorm", false)) {
+                        qNorm = LayerNorm.of(name + ".q_norm", d / heads, 1e-5f);
+                        kNorm = LayerNorm.of(name + ".k_norm", d / heads, 1e-5f);
+                    }
+                    float dropout = (float) spec.number("dropout", 0.0, 0.999999, 0.0);
+                    into.add(new Attention(
+                            name,
+                            heads,
+                            spec.bool("causal", true),
+                            dropout,
+                            qkv,
+                            qkvBias,
+                            proj,
+                            projBias,
+                            qNorm,
+                            kNorm));
+                    return in;
+                });
+
+        @Override
+        public String type() {
+            return "attention";
+        }
+
+        @Override
+        public Tensor forward(Tensor x, ForwardContext ctx) {
+            if (x.rank() != 3) {
+                throw new IllegalArgumentException(
+                        name + " (attention): needs [N, T, D], got " + Shapes.str(x.shape()));
+            }
+            int n = x.dim(0);
+            int t = x.dim(1);
+            int d = x.dim(2);
+            int hd = d / heads;
+            Tensor qkv = Ops.linear(x, Ops.cast(qkvWeight), Ops.cast(qkvBias));
+            // [N, T, 3, H, hd] -> [3, N, H, T, hd]: q, k and v each [N, H, T, hd], one matrix per head
+            Tensor parts = Ops.permute(Ops.reshape(qkv, n, t, 3, heads, hd), 2, 0, 3, 1, 4);
+            Tensor q = Ops.select(parts, 0);
+            Tensor k = Ops.select(parts, 1);
+            Tensor v = Ops.select(parts, 2);
+            if (qNorm != null) {
+                q = qNorm.forward(q, ctx);
+                k = kNorm.forward(k, ctx);
+            }
+            Tensor weights = Ops.softmax(Ops.bmm(q, false, k, true, (float) (1.0 / Math.sqrt(hd))), causal);
+            if (ctx.training() && dropout > 0f) {
+                weights = Ops.dropout(weights, dropout, ctx.seedFor(name + ".weights"));
+            }
+            Tensor y = Ops.bmm(weights, false, v, false, 1f);
+            Tensor merged = Ops.reshape(Ops.permute(y, 0, 2, 1, 3), n, t, d);
+            return Ops.linear(merged, Ops.cast(projWeight), Ops.cast(projBias));
+        }
+
+        @Override
+        public List<Tensor> parameters() {
+            List<Tensor> out = new ArrayList<>();
+            out.add(qkvWeight);
+            if (qkvBias != null) {
+                out.add(qkvBias);
+            }
+            out.add(projWeight);
+            if (projBias != null) {
+                out.add(projBias);
+            }
+            if (qNorm != null) {
+                out.addAll(qNorm.parameters());
+                out.addAll(kNorm.parameters());
             }
             return out;
         }

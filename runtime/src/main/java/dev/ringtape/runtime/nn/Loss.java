@@ -34,6 +34,14 @@ public enum Loss {
      * is taken as [N, 1] (a regression or binary head).
      */
     public Tensor apply(Tensor output, Tensor target) {
+        return apply(output, target, 0.0);
+    }
+
+    /**
+     * The loss as {@link #apply(Tensor, Tensor)}, softmax cross-entropy over every position of [N, T, C] logits
+     * against [N, T] class ids, plus {@code zLoss * mean(logZ^2)} for softmax cross-entropy.
+     */
+    public Tensor apply(Tensor output, Tensor target, double zLoss) {
         Tensor t = this != SOFTMAX_CROSS_ENTROPY
                         && target.rank() == 1
                         && output.rank() == 2
@@ -42,7 +50,10 @@ public enum Loss {
                 ? target.reshape(target.dim(0), 1)
                 : target;
         return switch (this) {
-            case SOFTMAX_CROSS_ENTROPY -> Ops.softmaxCrossEntropy(output, classIds(target));
+            case SOFTMAX_CROSS_ENTROPY -> Ops.softmaxCrossEntropy(
+                    output.rank() > 2 ? Ops.reshape(output, output.size() / output.dim(-1), output.dim(-1)) : output,
+                    classIds(target),
+                    zLoss);
             case MSE -> Ops.mse(output, t);
             case BCE_WITH_LOGITS -> Ops.bceWithLogits(output, t);
         };

@@ -25,7 +25,10 @@ public final class ModelBuilder {
             Layers.Flatten.KIND,
             Layers.Residual.KIND,
             Layers.Conv2d.KIND,
-            Layers.MaxPool2d.KIND);
+            Layers.MaxPool2d.KIND,
+            Layers.Embedding.KIND,
+            Layers.Positional.KIND,
+            Layers.Attention.KIND);
 
     private static Map<String, LayerKind> kinds(LayerKind... kinds) {
         Map<String, LayerKind> m = new TreeMap<>();
@@ -54,7 +57,7 @@ public final class ModelBuilder {
         ModelBuilder b = new ModelBuilder(seed);
         List<Layer> layers = new ArrayList<>();
         int[] out = b.layers(spec.objects("layers"), "", input, layers);
-        SpecNode lossNode = spec.object("loss").allowOnly(Set.of("type"));
+        SpecNode lossNode = spec.object("loss").allowOnly(Set.of("type", "z_loss"));
         String lossType = lossNode.string("type");
         Loss loss = Loss.byKey(lossType);
         if (loss == null) {
@@ -65,13 +68,26 @@ public final class ModelBuilder {
                     "unknown loss '" + lossType + "'" + (near == null ? "" : " (did you mean '" + near + "'?)")
                             + "; expected one of " + String.join(", ", keys));
         }
-        if (loss != Loss.MSE && out.length != 1) {
+        if (loss == Loss.SOFTMAX_CROSS_ENTROPY && out.length != 1 && out.length != 2) {
+            throw new SpecException(
+                    "model.loss",
+                    loss.key() + " needs [classes] or [positions, classes] per sample, the last layer gives "
+                            + Shapes.str(out) + " (add a flatten layer)");
+        }
+        if (loss == Loss.BCE_WITH_LOGITS && out.length != 1) {
             throw new SpecException(
                     "model.loss",
                     loss.key() + " needs a flat output per sample, the last layer gives " + Shapes.str(out)
                             + " (add a flatten layer)");
         }
-        return new Sequential(input, out, layers, loss);
+        double zLoss = 0;
+        if (lossNode.has("z_loss")) {
+            if (loss != Loss.SOFTMAX_CROSS_ENTROPY) {
+                throw new SpecException("model.loss.z_loss", "only softmax_cross_entropy has a z-loss");
+            }
+            zLoss = lossNode.number("z_loss", 0.0, 1.0, 0.0);
+        }
+        return new Sequential(input, out, layers, loss, zLoss);
     }
 
     /** Builds {@code specs} into {@code into}, returning the per-sample output shape. */
@@ -127,8 +143,13 @@ public final class ModelBuilder {
 
     /** The {@code init:} of a layer: a name, {@code {normal: {std}}} or {@code {uniform: {a}}}. */
     static Init init(SpecNode spec, String key) throws SpecException {
+        return init(spec, key, new Init.KaimingUniform());
+    }
+
+    /** The {@code init:} of a layer, {@code otherwise} when it has none. */
+    static Init init(SpecNode spec, String key, Init otherwise) throws SpecException {
         if (!spec.has(key)) {
-            return new Init.KaimingUniform();
+            return otherwise;
         }
         JsonNode v = spec.raw().get(key);
         String path = spec.path() + "." + key;

@@ -15,14 +15,16 @@ public final class Sequential {
     private final int[] outputShape;
     private final List<Layer> layers;
     private final Loss loss;
+    private final double zLoss;
     private final Map<String, Tensor> parameters;
     private int recomputeSegments;
 
-    public Sequential(int[] inputShape, int[] outputShape, List<Layer> layers, Loss loss) {
+    public Sequential(int[] inputShape, int[] outputShape, List<Layer> layers, Loss loss, double zLoss) {
         this.inputShape = inputShape.clone();
         this.outputShape = outputShape.clone();
         this.layers = List.copyOf(layers);
         this.loss = loss;
+        this.zLoss = zLoss;
         Map<String, Tensor> params = new LinkedHashMap<>();
         for (Layer l : layers) {
             for (Tensor p : l.parameters()) {
@@ -62,6 +64,11 @@ public final class Sequential {
         return this;
     }
 
+    /** Whether the input is token ids (the first layer an embedding), which have no gradient. */
+    public boolean takesTokenIds() {
+        return !layers.isEmpty() && layers.get(0) instanceof Layers.Embedding;
+    }
+
     /** The output shape of one sample. */
     public int[] outputShape() {
         return outputShape.clone();
@@ -77,6 +84,11 @@ public final class Sequential {
 
     public Loss loss() {
         return loss;
+    }
+
+    /** What training minimizes: the loss, plus the z-loss's {@code z_loss * mean(logZ^2)} when the job asks. */
+    public Tensor objective(Tensor output, Tensor target) {
+        return loss.apply(output, target, zLoss);
     }
 
     /** Parameters by name ({@code layers.0.weight}, ...), in declaration order. */

@@ -262,8 +262,191 @@ public final class Ops {
         return y;
     }
 
+    /**
+     * Batched products over the leading axes: {@code y[..] = alpha * op(a[..]) op(b[..])}, the last two axes of each
+     * being its matrices ({@code op} transposes when asked), the leading axes equal. One batched GEMM forward, two
+     * backward: attention's scores and its weighted values.
+     */
+    public static Tensor bmm(Tensor a, boolean transA, Tensor b, boolean transB, float alpha) {
+        if (a.rank() < 2
+                || a.rank() != b.rank()
+                || !Arrays.equals(Arrays.copyOf(a.shape(), a.rank() - 2), Arrays.copyOf(b.shape(), b.rank() - 2))) {
+            throw new IllegalArgumentException(
+                    "bmm: batches of " + Shapes.str(a.shape()) + " and " + Shapes.str(b.shape()) + " differ");
+        }
+        int m = transA ? a.dim(-1) : a.dim(-2);
+        int k = transA ? a.dim(-2) : a.dim(-1);
+        int kb = transB ? b.dim(-1) : b.dim(-2);
+        int n = transB ? b.dim(-2) : b.dim(-1);
+        if (k != kb) {
+            throw new IllegalArgumentException("bmm: inner sizes " + k + " and " + kb + " differ");
+        }
+        int batch = a.size() / (m * k);
+        int[] outShape = a.shape();
+        outShape[outShape.length - 2] = m;
+        outShape[outShape.length - 1] = n;
+        Tensor y = Tensor.output(outShape);
+        be().gemmBatched(transA, transB, m, n, k, alpha, a, m * k, b, k * n, 0f, y, m * n, batch);
+        Tape.forwardResult("bmm", y, false);
+        Saved sa = Saved.of(a);
+        Saved sb = Saved.of(b);
+        Tape.recordOp(
+                "bmm",
+                y,
+                new Tensor[] {a, b},
+                (gy, g) -> {
+                    if (g.needs(a)) {
+                        if (transA) {
+                            be().gemmBatched(
+                                            transB, true, k, m, n, alpha, sb.get(), k * n, gy, m * n, 1f, g.of(a),
+                                            m * k, batch);
+                        } else {
+                            be().gemmBatched(
+                                            false, !transB, m, k, n, alpha, gy, m * n, sb.get(), k * n, 1f, g.of(a),
+                                            m * k, batch);
+                        }
+                    }
+                    if (g.needs(b)) {
+                        if (transB) {
+                            be().gemmBatched(
+                                            true, transA, n, k, m, alpha, gy, m * n, sa.get(), m * k, 1f, g.of(b),
+                                            k * n, batch);
+                        } else {
+                            be().gemmBatched(
+                                            !transA, false, k, n, m, alpha, sa.get(), m * k, gy, m * n, 1f, g.of(b),
+                                            k * n, batch);
+                        }
+                    }
+                },
+                sa,
+                sb);
+        return y;
+    }
+
+    /**
+     * The softmax over the last axis, computed and kept in float32 under any autocast; with {@code causal}, the last
+     * two axes are square and position i sees positions j <= i only.
+     */
+    public static Tensor softmax(Tensor x, boolean causal) {
+        int cols = x.dim(-1);
+        if (causal && (x.rank() < 2 || x.dim(-2) != cols)) {
+            throw new IllegalArgumentException(
+                    "softmax: a causal mask needs square last axes, got " + Shapes.str(x.shape()));
+        }
+        Tensor p = Tensor.output(x.shape());
+        be().softmax(x, cols, causal, p);
+        Tape.forwardResult("softmax", p, true);
+        Saved sp = Saved.of(p);
+        Tape.recordOp("softmax", p, new Tensor[] {x}, (gy, g) -> be().softmaxBackward(sp.get(), gy, cols, g.of(x)), sp);
+        return p;
+    }
+
+    /** {@code x} with its axes reordered as {@code torch.permute}: axis i of the result is axis {@code perm[i]}. */
+    public static Tensor permute(Tensor x, int... perm) {
+        int[] shape = x.shape();
+        if (perm.length != shape.length) {
+            throw new IllegalArgumentException(
+                    "permute: " + Arrays.toString(perm) + " does not reorder the axes of " + Shapes.str(shape));
+        }
+        int[] out = new int[shape.length];
+        int[] inverse = new int[shape.length];
+        for (int i = 0; i < perm.length; i++) {
+            out[i] = shape[perm[i]];
+            inverse[perm[i]] = i;
+        }
+        Tensor y = Tensor.output(out);
+        be().permute(x, shape, perm, y, false);
+        Tape.forwardResult("permute", y, false);
+        Tape.recordOp("permute", y, new Tensor[] {x}, (gy, g) -> be().permute(gy, out, inverse, g.of(x), true));
+        return y;
+    }
+
+    /** Entry {@code i} of the first axis of x, as a tensor of its own: q, k or v of a fused projection. */
+    public static Tensor select(Tensor x, int i) {
+        int[] shape = Arrays.copyOfRange(x.shape(), 1, x.rank());
+        int n = Shapes.size(shape);
+        if (i < 0 || i >= x.dim(0)) {
+            throw new IllegalArgumentException("select: " + i + " is outside [0, " + x.dim(0) + ")");
+        }
+        Tensor y = Tensor.output(shape);
+        y.copyFrom(Tensor.view(x.storage(), x.offset() + i * n, shape));
+        Tape.recordOp("select", y, new Tensor[] {x}, (gy, g) -> {
+            Tensor gx = g.of(x);
+            be().axpy(1f, gy, Tensor.view(gx.storage(), gx.offset() + i * n, shape));
+        });
+        return y;
+    }
+
+    /**
+     * Rows of {@code weight} looked up by the token ids of {@code ids} (integers held as floats, any shape): the result
+     * has the ids' shape and one more axis, the weight's width. Ids have no gradient.
+     */
+    public static Tensor embedding(Tensor ids, Tensor weight) {
+        int vocab = weight.dim(0);
+        int d = weight.dim(1);
+        int[] rows = tokenIds("embedding", ids, vocab);
+        int[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
+        shape[ids.rank()] = d;
+        Tensor y = Tensor.output(shape);
+        be().embedding(rows, weight, y);
+        Tape.forwardResult("embedding", y, false);
+        Tape.recordOp(
+                "embedding", y, new Tensor[] {weight}, (gy, g) -> be().embeddingBackward(rows, gy, g.of(weight)), rows);
+        return y;
+    }
+
+    /** The ids of {@code t} as ints, each checked to be an integer in {@code [0, bound)}. */
+    public static int[] tokenIds(String op, Tensor t, int bound) {
+        float[] v = t.toArray();
+        int[] ids = new int[v.length];
+        for (int i = 0; i < v.length; i++) {
+            ids[i] = (int) v[i];
+            if (ids[i] != v[i] || ids[i] < 0 || ids[i] >= bound) {
+                throw new IllegalArgumentException(op + ": value " + v[i] + " at "
+                        + Shapes.str(Shapes.index(t.shape(), i)) + " is not an id in [0, " + bound + ")");
+            }
+        }
+        return ids;
+    }
+
+    /**
+     * {@code y = x + weight[:T]} over x of shape [N, T, D]: learned absolute positions, the first T rows of a [max_len,
+     * D] weight.
+     */
+    public static Tensor addPositional(Tensor x, Tensor weight) {
+        if (x.rank() != 3 || x.dim(2) != weight.dim(1) || x.dim(1) > weight.dim(0)) {
+            throw new IllegalArgumentException("positional: input " + Shapes.str(x.shape()) + " does not fit positions "
+                    + Shapes.str(weight.shape()) + " ([N, T, D] with T <= max_len)");
+        }
+        int td = x.dim(1) * x.dim(2);
+        int n = x.dim(0);
+        Tensor y = Tensor.output(x.shape());
+        y.copyFrom(x);
+        Tensor rows = Tensor.view(weight.storage(), weight.offset(), td);
+        be().addRowVector(y.reshape(n, td), rows);
+        Tape.forwardResult("positional", y, false);
+        Tape.recordOp("positional", y, new Tensor[] {x, weight}, (gy, g) -> {
+            if (g.needs(x)) {
+                be().axpy(1f, gy, g.of(x));
+            }
+            if (g.needs(weight)) {
+                Tensor gw = g.of(weight);
+                be().sumRowsInto(gy.reshape(n, td), Tensor.view(gw.storage(), gw.offset(), td));
+            }
+        });
+        return y;
+    }
+
     /** Mean softmax cross-entropy of logits [N, C] against class ids, fused in log space. */
     public static Tensor softmaxCrossEntropy(Tensor logits, int[] classes) {
+        return softmaxCrossEntropy(logits, classes, 0.0);
+    }
+
+    /**
+     * Mean softmax cross-entropy of logits [N, C] against class ids, fused in log space, plus {@code zLoss *
+     * mean(logZ^2)} (the z-loss of PaLM and Wortsman et al.: it keeps the log-normalizer near 0) when zLoss > 0.
+     */
+    public static Tensor softmaxCrossEntropy(Tensor logits, int[] classes, double zLoss) {
         if (logits.rank() != 2 || logits.dim(0) != classes.length) {
             throw new IllegalArgumentException("softmax_cross_entropy: logits " + Shapes.str(logits.shape())
                     + " do not match " + classes.length + " targets");
@@ -277,15 +460,36 @@ public final class Ops {
         }
         Tensor probs = Tensor.output(logits.shape());
         Tensor loss = Tensor.output();
-        loss.set((float) be().softmaxCrossEntropy(logits, classes, probs));
+        float[] logZ = new float[classes.length];
+        double ce = be().softmaxCrossEntropy(logits, classes, probs, logZ);
+        double z = 0;
+        if (zLoss > 0) {
+            for (float v : logZ) {
+                z += (double) v * v;
+            }
+            z = zLoss * z / classes.length;
+        }
+        loss.set((float) (ce + z));
         Tape.forwardResult("softmax_cross_entropy", loss, true);
         float inv = 1f / classes.length;
         Tape.recordOp(
                 "softmax_cross_entropy",
                 loss,
                 new Tensor[] {logits},
-                (gy, g) -> be().softmaxCrossEntropyBackward(probs, classes, gy.item() * inv, g.of(logits)),
-                probs);
+                (gy, g) -> {
+                    float[] rowScale = null;
+                    if (zLoss > 0) {
+                        // d/dlogits of zLoss * logZ^2 / rows is 2 zLoss logZ / rows * softmax
+                        rowScale = new float[logZ.length];
+                        double perRow = gy.item() * 2.0 * zLoss / classes.length;
+                        for (int r = 0; r < logZ.length; r++) {
+                            rowScale[r] = (float) (perRow * logZ[r]);
+                        }
+                    }
+                    be().softmaxCrossEntropyBackward(probs, classes, gy.item() * inv, rowScale, g.of(logits));
+                },
+                probs,
+                logZ);
         return loss;
     }
 

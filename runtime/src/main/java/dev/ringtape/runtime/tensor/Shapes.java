@@ -42,6 +42,16 @@ public final class Shapes {
         return (size + 2 * padding - kernel) / stride + 1;
     }
 
+    /** The coordinates of element {@code flat} of a row-major tensor of {@code shape}. */
+    public static int[] index(int[] shape, int flat) {
+        int[] at = new int[shape.length];
+        for (int a = shape.length - 1; a >= 0; a--) {
+            at[a] = shape[a] == 0 ? 0 : flat % shape[a];
+            flat = shape[a] == 0 ? 0 : flat / shape[a];
+        }
+        return at;
+    }
+
     public static String str(int[] shape) {
         return Arrays.toString(shape);
     }

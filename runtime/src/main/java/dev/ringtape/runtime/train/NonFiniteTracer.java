@@ -72,10 +72,8 @@ public final class NonFiniteTracer {
                 try (NonFiniteProbe probe = NonFiniteProbe.open();
                         Autocast cast = Autocast.enable(precision);
                         Tape tape = Tape.record()) {
-                    Tensor loss = model.loss()
-                            .apply(
-                                    model.forward(xy[0], ForwardContext.training(microSeed(seed, step, rank, m))),
-                                    xy[1]);
+                    Tensor loss = model.objective(
+                            model.forward(xy[0], ForwardContext.training(microSeed(seed, step, rank, m))), xy[1]);
                     if (probe.origin() == null && loss.requiresGrad()) {
                         tape.backward(loss, scale / k);
                     }

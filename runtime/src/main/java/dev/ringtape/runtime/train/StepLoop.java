@@ -171,7 +171,7 @@ public final class StepLoop {
                 } finally {
                     telemetry.closeForward();
                 }
-                Tensor loss = model.loss().apply(out, xy[1]);
+                Tensor loss = model.objective(out, xy[1]);
                 long t1 = System.nanoTime();
                 localLoss += loss.item();
                 if (m < k - 1) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ringtape.runtime.backend.Activation;
+import dev.ringtape.runtime.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 /** The layer types come from one place each: the layers' kinds, and the activations' rows of {@link Activation}. */
@@ -62,5 +63,43 @@ class LayerKindsTest {
         assertEquals(1f, Activation.SIGMOID.upper());
         assertEquals(-1f, Activation.TANH.lower());
         assertTrue(!Activation.GELU_ERF.bounded() && !Activation.GELU_ERF.dies());
+    }
+
+    private static SpecException badSequence(String layers, String loss) {
+        return assertThrows(
+                SpecException.class,
+                () -> ModelBuilder.build(
+                        new ObjectMapper()
+                                .readTree("{\"input\": [6], \"layers\": " + layers + ", \"loss\": " + loss + "}"),
+                        1));
+    }
+
+    @Test
+    void shouldNameTheSequenceLayerThatCannotTakeItsInput() {
+        String ce = "{\"type\": \"softmax_cross_entropy\"}";
+        String embed = "{\"type\": \"embedding\", \"vocab\": 5, \"dim\": 6}";
+        SpecException heads = badSequence("[" + embed + ", {\"type\": \"attention\", \"heads\": 4}]", ce);
+        assertEquals("model.layers.1.heads", heads.path());
+        assertTrue(heads.getMessage().contains("width 6 does not split into 4 heads"), heads.getMessage());
+        SpecException positions = badSequence("[" + embed + ", {\"type\": \"positional\", \"max_len\": 4}]", ce);
+        assertEquals("model.layers.1.max_len", positions.path());
+        assertTrue(positions.getMessage().contains("6 positions, more than max_len 4"), positions.getMessage());
+        SpecException flat = badSequence("[{\"type\": \"attention\", \"heads\": 2}]", ce);
+        assertTrue(flat.getMessage().contains("needs [positions, width] per sample, got [6]"), flat.getMessage());
+        SpecException z = badSequence("[" + embed + "]", "{\"type\": \"mse\", \"z_loss\": 0.1}");
+        assertEquals("model.loss.z_loss", z.path());
+    }
+
+    @Test
+    void shouldNameATokenIdOutsideTheVocabulary() throws Exception {
+        Sequential m = ModelBuilder.build(
+                new ObjectMapper()
+                        .readTree("{\"input\": [3], \"layers\": [{\"type\": \"embedding\", \"vocab\": 5,"
+                                + " \"dim\": 2}], \"loss\": {\"type\": \"mse\"}}"),
+                1);
+        Tensor ids = Tensor.of(new float[] {0, 4, 1, 2, 7, 3}, 2, 3);
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> m.forward(ids, ForwardContext.EVAL));
+        assertTrue(e.getMessage().contains("value 7.0 at [1, 1] is not an id in [0, 5)"), e.getMessage());
     }
 }

@@ -153,4 +153,51 @@ class OpsGradCheckTest {
         GradCheck.Result r = GradCheck.defaults().check(() -> Ops.mse(y, target), List.of(y));
         assertTrue(r.ok(), r::toString);
     }
+
+    @Test
+    void shouldDifferentiateBatchedProductsInEveryTransposition() {
+        for (boolean ta : new boolean[] {false, true}) {
+            for (boolean tb : new boolean[] {false, true}) {
+                Tensor a = ta ? randn(30, 1f, 2, 3, 4, 5) : randn(30, 1f, 2, 3, 5, 4);
+                Tensor b = tb ? randn(31, 1f, 2, 3, 6, 4) : randn(31, 1f, 2, 3, 4, 6);
+                check(in -> Ops.bmm(in.get(0), ta, in.get(1), tb, 0.7f), a, b);
+            }
+        }
+    }
+
+    @Test
+    void shouldDifferentiateSoftmaxWithAndWithoutTheCausalMask() {
+        check(in -> Ops.softmax(in.get(0), false), randn(32, 2f, 2, 3, 5));
+        check(in -> Ops.softmax(in.get(0), true), randn(33, 2f, 2, 4, 4));
+    }
+
+    @Test
+    void shouldDifferentiatePermuteAndSelect() {
+        check(in -> Ops.permute(in.get(0), 2, 0, 3, 1, 4), randn(34, 1f, 2, 3, 3, 2, 4));
+        check(in -> Ops.add(Ops.select(in.get(0), 2), Ops.select(in.get(0), 0)), randn(35, 1f, 3, 2, 5));
+    }
+
+    @Test
+    void shouldDifferentiateEmbeddingWithRepeatedIds() {
+        Tensor ids = Tensor.of(new float[] {3, 0, 3, 1, 4, 3}, 2, 3);
+        check(in -> Ops.embedding(ids, in.get(0)), randn(36, 1f, 5, 4));
+    }
+
+    @Test
+    void shouldDifferentiatePositionsShorterThanTheirTable() {
+        check(in -> Ops.addPositional(in.get(0), in.get(1)), randn(37, 1f, 2, 3, 4), randn(38, 1f, 5, 4));
+    }
+
+    @Test
+    void shouldDifferentiateTheZLossOverSequenceLogits() {
+        int[] classes = {2, 0, 4, 1, 3, 3};
+        Tensor logits = randn(39, 3f, 6, 5);
+        for (int i = 0; i < logits.size(); i++) {
+            logits.data()[i] += 4f; // log Z far from 0, where the z-loss pulls
+        }
+        logits.requiresGrad(true);
+        GradCheck.Result r =
+                GradCheck.defaults().check(() -> Ops.softmaxCrossEntropy(logits, classes, 0.05), List.of(logits));
+        assertTrue(r.ok(), r::toString);
+    }
 }

@@ -52,7 +52,7 @@ final class Gradcheck {
                         .tolerance(2e-2, 2e-3)
                         .maxElements(24)
                         .taylorStep(0.02)
-                        .check(() -> model.loss().apply(model.forward(xy[0], ctx), xy[1]), List.of(p.getValue()));
+                        .check(() -> model.objective(model.forward(xy[0], ctx), xy[1]), List.of(p.getValue()));
                 out.printf(
                         "  %-28s %-6s %3d elements, worst at %.2f of the tolerance%s%n",
                         p.getKey(),

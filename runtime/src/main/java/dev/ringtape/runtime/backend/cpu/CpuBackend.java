@@ -216,13 +216,70 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void gemmBatched(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            Tensor a,
+            int strideA,
+            Tensor b,
+            int strideB,
+            float beta,
+            Tensor c,
+            int strideC,
+            int batch) {
+        for (int i = 0; i < batch; i++) {
+            gemm(
+                    transA,
+                    transB,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    Tensor.view(a.storage(), a.offset() + i * strideA, m * k),
+                    Tensor.view(b.storage(), b.offset() + i * strideB, k * n),
+                    beta,
+                    Tensor.view(c.storage(), c.offset() + i * strideC, m * n));
+        }
+    }
+
+    @Override
+    public void permute(Tensor x, int[] shape, int[] perm, Tensor y, boolean accumulate) {
+        Sequences.permute(x, shape, perm, y, accumulate);
+    }
+
+    @Override
+    public void embedding(int[] ids, Tensor weight, Tensor y) {
+        Sequences.embedding(ids, weight, y);
+    }
+
+    @Override
+    public void embeddingBackward(int[] ids, Tensor gy, Tensor gWeight) {
+        Sequences.embeddingBackward(ids, gy, gWeight);
+    }
+
+    @Override
+    public void softmax(Tensor x, int cols, boolean causal, Tensor probs) {
+        Sequences.softmax(x, cols, causal, probs);
+    }
+
+    @Override
+    public void softmaxBackward(Tensor probs, Tensor gp, int cols, Tensor gx) {
+        Sequences.softmaxBackward(probs, gp, cols, gx);
+    }
+
+    @Override
     public void addRowVector(Tensor x, Tensor v) {
         float[] xd = x.data();
-        float[] vd = v.data();
-        int d = vd.length;
+        float[] vd = host(v);
+        int vo = v.offset();
+        int d = v.size();
         for (int base = 0; base < xd.length; base += d) {
             for (int j = 0; j < d; j++) {
-                xd[base + j] += vd[j];
+                xd[base + j] += vd[vo + j];
             }
         }
     }
@@ -466,13 +523,13 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public double softmaxCrossEntropy(Tensor logits, int[] classes, Tensor probs) {
-        return Losses.softmaxCrossEntropy(logits, classes, probs);
+    public double softmaxCrossEntropy(Tensor logits, int[] classes, Tensor probs, float[] logZ) {
+        return Losses.softmaxCrossEntropy(logits, classes, probs, logZ);
     }
 
     @Override
-    public void softmaxCrossEntropyBackward(Tensor probs, int[] classes, float scale, Tensor gx) {
-        Losses.softmaxCrossEntropyBackward(probs, classes, scale, gx);
+    public void softmaxCrossEntropyBackward(Tensor probs, int[] classes, float scale, float[] rowScale, Tensor gx) {
+        Losses.softmaxCrossEntropyBackward(probs, classes, scale, rowScale, gx);
     }
 
     @Override

@@ -6,7 +6,7 @@ import dev.ringtape.runtime.tensor.Tensor;
 final class Losses {
     private Losses() {}
 
-    static double softmaxCrossEntropy(Tensor logits, int[] classes, Tensor probs) {
+    static double softmaxCrossEntropy(Tensor logits, int[] classes, Tensor probs, float[] logZ) {
         float[] z = logits.data();
         float[] p = probs.data();
         int n = classes.length;
@@ -23,6 +23,7 @@ final class Losses {
                 sum += Math.exp((double) z[base + j] - max);
             }
             double logSum = Math.log(sum);
+            logZ[r] = (float) (logSum + max);
             for (int j = 0; j < c; j++) {
                 p[base + j] = (float) Math.exp((double) z[base + j] - max - logSum);
             }
@@ -32,15 +33,16 @@ final class Losses {
         return total / n;
     }
 
-    static void softmaxCrossEntropyBackward(Tensor probs, int[] classes, float scale, Tensor gx) {
+    static void softmaxCrossEntropyBackward(Tensor probs, int[] classes, float scale, float[] rowScale, Tensor gx) {
         float[] p = probs.data();
         float[] o = gx.data();
         int n = classes.length;
         int c = p.length / n;
         for (int r = 0; r < n; r++) {
             int base = r * c;
+            float s = rowScale == null ? scale : scale + rowScale[r];
             for (int j = 0; j < c; j++) {
-                o[base + j] += scale * p[base + j];
+                o[base + j] += s * p[base + j];
             }
             o[base + classes[r]] -= scale;
         }
