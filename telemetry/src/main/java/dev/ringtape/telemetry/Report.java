@@ -64,6 +64,13 @@ public final class Report {
                                 "%.2f%%",
                                 100 * ev.path(Schema.ACCURACY).asDouble()));
             }
+            if (ev.path(Schema.BITS_PER_BYTE).isNumber()) {
+                h.append(", ")
+                        .append(String.format(
+                                Locale.ROOT,
+                                "%.3f bits/byte",
+                                ev.path(Schema.BITS_PER_BYTE).asDouble()));
+            }
             h.append("</p>\n");
         }
         h.append(verdict());

@@ -131,6 +131,9 @@ public final class Schema {
     // end
     public static final String EVAL = "eval";
     public static final String ACCURACY = "accuracy";
+    /** The held-out loss of a model that reads token ids, in bits per token (bytes, for {@code format: text}). */
+    public static final String BITS_PER_BYTE = "bits_per_byte";
+
     public static final String STEPS = "steps";
     public static final String SKIPPED_STEPS = "skipped_steps";
     public static final String SECONDS = "seconds";

@@ -120,6 +120,7 @@ public final class TensorBoard implements TelemetrySink {
             case Schema.Type.END -> {
                 scalar(summary, "eval/loss", r.path(Schema.EVAL).path(Schema.LOSS));
                 scalar(summary, "eval/accuracy", r.path(Schema.EVAL).path(Schema.ACCURACY));
+                scalar(summary, "eval/bits_per_byte", r.path(Schema.EVAL).path(Schema.BITS_PER_BYTE));
             }
             case Schema.Type.DIAGNOSIS -> text(summary, "diagnoses", diagnosis(r));
             default -> {

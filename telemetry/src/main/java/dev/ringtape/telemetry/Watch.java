@@ -146,13 +146,18 @@ public final class Watch {
                 printStatus();
                 JsonNode eval = r.path(Schema.EVAL);
                 out.printf(
-                        "end at step %d: eval loss %s%s, %d skipped step(s)%n",
+                        "end at step %d: eval loss %s%s%s, %d skipped step(s)%n",
                         r.path(Schema.STEP).asLong(),
                         number(eval.path(Schema.LOSS)),
                         eval.path(Schema.ACCURACY).isNumber()
                                 ? String.format(
                                         ", accuracy %.2f%%",
                                         100 * eval.path(Schema.ACCURACY).asDouble())
+                                : "",
+                        eval.path(Schema.BITS_PER_BYTE).isNumber()
+                                ? String.format(
+                                        ", %.3f bits/byte",
+                                        eval.path(Schema.BITS_PER_BYTE).asDouble())
                                 : "",
                         r.path(Schema.SKIPPED_STEPS).asLong());
                 return 0;

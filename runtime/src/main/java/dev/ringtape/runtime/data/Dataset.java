@@ -4,23 +4,38 @@ import dev.ringtape.runtime.tensor.Shapes;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.SplittableRandom;
 
-/** Samples in memory: features row-major ({@code n x prod(sampleShape)}) and one label value per sample. */
+/**
+ * Samples in memory: features row-major ({@code n x prod(sampleShape)}) and labels of {@code labelShape} per sample
+ * (one value, {@code []}, for a class or a target; one per position, {@code [T]}, for next-token prediction).
+ */
 public final class Dataset {
     private final float[] features;
     private final float[] labels;
     private final int[] sampleShape;
+    private final int[] labelShape;
     private final int n;
 
     public Dataset(float[] features, float[] labels, int[] sampleShape) {
+        this(features, labels, sampleShape, new int[0]);
+    }
+
+    public Dataset(float[] features, float[] labels, int[] sampleShape, int[] labelShape) {
         this.sampleShape = sampleShape.clone();
+        this.labelShape = labelShape.clone();
         int per = Shapes.size(sampleShape);
-        if (features.length != labels.length * per) {
-            throw new IllegalArgumentException(labels.length + " samples of " + Shapes.str(sampleShape) + " need "
-                    + labels.length * per + " feature values, got " + features.length);
+        int labelsPer = Shapes.size(labelShape);
+        if (labels.length % labelsPer != 0 || features.length != labels.length / labelsPer * per) {
+            throw new IllegalArgumentException(labels.length / labelsPer + " samples of " + Shapes.str(sampleShape)
+                    + " need " + labels.length / labelsPer * per + " feature values, got " + features.length);
         }
         this.features = features;
         this.labels = labels;
-        this.n = labels.length;
+        this.n = labels.length / labelsPer;
+    }
+
+    /** The labels of one sample: {@code []} for one value, {@code [T]} for one per position. */
+    public int[] labelShape() {
+        return labelShape.clone();
     }
 
     public int size() {
@@ -41,7 +56,7 @@ public final class Dataset {
             throw new IllegalArgumentException(
                     "samples of " + Shapes.str(sampleShape) + " cannot be seen as " + Shapes.str(shape));
         }
-        return new Dataset(features, labels, shape);
+        return new Dataset(features, labels, shape, labelShape);
     }
 
     public float[] features() {
@@ -56,7 +71,8 @@ public final class Dataset {
     public Tensor[] batch(int[] indices, int from, int count) {
         Dataset picked = subset(indices, from, count);
         return new Tensor[] {
-            Tensor.of(picked.features, Shapes.batched(count, sampleShape)), Tensor.of(picked.labels, count)
+            Tensor.of(picked.features, Shapes.batched(count, sampleShape)),
+            Tensor.of(picked.labels, Shapes.batched(count, labelShape))
         };
     }
 
@@ -66,7 +82,8 @@ public final class Dataset {
      */
     public Tensor[] batchInto(int[] indices, int from, int count, Tensor[] into) {
         int per = Shapes.size(sampleShape);
-        if (into == null || into[0].size() != count * per || into[1].size() != count) {
+        int labelsPer = Shapes.size(labelShape);
+        if (into == null || into[0].size() != count * per || into[1].size() != count * labelsPer) {
             return batch(indices, from, count);
         }
         float[] x = into[0].data();
@@ -74,7 +91,7 @@ public final class Dataset {
         for (int i = 0; i < count; i++) {
             int s = indices[from + i];
             System.arraycopy(features, s * per, x, i * per, per);
-            y[i] = labels[s];
+            System.arraycopy(labels, s * labelsPer, y, i * labelsPer, labelsPer);
         }
         into[0].markModified();
         into[1].markModified();
@@ -91,14 +108,15 @@ public final class Dataset {
     /** The samples at {@code indices[from .. from+count)}, copied. */
     private Dataset subset(int[] indices, int from, int count) {
         int per = Shapes.size(sampleShape);
+        int labelsPer = Shapes.size(labelShape);
         float[] x = new float[count * per];
-        float[] y = new float[count];
+        float[] y = new float[count * labelsPer];
         for (int i = 0; i < count; i++) {
             int s = indices[from + i];
             System.arraycopy(features, s * per, x, i * per, per);
-            y[i] = labels[s];
+            System.arraycopy(labels, s * labelsPer, y, i * labelsPer, labelsPer);
         }
-        return new Dataset(x, y, sampleShape);
+        return new Dataset(x, y, sampleShape, labelShape);
     }
 
     /** A seeded Fisher-Yates permutation of {@code 0 .. n-1}. */

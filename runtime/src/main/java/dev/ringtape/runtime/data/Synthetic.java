@@ -2,7 +2,7 @@ package dev.ringtape.runtime.data;
 
 import java.util.SplittableRandom;
 
-/** Seeded synthetic classification data: the same seed gives the same samples on every worker and run. */
+/** Seeded synthetic data: the same seed gives the same samples on every worker and run. */
 public final class Synthetic {
     private Synthetic() {}
 
@@ -67,5 +67,34 @@ public final class Synthetic {
             y[s] = c;
         }
         return new Dataset(x, y, new int[] {2});
+    }
+    /**
+     * Sequence reversal for next-token prediction: each sample is {@code k} random tokens in {@code [1, vocab)}, a 0
+     * separator, then the same tokens reversed ({@code 2k + 1} tokens, input the first {@code 2k}, labels the last
+     * {@code 2k}). The second half is determined by the first, so a model that attends learns it exactly; the first
+     * half stays at chance.
+     */
+    public static Dataset reversal(int samples, int context, int vocab, long seed) {
+        if (context < 2 || context % 2 != 0 || vocab < 2) {
+            throw new IllegalArgumentException(
+                    "reversal needs an even context >= 2 and a vocabulary >= 2, got " + context + " and " + vocab);
+        }
+        SplittableRandom r = new SplittableRandom(seed);
+        int k = context / 2;
+        int[] seq = new int[context + 1];
+        float[] x = new float[samples * context];
+        float[] y = new float[samples * context];
+        for (int s = 0; s < samples; s++) {
+            for (int i = 0; i < k; i++) {
+                seq[i] = 1 + r.nextInt(vocab - 1);
+                seq[context - i] = seq[i];
+            }
+            seq[k] = 0;
+            for (int t = 0; t < context; t++) {
+                x[s * context + t] = seq[t];
+                y[s * context + t] = seq[t + 1];
+            }
+        }
+        return new Dataset(x, y, new int[] {context}, new int[] {context});
     }
 }

@@ -28,7 +28,15 @@ public interface LrSchedule {
     }
 
     static LrSchedule constant(double lr) {
-        return of(lr, step -> lr);
+        return constant(lr, 0);
+    }
+
+    /**
+     * Hugging Face's {@code get_constant_schedule_with_warmup}: {@code lr * s / W} while {@code s < W}, then {@code
+     * lr}.
+     */
+    static LrSchedule constant(double lr, long warmupSteps) {
+        return of(lr, step -> step < warmupSteps ? lr * step / warmupSteps : lr);
     }
 
     /**

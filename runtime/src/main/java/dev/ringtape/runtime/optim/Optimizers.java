@@ -68,8 +68,8 @@ public final class Optimizers {
         String type = spec.string("type", "constant");
         return switch (type) {
             case "constant" -> {
-                spec.allowOnly(Set.of("type"));
-                yield LrSchedule.constant(lr);
+                spec.allowOnly(Set.of("type", "warmup_steps"));
+                yield LrSchedule.constant(lr, spec.integer("warmup_steps", 0, 0));
             }
             case "cosine" -> {
                 spec.allowOnly(Set.of("type", "warmup_steps"));

@@ -317,9 +317,12 @@ public final class Trainer {
                     epochs,
                     lossCount == 0 ? Double.NaN : lossSum / lossCount,
                     last.loss(),
-                    Double.isNaN(last.accuracy())
-                            ? ""
-                            : String.format("  eval accuracy %.2f%%", 100 * last.accuracy()));
+                    (Double.isNaN(last.accuracy())
+                                    ? ""
+                                    : String.format("  eval accuracy %.2f%%", 100 * last.accuracy()))
+                            + (Double.isNaN(last.bitsPerToken())
+                                    ? ""
+                                    : String.format("  %.3f bits/byte", last.bitsPerToken())));
         }
         if (last == null) {
             last = evaluate(eval); // resumed at the very end: no epoch ran, but the model is still evaluated
@@ -328,6 +331,9 @@ public final class Trainer {
         ObjectNode ev = end.putObject(Schema.EVAL);
         Records.putNumber(ev, Schema.LOSS, last == null ? Double.NaN : last.loss());
         Records.putNumber(ev, Schema.ACCURACY, last == null ? Double.NaN : last.accuracy());
+        if (last != null && !Double.isNaN(last.bitsPerToken())) {
+            Records.putNumber(ev, Schema.BITS_PER_BYTE, last.bitsPerToken());
+        }
         ev.put(Schema.SAMPLES, last == null ? 0 : last.samples());
         end.put(Schema.STEPS, step);
         end.put(Schema.SKIPPED_STEPS, skipped);
@@ -352,7 +358,8 @@ public final class Trainer {
             mine[i] = from + i * stride;
         }
         double lossSum = 0;
-        int correct = 0;
+        long correct = 0;
+        long predictions = 0;
         for (int at = 0; at < count; at += 512) {
             int m = Math.min(512, count - at);
             Tensor[] xy = data.batch(mine, at, m);
@@ -363,32 +370,41 @@ public final class Trainer {
                 for (int i = 0; i < m; i++) {
                     correct += (o[i] > 0) == (xy[1].data()[i] > 0.5f) ? 1 : 0; // a positive logit says 1
                 }
+                predictions += m;
             } else if (model.loss() == Loss.SOFTMAX_CROSS_ENTROPY) {
-                int c = out.dim(1);
+                // one prediction per sample, or per position of a sequence model
+                int c = out.dim(-1);
+                int rows = out.size() / c;
                 float[] o = out.toArray();
-                for (int i = 0; i < m; i++) {
+                float[] want = xy[1].data();
+                for (int i = 0; i < rows; i++) {
                     int best = 0;
                     for (int j = 1; j < c; j++) {
                         if (o[i * c + j] > o[i * c + best]) {
                             best = j;
                         }
                     }
-                    correct += best == (int) xy[1].data()[i] ? 1 : 0;
+                    correct += best == (int) want[i] ? 1 : 0;
                 }
+                predictions += rows;
             }
         }
-        double[] sums = {lossSum, correct, count};
+        double[] sums = {lossSum, correct, count, predictions};
         if (world > 1) {
             reducer.sumScalars(sums);
         }
         int samples = (int) sums[2];
         if (samples == 0) {
-            return new Metrics(Double.NaN, Double.NaN, 0);
+            return new Metrics(Double.NaN, Double.NaN, 0, Double.NaN);
         }
-        double accuracy = model.loss().classifies() ? sums[1] / samples : Double.NaN;
-        return new Metrics(sums[0] / samples, accuracy, samples);
+        double loss = sums[0] / samples;
+        double accuracy = model.loss().classifies() ? sums[1] / sums[3] : Double.NaN;
+        return new Metrics(loss, accuracy, samples, model.takesTokenIds() ? loss / Math.log(2) : Double.NaN);
     }
 
-    /** An evaluation: mean loss, accuracy (NaN when not classifying), sample count. */
-    public record Metrics(double loss, double accuracy, int samples) {}
+    /**
+     * An evaluation: mean loss, accuracy (NaN when not classifying; over positions for a sequence model), sample
+     * count, and for a model that reads token ids the loss in bits per token (NaN otherwise).
+     */
+    public record Metrics(double loss, double accuracy, int samples, double bitsPerToken) {}
 }

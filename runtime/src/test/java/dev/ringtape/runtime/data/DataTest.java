@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.ringtape.runtime.tensor.Tensor;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -245,5 +246,65 @@ class DataTest {
         assertArrayEquals(parts[1].labels(), b.split(0.2, 3)[1].labels());
         Dataset s = Synthetic.spirals(300, 3, 1);
         assertArrayEquals(new int[] {2}, s.sampleShape());
+    }
+
+    @Test
+    void shouldCutATextIntoWindowsAndHoldOutItsTailWithNoWindowAcrossTheCut() throws Exception {
+        byte[] text = new byte[1000];
+        for (int i = 0; i < text.length; i++) {
+            text[i] = (byte) (i * 7 + i / 256);
+        }
+        Path f = dir.resolve("t.bin.gz");
+        try (OutputStream o = new GZIPOutputStream(Files.newOutputStream(f))) {
+            o.write(text);
+        }
+        Dataset[] parts = TextReader.read(f.toString(), DataFiles.LOCAL, 16, 16, 0.1);
+        Dataset train = parts[0];
+        Dataset held = parts[1];
+        assertArrayEquals(new int[] {16}, train.sampleShape());
+        assertArrayEquals(new int[] {16}, train.labelShape());
+        // 900 bytes before the cut: windows of 17 bytes every 16 -> (900 - 17) / 16 + 1 = 56; after it, 100 bytes -> 6
+        assertEquals(56, train.size());
+        assertEquals(6, held.size());
+        for (int w = 0; w < train.size(); w++) {
+            for (int t = 0; t < 16; t++) {
+                assertEquals(text[w * 16 + t] & 0xff, train.features()[w * 16 + t]);
+                assertEquals(text[w * 16 + t + 1] & 0xff, train.labels()[w * 16 + t], "the label is the next byte");
+            }
+        }
+        assertTrue(55 * 16 + 16 < 900, "the last training window's label ends before the cut");
+        assertEquals(text[900] & 0xff, held.features()[0], "the held-out windows start at the cut");
+        Tensor[] batch = held.batch(new int[] {5, 0}, 0, 2);
+        assertArrayEquals(new int[] {2, 16}, batch[1].shape());
+        assertEquals(text[900 + 5 * 16 + 1] & 0xff, batch[1].data()[0]);
+        DataException small =
+                assertThrows(DataException.class, () -> TextReader.read(f.toString(), DataFiles.LOCAL, 16, 16, 0.99));
+        assertTrue(
+                small.getMessage()
+                        .endsWith(
+                                ": 10 bytes before the held-out tail, fewer than one window of context + 1" + " = 17"),
+                small.getMessage());
+        DataException tail =
+                assertThrows(DataException.class, () -> TextReader.read(f.toString(), DataFiles.LOCAL, 16, 16, 0.01));
+        assertTrue(tail.getMessage().contains(": 10 bytes held out, fewer than one window"), tail.getMessage());
+    }
+
+    @Test
+    void shouldMakeReversalSequencesWhoseSecondHalfFollowsFromTheFirst() {
+        Dataset d = Synthetic.reversal(50, 8, 10, 3);
+        float[] x = d.features();
+        float[] y = d.labels();
+        for (int s = 0; s < 50; s++) {
+            assertEquals(0f, y[s * 8 + 3], "the separator follows the first half");
+            for (int i = 0; i < 4; i++) {
+                float token = x[s * 8 + i];
+                assertTrue(token >= 1 && token < 10, "tokens are in [1, vocab)");
+                assertEquals(token, y[s * 8 + 7 - i], "the labels end with the first half reversed");
+            }
+            for (int t = 0; t < 7; t++) {
+                assertEquals(y[s * 8 + t], x[s * 8 + t + 1], "labels are the inputs shifted by one");
+            }
+        }
+        assertArrayEquals(x, Synthetic.reversal(50, 8, 10, 3).features(), "seeded");
     }
 }

@@ -26,4 +26,14 @@ class LrScheduleTest {
         assertEquals(0.01, s.lr(30), 1e-12);
         assertEquals(0.001, s.lr(61), 1e-12);
     }
+
+    @Test
+    void shouldWarmUpLinearlyThenHoldLikeHuggingFacesConstantScheduleWithWarmup() {
+        LrSchedule s = LrSchedule.constant(2.0, 4);
+        assertEquals(0.0, s.lr(0), 1e-12);
+        assertEquals(1.0, s.lr(2), 1e-12);
+        assertEquals(2.0, s.lr(4), 1e-12);
+        assertEquals(2.0, s.lr(1000), 1e-12);
+        assertEquals(2.0, LrSchedule.constant(2.0).lr(0), 1e-12, "no warm-up: the rate from the first step");
+    }
 }

@@ -38,6 +38,38 @@ class StepLoopTest {
               {"type": "linear", "out": 48}, {"type": "tanh"}, {"type": "linear", "out": 48}, {"type": "relu"},
               {"type": "linear", "out": 5}], "loss": {"type": "softmax_cross_entropy"}}""";
 
+    /**
+     * A two-block GPT on the reversal task (context 8, vocabulary 12), its attention without biases: a key bias
+     * shifts a whole row of scores, so its true gradient is 0 and what it gets is rounding, which Adam would blow up
+     * to full-size updates that no two batch splits share. {@link #GPT_DROPOUT} has them, qk layer norm, and attention
+     * dropout (whose masks differ with the micro-batch split), for the recompute check, which is bitwise.
+     */
+    static final String GPT =
+            """
+            {"input": [8], "layers": [
+              {"type": "embedding", "vocab": 12, "dim": 16, "init": {"normal": {"std": 0.3}}},
+              {"type": "positional", "max_len": 8, "init": {"normal": {"std": 0.3}}},
+              {"type": "residual", "layers": [{"type": "layernorm"},
+                {"type": "attention", "heads": 4, "bias": false}]},
+              {"type": "residual", "layers": [{"type": "layernorm"}, {"type": "linear", "out": 32},
+                {"type": "gelu"}, {"type": "linear", "out": 16}]},
+              {"type": "residual", "layers": [{"type": "layernorm"},
+                {"type": "attention", "heads": 2, "bias": false}]},
+              {"type": "layernorm"}, {"type": "linear", "out": 12}],
+             "loss": {"type": "softmax_cross_entropy", "z_loss": 0.001}}""";
+
+    static final String GPT_DROPOUT = GPT.replace("\"heads\": 4, \"bias\": false}", "\"heads\": 4, \"dropout\": 0.1}")
+            .replace("\"heads\": 2, \"bias\": false}", "\"heads\": 2, \"qk_layernorm\": true}");
+
+    /** The model of a parameterized test: the MLP on teacher data, or the GPT on reversal sequences. */
+    static String spec(String which) {
+        return which.equals("gpt") ? GPT : MLP;
+    }
+
+    static Dataset data(String which, int samples, long seed) {
+        return which.equals("gpt") ? Synthetic.reversal(samples, 8, 12, seed) : Synthetic.teacher(samples, 16, 5, seed);
+    }
+
     static Sequential model(String json, long seed) throws Exception {
         return ModelBuilder.build(JSON.readTree(json), seed);
     }
@@ -93,11 +125,12 @@ class StepLoopTest {
         return diff / scale;
     }
 
-    @Test
-    void shouldGiveTheSameGradientForFourMicroBatchesAsForOneBigBatch() throws Exception {
-        Dataset d = Synthetic.teacher(256, 16, 5, 3);
-        Sequential one = model(MLP, 1);
-        Sequential four = model(MLP, 1);
+    @ParameterizedTest
+    @ValueSource(strings = {"mlp", "gpt"})
+    void shouldGiveTheSameGradientForFourMicroBatchesAsForOneBigBatch(String which) throws Exception {
+        Dataset d = data(which, 256, 3);
+        Sequential one = model(spec(which), 1);
+        Sequential four = model(spec(which), 1);
         gradientsOnly(one, 1, Precision.FP32, LossScaler.disabled(), GradientReducer.local())
                 .step(0, micro(d, new BatchPlan(256, 64, 1, 1, 5), 0, 0));
         gradientsOnly(four, 4, Precision.FP32, LossScaler.disabled(), GradientReducer.local())
@@ -165,11 +198,12 @@ class StepLoopTest {
         }
     }
 
-    @Test
-    void shouldTrainFourWorkersExactlyLikeOneWorkerOnTheGlobalBatch() throws Exception {
-        Dataset d = Synthetic.teacher(512, 16, 5, 4);
+    @ParameterizedTest
+    @ValueSource(strings = {"mlp", "gpt"})
+    void shouldTrainFourWorkersExactlyLikeOneWorkerOnTheGlobalBatch(String which) throws Exception {
+        Dataset d = data(which, 512, 4);
         int steps = 6;
-        Sequential single = model(MLP, 2);
+        Sequential single = model(spec(which), 2);
         StepLoop alone = new StepLoop(
                 single,
                 Adam.adam(single.parameterList()),
@@ -192,7 +226,7 @@ class StepLoopTest {
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> threads = new ArrayList<>();
         for (int r = 0; r < world; r++) {
-            Sequential m = model(MLP, 2);
+            Sequential m = model(spec(which), 2);
             replicas.add(m);
             int rank = r;
             Thread t = new Thread(() -> {
@@ -251,15 +285,18 @@ class StepLoopTest {
               {"type": "linear", "out": 32}, {"type": "sigmoid"}, {"type": "dropout", "p": 0.1},
               {"type": "linear", "out": 5}], "loss": {"type": "softmax_cross_entropy"}}""";
 
-    @Test
-    void shouldGiveBitwiseEqualGradientsWithRecomputeAndDropout() throws Exception {
-        Dataset d = Synthetic.teacher(128, 16, 5, 5);
+    @ParameterizedTest
+    @ValueSource(strings = {"mlp", "gpt"})
+    void shouldGiveBitwiseEqualGradientsWithRecomputeAndDropout(String which) throws Exception {
+        String spec = which.equals("gpt") ? GPT_DROPOUT : DEEP_DROPOUT;
+        assertTrue(spec.contains("dropout") && spec.contains("qk_layernorm") || spec.equals(DEEP_DROPOUT));
+        Dataset d = data(which, 128, 5);
         BatchPlan plan = new BatchPlan(128, 32, 1, 2, 3);
-        Sequential plain = model(DEEP_DROPOUT, 4);
+        Sequential plain = model(spec, 4);
         gradientsOnly(plain, 2, Precision.FP32, LossScaler.disabled(), GradientReducer.local())
                 .step(3, micro(d, plan, 0, 0));
         for (int segments : new int[] {1, 3, 5, 11}) {
-            Sequential re = model(DEEP_DROPOUT, 4).recompute(segments);
+            Sequential re = model(spec, 4).recompute(segments);
             gradientsOnly(re, 2, Precision.FP32, LossScaler.disabled(), GradientReducer.local())
                     .step(3, micro(d, plan, 0, 0));
             grads(plain).forEach((k, want) -> {

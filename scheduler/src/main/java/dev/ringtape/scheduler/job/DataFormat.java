@@ -15,7 +15,8 @@ public enum DataFormat {
     IDX("idx", false, "path", "labels"),
     PARQUET("parquet", true, "path", "label", "features"),
     LIBSVM("libsvm", true, "path"),
-    SYNTHETIC("synthetic", false, "kind", "samples", "features", "classes", "seed");
+    SYNTHETIC("synthetic", false, "kind", "samples", "features", "classes", "seed"),
+    TEXT("text", false, "path", "context", "stride");
 
     private final String key;
     private final boolean sharded;

@@ -2,6 +2,7 @@ package dev.ringtape.scheduler.job;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ringtape.runtime.data.TextReader;
 import dev.ringtape.runtime.nn.ModelBuilder;
 import dev.ringtape.runtime.nn.SpecException;
 import dev.ringtape.runtime.nn.SpecNode;
@@ -238,7 +239,6 @@ public record JobSpec(
                             + (train.sharded() ? "parquet or libsvm, or a split" : "csv, idx or synthetic, or a split")
                             + "), got " + eval.format());
         }
-        String normalize = oneOf(d, "normalize", "standard", "standard", "minmax", "none");
 
         JsonNode model = job.root().get("model");
         if (model == null || model.isNull()) {
@@ -250,6 +250,29 @@ public record JobSpec(
         // validates every layer and shape now, on the driver
         var built = ModelBuilder.build(model, seed);
         int[] out = built.outputShape();
+        // token ids are not features: they are not normalized, and a text's bytes need a model that reads bytes
+        String normalize =
+                oneOf(d, "normalize", built.takesTokenIds() ? "none" : "standard", "standard", "minmax", "none");
+        if (built.takesTokenIds() && !normalize.equals("none")) {
+            throw new SpecException(
+                    "data.normalize",
+                    "the model reads token ids (its first layer is an embedding), which are not normalized; use none");
+        }
+        if (train.kind() == DataFormat.TEXT) {
+            int vocab = built.takesTokenIds() ? built.parameterList().get(0).dim(0) : 0;
+            if (vocab < TextReader.VOCAB) {
+                throw new SpecException(
+                        "model.layers.0",
+                        "format text gives byte ids 0-255: start the model with {type: embedding, vocab: 256, dim: D}");
+            }
+            if (out.length != 2 || out[1] < TextReader.VOCAB) {
+                throw new SpecException(
+                        "model.layers",
+                        "format text predicts the next byte at every position: the last layer must give [positions,"
+                                + " 256] per sample, not " + dev.ringtape.runtime.tensor.Shapes.str(out));
+            }
+        }
+
         if (built.loss() != dev.ringtape.runtime.nn.Loss.SOFTMAX_CROSS_ENTROPY && !(out.length == 1 && out[0] == 1)) {
             throw new SpecException(
                     "model.loss",

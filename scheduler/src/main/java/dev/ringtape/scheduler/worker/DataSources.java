@@ -7,6 +7,7 @@ import dev.ringtape.runtime.data.DataFiles;
 import dev.ringtape.runtime.data.Dataset;
 import dev.ringtape.runtime.data.IdxReader;
 import dev.ringtape.runtime.data.Synthetic;
+import dev.ringtape.runtime.data.TextReader;
 import dev.ringtape.scheduler.job.JobSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,6 +24,16 @@ public final class DataSources {
     }
 
     /**
+     * {@code source} split into {training, held-out}, the held-out part {@code fraction} of it: a seeded random
+     * subset of the samples, or the tail of a text (whose windows overlap, so a random subset would score the model
+     * on bytes it trained on).
+     */
+    public static Dataset[] readSplit(JobSpec.Source source, Path jobDir, String key, double fraction, long seed)
+            throws DataException {
+        return open(source, jobDir, key).readSplit(fraction, seed);
+    }
+
+    /**
      * The shape of one sample of {@code source}, read from its header or first row only: what the driver checks
      * against the model's input before any executor starts.
      */
@@ -35,6 +46,10 @@ public final class DataSources {
         Dataset read() throws DataException;
 
         int[] sampleShape() throws DataException;
+
+        default Dataset[] readSplit(double fraction, long seed) throws DataException {
+            return read().split(fraction, seed);
+        }
     }
 
     private static Opened open(JobSpec.Source source, Path jobDir, String key) throws DataException {
@@ -82,21 +97,53 @@ public final class DataSources {
                 if (samples < 1 || classes < 2) {
                     throw new DataException(key + ": synthetic data needs samples >= 1 and classes >= 2");
                 }
-                if (!kind.equals("teacher") && !kind.equals("spirals")) {
+                if (!java.util.List.of("teacher", "spirals", "reversal").contains(kind)) {
+                    throw new DataException(key + ".kind: unknown synthetic kind '" + kind
+                            + "' (expected teacher, spirals or reversal)");
+                }
+                if (kind.equals("reversal") && (features < 2 || features % 2 != 0)) {
                     throw new DataException(
-                            key + ".kind: unknown synthetic kind '" + kind + "' (expected teacher or spirals)");
+                            key + ".features: reversal needs an even context of at least 2, got " + features);
                 }
                 yield new Opened() {
                     @Override
                     public Dataset read() {
-                        return kind.equals("teacher")
-                                ? Synthetic.teacher(samples, features, classes, seed)
-                                : Synthetic.spirals(samples, classes, seed);
+                        return switch (kind) {
+                            case "teacher" -> Synthetic.teacher(samples, features, classes, seed);
+                            case "spirals" -> Synthetic.spirals(samples, classes, seed);
+                            default -> Synthetic.reversal(samples, features, classes, seed);
+                        };
                     }
 
                     @Override
                     public int[] sampleShape() {
-                        return new int[] {kind.equals("teacher") ? features : 2};
+                        return new int[] {kind.equals("spirals") ? 2 : features};
+                    }
+                };
+            }
+            case TEXT -> {
+                String file = resolve(source.path(), jobDir);
+                int context = o.path("context").asInt(0);
+                int stride = o.path("stride").asInt(context);
+                if (context < 1 || stride < 1) {
+                    throw new DataException(key + (context < 1 ? ".context" : ".stride")
+                            + ": a text source needs a context (the model's input length) and a stride of at"
+                            + " least 1 byte");
+                }
+                yield new Opened() {
+                    @Override
+                    public Dataset read() throws DataException {
+                        return TextReader.read(file, FILES, context, stride, 0)[0];
+                    }
+
+                    @Override
+                    public int[] sampleShape() {
+                        return new int[] {context};
+                    }
+
+                    @Override
+                    public Dataset[] readSplit(double fraction, long seed) throws DataException {
+                        return TextReader.read(file, FILES, context, stride, fraction);
                     }
                 };
             }

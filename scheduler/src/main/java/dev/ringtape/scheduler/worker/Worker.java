@@ -60,15 +60,18 @@ public final class Worker {
 
     /** Reads, splits and normalizes the job's data, seen with the model's input shape. */
     public static Data data(JobSpec job, Path jobDir, int[] inputShape) throws DataException {
-        Dataset all = DataSources.read(job.data().train(), jobDir, "data.train");
-        Dataset train = all;
+        Dataset train;
         Dataset eval = null;
-        if (job.data().eval() != null) {
-            eval = DataSources.read(job.data().eval(), jobDir, "data.eval");
-        } else if (job.data().evalSplit() > 0) {
-            Dataset[] parts = all.split(job.data().evalSplit(), job.seed());
+        if (job.data().evalSplit() > 0) {
+            Dataset[] parts = DataSources.readSplit(
+                    job.data().train(), jobDir, "data.train", job.data().evalSplit(), job.seed());
             train = parts[0];
             eval = parts[1];
+        } else {
+            train = DataSources.read(job.data().train(), jobDir, "data.train");
+            if (job.data().eval() != null) {
+                eval = DataSources.read(job.data().eval(), jobDir, "data.eval");
+            }
         }
         Normalizer norm = Normalizer.fit(job.data().normalize(), train);
         norm.apply(train);

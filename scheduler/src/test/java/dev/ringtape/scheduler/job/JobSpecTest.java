@@ -54,6 +54,10 @@ class JobSpecTest {
         assertEquals(0.2, job.data().evalSplit());
         assertEquals("runs/digits-mlp/telemetry.jsonl", job.telemetry().out());
         assertEquals(25.0, job.allreduce().bucketMb());
+        JobSpec gpt = JobSpec.from(JobFile.load(Path.of("../deploy/jobs/gpt-licenses.yaml"), List.of()));
+        assertEquals(DataFormat.TEXT, gpt.data().train().kind());
+        assertEquals("none", gpt.data().normalize(), "token ids are not normalized");
+        assertEquals(0.1, gpt.data().evalSplit());
     }
 
     @Test
