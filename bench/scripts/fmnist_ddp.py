@@ -13,8 +13,14 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
+import os  # noqa: E402
+
+# one thread each: Debian's PyTorch calls OpenBLAS's pthreads build, whose threads torch.set_num_threads does not
+# limit (before 2026-12-07 these references ran their GEMMs on every core)
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 import torch.distributed as dist
 import torch.multiprocessing as mp
 

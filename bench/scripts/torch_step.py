@@ -4,10 +4,16 @@
 Usage: /usr/bin/python3 torch_step.py WIDTHS BATCH STEPS THREADS   (WIDTHS like 784,256,256,10)
 Prints one line: ms_per_step=<float>
 """
+import os
 import sys
 import time
 
-import torch
+# one thread means one: Debian's PyTorch calls OpenBLAS's pthreads build, whose threads torch.set_num_threads does
+# not limit (before this line the "one thread" reference ran its GEMMs on every core)
+os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[4]
+os.environ["OMP_NUM_THREADS"] = sys.argv[4]
+
+import torch  # noqa: E402
 
 widths = [int(w) for w in sys.argv[1].split(",")]
 batch, steps, threads = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])

@@ -41,14 +41,29 @@ final class StepBench {
         int steps = 200;
         String part = "all";
         boolean json = false;
+        String model = "mlp";
+        String job = "deploy/jobs/gpt-licenses.yaml";
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
+                case "--model" -> model = args[++i];
+                case "--job" -> job = args[++i];
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
                 case "--steps" -> steps = Integer.parseInt(args[++i]);
                 case "--part" -> part = args[++i];
                 case "--json" -> json = true;
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
+        }
+        if (model.equals("gpt")) {
+            GptBench.run(
+                    job,
+                    threads,
+                    args.length == 0 || !java.util.Arrays.asList(args).contains("--steps") ? 20 : steps,
+                    part);
+            return;
+        }
+        if (!model.equals("mlp")) {
+            throw new IllegalArgumentException("--model mlp or gpt, got " + model);
         }
         CpuBackend.blasThreads(threads);
         int[] widths = {784, 256, 256, 10};

@@ -15,7 +15,6 @@ final class Activations {
     private Activations() {}
 
     private static final double SQRT_2_OVER_PI = 0.7978845608028654;
-    private static final double INV_SQRT_2PI = 0.3989422804014327;
     private static final double GELU_TANH_C = 0.044715;
     private static final float SOFTPLUS_THRESHOLD = 20f;
 
@@ -158,19 +157,12 @@ final class Activations {
     private static final class GeluErf extends Rule {
         @Override
         void forward(float[] x, float[] y, Mask mask, float param) {
-            for (int i = 0; i < x.length; i++) {
-                double v = x[i];
-                y[i] = (float) (v * Special.normalCdf(v));
-            }
+            Loops.get().geluErf(x, y);
         }
 
         @Override
         void backward(float[] x, Mask mask, float[] gy, float[] gx, float param) {
-            for (int i = 0; i < gy.length; i++) {
-                double v = x[i];
-                double d = Special.normalCdf(v) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v);
-                gx[i] += (float) (gy[i] * d);
-            }
+            Loops.get().geluErfBackward(x, gy, gx);
         }
     }
 

@@ -291,13 +291,39 @@ public final class CpuBackend implements Backend {
         int at = out.offset();
         int d = out.size();
         double[] acc = new double[d];
-        for (int base = 0; base < xd.length; base += d) {
-            for (int j = 0; j < d; j++) {
-                acc[j] += xd[base + j];
-            }
-        }
+        columnSums(xd, null, xd.length / d, d, acc);
         for (int j = 0; j < d; j++) {
             od[at + j] += (float) acc[j];
+        }
+    }
+
+    /** Rows summed in float within a block, the blocks' sums in double: vector adds, and error of a block's length. */
+    private static final int COLUMN_BLOCK = 32;
+
+    /**
+     * {@code acc[j] += sum_r a[r, j]}, or {@code sum_r a[r, j] * b[r, j]} when {@code b} is not null, over {@code
+     * rows} rows of {@code d}: {@link #COLUMN_BLOCK} rows at a time in float, each block's sums added in double.
+     */
+    private static void columnSums(float[] a, float[] b, int rows, int d, double[] acc) {
+        float[] block = new float[d];
+        for (int r0 = 0; r0 < rows; r0 += COLUMN_BLOCK) {
+            java.util.Arrays.fill(block, 0f);
+            int r1 = Math.min(rows, r0 + COLUMN_BLOCK);
+            for (int r = r0; r < r1; r++) {
+                int base = r * d;
+                if (b == null) {
+                    for (int j = 0; j < d; j++) {
+                        block[j] += a[base + j];
+                    }
+                } else {
+                    for (int j = 0; j < d; j++) {
+                        block[j] += a[base + j] * b[base + j];
+                    }
+                }
+            }
+            for (int j = 0; j < d; j++) {
+                acc[j] += block[j];
+            }
         }
     }
 
@@ -447,25 +473,60 @@ public final class CpuBackend implements Backend {
         int rows = xd.length / d;
         for (int r = 0; r < rows; r++) {
             int base = r * d;
-            double mean = 0;
+            // the mean and the centred variance in double (four sums, so the adds overlap), the rest in float
+            float mean = (float) (rowSum(xd, base, d, 0f) / d);
+            double var = rowSquares(xd, base, d, mean) / d;
+            float rs = (float) (1.0 / Math.sqrt(var + eps));
+            rstd[r] = rs;
             for (int j = 0; j < d; j++) {
-                mean += xd[base + j];
-            }
-            mean /= d;
-            double var = 0;
-            for (int j = 0; j < d; j++) {
-                double c = xd[base + j] - mean;
-                var += c * c;
-            }
-            var /= d;
-            double rs = 1.0 / Math.sqrt(var + eps);
-            rstd[r] = (float) rs;
-            for (int j = 0; j < d; j++) {
-                float h = (float) ((xd[base + j] - mean) * rs);
+                float h = (xd[base + j] - mean) * rs;
                 hd[base + j] = h;
                 yd[base + j] = h * w[j] + b[j];
             }
         }
+    }
+
+    /** {@code sum_j (a[base + j] - shift)} over a row of {@code d}, in four double sums. */
+    private static double rowSum(float[] a, int base, int d, float shift) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int j = 0;
+        for (; j + 4 <= d; j += 4) {
+            s0 += a[base + j] - shift;
+            s1 += a[base + j + 1] - shift;
+            s2 += a[base + j + 2] - shift;
+            s3 += a[base + j + 3] - shift;
+        }
+        for (; j < d; j++) {
+            s0 += a[base + j] - shift;
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** {@code sum_j (a[base + j] - shift)^2} over a row of {@code d}, the differences in float, in four double sums. */
+    private static double rowSquares(float[] a, int base, int d, float shift) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int j = 0;
+        for (; j + 4 <= d; j += 4) {
+            double c0 = a[base + j] - shift;
+            double c1 = a[base + j + 1] - shift;
+            double c2 = a[base + j + 2] - shift;
+            double c3 = a[base + j + 3] - shift;
+            s0 += c0 * c0;
+            s1 += c1 * c1;
+            s2 += c2 * c2;
+            s3 += c3 * c3;
+        }
+        for (; j < d; j++) {
+            double c = a[base + j] - shift;
+            s0 += c * c;
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 
     @Override
@@ -479,12 +540,11 @@ public final class CpuBackend implements Backend {
         if (gWeight != null || gBias != null) {
             double[] gw = new double[d];
             double[] gb = new double[d];
-            for (int r = 0; r < rows; r++) {
-                int base = r * d;
-                for (int j = 0; j < d; j++) {
-                    gw[j] += g[base + j] * h[base + j];
-                    gb[j] += g[base + j];
-                }
+            if (gWeight != null) {
+                columnSums(g, h, rows, d, gw);
+            }
+            if (gBias != null) {
+                columnSums(g, null, rows, d, gb);
             }
             if (gWeight != null) {
                 float[] o = host(gWeight);
@@ -501,22 +561,34 @@ public final class CpuBackend implements Backend {
         }
         if (gx != null) {
             float[] o = gx.data();
+            float[] dh = new float[d];
             for (int r = 0; r < rows; r++) {
                 int base = r * d;
-                // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = gy * w
-                double sum = 0;
-                double dot = 0;
+                // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = gy * w; the two means in
+                // double (four sums each), the rest in float
                 for (int j = 0; j < d; j++) {
-                    double dh = (double) g[base + j] * w[j];
-                    sum += dh;
-                    dot += dh * h[base + j];
+                    dh[j] = g[base + j] * w[j];
                 }
-                double meanDh = sum / d;
-                double meanDot = dot / d;
-                double rs = rstd[r];
-                for (int j = 0; j < d; j++) {
-                    double dh = (double) g[base + j] * w[j];
-                    o[base + j] += (float) (rs * (dh - meanDh - h[base + j] * meanDot));
+                double s0 = 0;
+                double s1 = 0;
+                double p0 = 0;
+                double p1 = 0;
+                int j = 0;
+                for (; j + 2 <= d; j += 2) {
+                    s0 += dh[j];
+                    s1 += dh[j + 1];
+                    p0 += (double) dh[j] * h[base + j];
+                    p1 += (double) dh[j + 1] * h[base + j + 1];
+                }
+                for (; j < d; j++) {
+                    s0 += dh[j];
+                    p0 += (double) dh[j] * h[base + j];
+                }
+                float meanDh = (float) ((s0 + s1) / d);
+                float meanDot = (float) ((p0 + p1) / d);
+                float rs = rstd[r];
+                for (j = 0; j < d; j++) {
+                    o[base + j] += rs * (dh[j] - meanDh - h[base + j] * meanDot);
                 }
             }
         }

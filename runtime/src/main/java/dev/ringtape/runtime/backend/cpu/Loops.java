@@ -76,6 +76,23 @@ public class Loops {
         return v < 0 ? -t : t;
     }
 
+    /** {@code y = x * Phi(x)} (exact GELU) elementwise, in double through {@link Special#normalCdf}, rounded once. */
+    public void geluErf(float[] x, float[] y) {
+        for (int i = 0; i < x.length; i++) {
+            double v = x[i];
+            y[i] = (float) (v * Special.normalCdf(v));
+        }
+    }
+
+    /** {@code gx += gy * (Phi(x) + x phi(x))}: exact GELU's backward from its input. */
+    public void geluErfBackward(float[] x, float[] gy, float[] gx) {
+        for (int i = 0; i < gy.length; i++) {
+            double v = x[i];
+            double d = Special.normalCdf(v) + v * Special.INV_SQRT_2PI * Math.exp(-0.5 * v * v);
+            gx[i] += (float) (gy[i] * d);
+        }
+    }
+
     /** {@code sum a[i]^2} over {@code [from, to)}. */
     public double squares(float[] a, int from, int to) {
         float s0 = 0;

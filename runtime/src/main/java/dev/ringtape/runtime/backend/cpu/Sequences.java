@@ -37,7 +37,13 @@ final class Sequences {
         for (int out = 0; out < n; out += inner) {
             int p = xo + src0;
             int q = yo + out;
-            if (accumulate) {
+            if (innerStride == 1 && !accumulate) {
+                System.arraycopy(src, p, dst, q, inner); // the attention head splits and merges: rows of a head
+            } else if (innerStride == 1) {
+                for (int j = 0; j < inner; j++) {
+                    dst[q + j] += src[p + j];
+                }
+            } else if (accumulate) {
                 for (int j = 0; j < inner; j++) {
                     dst[q + j] += src[p + j * innerStride];
                 }

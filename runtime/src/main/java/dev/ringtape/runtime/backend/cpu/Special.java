@@ -2,10 +2,11 @@ package dev.ringtape.runtime.backend.cpu;
 
 /** Special functions the JDK lacks, in double precision. */
 final class Special {
-    private static final double INV_SQRT2 = 0.7071067811865476;
+    static final double INV_SQRT2 = 0.7071067811865476;
+    static final double INV_SQRT_2PI = 0.3989422804014327;
 
     /** Coefficients of the Chebyshev fit of Numerical Recipes (2nd ed., section 6.2), lowest order first. */
-    private static final double[] ERFC = {
+    static final double[] ERFC = {
         -1.26551223,
         1.00002368,
         0.37409196,

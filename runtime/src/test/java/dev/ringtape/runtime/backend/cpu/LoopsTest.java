@@ -67,6 +67,37 @@ class LoopsTest {
         }
     }
 
+    /** Exact GELU and its derivative: SVML's exp in the vector lanes, the JDK's in the scalar loop, an ulp apart. */
+    @Test
+    void shouldComputeExactGeluWithinAnUlpOnBothImplementations() {
+        int n = 200_003;
+        float[] x = new float[n];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(5);
+        for (int i = 0; i < n; i++) {
+            x[i] = i < 8
+                    ? new float[] {0f, -0f, 1e-30f, -40f, 40f, Float.NaN, -6f, 3f}[i]
+                    : (float) (r.nextGaussian() * 4);
+        }
+        float[] gy = new float[n];
+        java.util.Arrays.fill(gy, 0.75f);
+        float[][] y = new float[2][n];
+        float[][] gx = new float[2][n];
+        Loops[] impls = {SCALAR, VECTOR};
+        for (int k = 0; k < 2; k++) {
+            impls[k].geluErf(x, y[k]);
+            impls[k].geluErfBackward(x, gy, gx[k]);
+        }
+        for (int i = 0; i < n; i++) {
+            for (float[][] pair : new float[][][] {y, gx}) {
+                int a = Float.floatToRawIntBits(pair[0][i]);
+                int b = Float.floatToRawIntBits(pair[1][i]);
+                assertTrue(Math.abs(a - b) <= 1, "gelu at " + x[i] + ": " + pair[0][i] + " against " + pair[1][i]);
+            }
+        }
+        assertEquals(3f * 0.99865f, y[0][7], 1e-4f, "3 Phi(3)");
+        assertEquals(-6f * 9.8659e-10f, y[1][6], 1e-13f, "the left tail keeps its relative accuracy");
+    }
+
     @Test
     void shouldMatchADoubleSumToFloatPrecision() {
         float[] a = new float[100_003];
