@@ -43,11 +43,7 @@ __global__ void rt_add_row_vector(float* x, const float* v, long long n, int d) 
 
 // out[j] += sum_r x[r, j], one thread per column, in double as the CPU backend
 __global__ void rt_sum_rows(const float* x, float* out, int rows, int d) {
-    GRID_STRIDE(j, d) {
-        double acc = 0;
-        for (int r = 0; r < rows; r++) acc += x[(long long)r * d + j];
-        out[j] += (float)acc;
-    }
+    GRID_STRIDE(j, d) { out[j] += (float)rt::column_sum(x, nullptr, rows, d, (int)j); }
 }
 
 // y = mask ? x * scale : 0, or with accumulate y += that (dropout forward and backward)
@@ -237,18 +233,12 @@ __global__ void rt_layer_norm_backward_input(const float* gy, const float* xhat,
     }
 }
 
-// the parameter gradients: one thread per column, summed over rows in double as the CPU backend does
+// the parameter gradients: one thread per column, the CPU backend's column sums
 __global__ void rt_layer_norm_backward_params(const float* gy, const float* xhat, float* gw, float* gb, int rows,
                                               int d) {
     GRID_STRIDE(j, d) {
-        double sw = 0;
-        double sb = 0;
-        for (int r = 0; r < rows; r++) {
-            sw += gy[r * d + j] * xhat[r * d + j];
-            sb += gy[r * d + j];
-        }
-        if (gw) gw[j] += (float)sw;
-        if (gb) gb[j] += (float)sb;
+        if (gw) gw[j] += (float)rt::column_sum(gy, xhat, rows, d, (int)j);
+        if (gb) gb[j] += (float)rt::column_sum(gy, nullptr, rows, d, (int)j);
     }
 }
 

@@ -374,43 +374,78 @@ RT_HD void embedding_backward_column(const int* ids, const float* gy, int rows, 
     }
 }
 
-// CpuBackend.layerNorm, one row of d: y, xhat, returns 1/std
+// CpuBackend.rowSum / rowSquares: a row's sum of (x - shift), or of its squares, in four double sums (element j in sum
+// j % 4 but the tail's, which goes to the first), combined as (s0 + s1) + (s2 + s3)
+RT_HD double row_sum(const float* x, int d, float shift, bool squares) {
+    double s[4] = {0, 0, 0, 0};
+    int j = 0;
+    for (; j + 4 <= d; j += 4) {
+        for (int k = 0; k < 4; k++) {
+            double c = x[j + k] - shift;
+            s[k] += squares ? c * c : c;
+        }
+    }
+    for (; j < d; j++) {
+        double c = x[j] - shift;
+        s[0] += squares ? c * c : c;
+    }
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+// CpuBackend.layerNorm, one row of d: y, xhat, returns 1/std (the mean and the centred variance in double, the rest
+// in float)
 RT_HD float layer_norm_row(const float* x, const float* w, const float* b, int d, float eps, float* y, float* xhat) {
-    double mean = 0;
+    float mean = (float)(row_sum(x, d, 0.f, false) / d);
+    double var = row_sum(x, d, mean, true) / d;
+    float rs = (float)(1.0 / sqrt(var + eps));
     for (int j = 0; j < d; j++) {
-        mean += x[j];
-    }
-    mean /= d;
-    double var = 0;
-    for (int j = 0; j < d; j++) {
-        double c = x[j] - mean;
-        var += c * c;
-    }
-    var /= d;
-    double rs = 1.0 / sqrt(var + eps);
-    for (int j = 0; j < d; j++) {
-        float h = (float)((x[j] - mean) * rs);
+        float h = (x[j] - mean) * rs;
         xhat[j] = h;
         y[j] = h * w[j] + b[j];
     }
-    return (float)rs;
+    return rs;
 }
 
-// CpuBackend.layerNormBackward's input gradient, one row (the parameter gradients are column sums over rows)
+// CpuBackend.layerNormBackward's input gradient, one row (the parameter gradients are column sums over rows): the
+// two means in double (even and odd elements apart, the tail's with the even ones), the rest in float
 RT_HD void layer_norm_backward_row(const float* g, const float* h, const float* w, float rs, int d, float* gx) {
-    double sum = 0;
-    double dot = 0;
-    for (int j = 0; j < d; j++) {
-        double dh = (double)g[j] * w[j];
-        sum += dh;
-        dot += dh * h[j];
+    double s[2] = {0, 0};
+    double p[2] = {0, 0};
+    int j = 0;
+    for (; j + 2 <= d; j += 2) {
+        for (int k = 0; k < 2; k++) {
+            float dh = g[j + k] * w[j + k];
+            s[k] += dh;
+            p[k] += (double)dh * h[j + k];
+        }
     }
-    double mean_dh = sum / d;
-    double mean_dot = dot / d;
-    for (int j = 0; j < d; j++) {
-        double dh = (double)g[j] * w[j];
-        gx[j] += (float)(rs * (dh - mean_dh - h[j] * mean_dot));
+    for (; j < d; j++) {
+        float dh = g[j] * w[j];
+        s[0] += dh;
+        p[0] += (double)dh * h[j];
     }
+    float mean_dh = (float)((s[0] + s[1]) / d);
+    float mean_dot = (float)((p[0] + p[1]) / d);
+    for (j = 0; j < d; j++) {
+        float dh = g[j] * w[j];
+        gx[j] += rs * (dh - mean_dh - h[j] * mean_dot);
+    }
+}
+
+// CpuBackend.columnSums for column j: rows summed in float 32 at a time (a[r, j], or a[r, j] * b[r, j] when b is
+// not null), each block's sum added in double
+RT_HD double column_sum(const float* a, const float* b, int rows, int d, int j) {
+    double acc = 0;
+    for (int r0 = 0; r0 < rows; r0 += 32) {
+        float block = 0.f;
+        int r1 = r0 + 32 < rows ? r0 + 32 : rows;
+        for (int r = r0; r < r1; r++) {
+            long long at = (long long)r * d + j;
+            block += b ? a[at] * b[at] : a[at];
+        }
+        acc += block;
+    }
+    return acc;
 }
 
 // Telemetry's per-element statistics, accumulated by a reduction: sum of squares, max |v|, exact zeros, values

@@ -176,10 +176,8 @@ int main(int argc, char** argv) {
         for (float v : rs) wf(v);
         for (float v : gx) wf(v);
         for (int j = 0; j < d; j++) { // the column sums, as rt_layer_norm_backward_params
-            double sw = 0, sb = 0;
-            for (int r = 0; r < rows; r++) { sw += gy[r * d + j] * h[r * d + j]; sb += gy[r * d + j]; }
-            wf((float)sw);
-            wf((float)sb);
+            wf((float)rt::column_sum(&gy[0], &h[0], rows, d, j));
+            wf((float)rt::column_sum(&gy[0], nullptr, rows, d, j));
         }
     } else if (!strcmp(c, "act")) {
         int kind = (int)ri();
