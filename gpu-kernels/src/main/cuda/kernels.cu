@@ -200,6 +200,17 @@ __global__ void rt_softmax_backward(const float* probs, const float* gp, float* 
     }
 }
 
+// attention's telemetry, one thread per row of the [N * heads * t, t] logits and probabilities: the row's largest
+// |logit| among the columns it sees into row_max[r], its entropy into row_entropy[r]; the host combines the rows per
+// head in row order (no atomics: the sums are the CPU's, in its order)
+__global__ void rt_attention_stats(const float* scores, const float* probs, float* row_max, double* row_entropy,
+                                   int causal, long long rows, int t) {
+    GRID_STRIDE(r, rows) {
+        row_entropy[r] = rt::attention_row_stats(scores + r * t, probs + r * t, rt::softmax_visible(r, t, causal),
+                                                 row_max + r);
+    }
+}
+
 // y = x with its axes reordered (y contiguous), or with accumulate y += that; one thread per output element
 __global__ void rt_permute(const float* x, float* y, rt::Permute p, int accumulate, long long n) {
     GRID_STRIDE(i, n) {

@@ -338,6 +338,25 @@ RT_HD void softmax_backward_row(const float* p, const float* gp, int c, float* g
     }
 }
 
+// Sequences.attentionStats, one row of attention's logits z and their softmax p, of which the first `visible`
+// columns count (softmax_visible): stores the largest |z| among them in *max_abs (a float from 0, as Java's Math.max:
+// a NaN logit makes it NaN) and returns the row's entropy -sum_j p log p in nats, in double with each float p
+// promoted, only p > 0 counted (0 log 0 = 0). The caller combines rows per head in row order.
+RT_HD double attention_row_stats(const float* z, const float* p, int visible, float* max_abs) {
+    float m = 0.f;
+    double entropy = 0;
+    for (int j = 0; j < visible; j++) {
+        float a = fabsf(z[j]);
+        m = m != m || m >= a ? m : a;
+        float q = p[j];
+        if (q > 0.f) {
+            entropy -= (double)q * log((double)q);
+        }
+    }
+    *max_abs = m;
+    return entropy;
+}
+
 // Sequences.permute: a row-major tensor of `rank` axes (at most RT_MAX_RANK) with its axes reordered, axis d of the
 // output being axis perm[d] of the input (torch.permute). Passed by value: 13 ints, no padding.
 #define RT_MAX_RANK 6

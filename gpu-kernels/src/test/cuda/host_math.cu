@@ -9,6 +9,7 @@
 //   softmax_ce rows c z[rows*c] y[rows] scale has_row_scale row_scale[rows if has_row_scale]
 //                          -> probs, the loss sum (double), gx = scale * (p - onehot) (+ row_scale * p), log Z
 //   softmax rows c causal z[rows*c] gp[rows*c] -> probs, then gx = p * (gp - sum gp * p) from zeros
+//   attention_stats rows t causal z[rows*t] p[rows*t] -> each row's max |z| seen, then each row's entropy (double)
 //   permute rank shape[rank] perm[rank] accumulate x[n] y[n] -> y (x's axes reordered, or added to y)
 //   embedding_backward rows d vocab ids[rows] gy[rows*d] gw[vocab*d] -> gw with gy's rows added at the ids
 //   sizes                  -> sizeof Stats (read back at byte offsets), then RT_MAX_RANK
@@ -139,6 +140,17 @@ int main(int argc, char** argv) {
         for (int r = 0; r < rows; r++) rt::softmax_backward_row(&p[r * k], &gp[r * k], k, &gx[r * k]);
         for (float v : p) wf(v);
         for (float v : gx) wf(v);
+    } else if (!strcmp(c, "attention_stats")) {
+        int rows = (int)ri(), t = (int)ri(), causal = (int)ri();
+        std::vector<float> z = rv((long long)rows * t), p = rv((long long)rows * t);
+        std::vector<float> row_max(rows);
+        std::vector<double> row_entropy(rows);
+        for (int r = 0; r < rows; r++) { // as rt_attention_stats
+            row_entropy[r] = rt::attention_row_stats(&z[(long long)r * t], &p[(long long)r * t],
+                                                     rt::softmax_visible(r, t, causal), &row_max[r]);
+        }
+        for (float v : row_max) wf(v);
+        for (double v : row_entropy) wd(v);
     } else if (!strcmp(c, "permute")) {
         rt::Permute p = {};
         p.rank = (int)ri();

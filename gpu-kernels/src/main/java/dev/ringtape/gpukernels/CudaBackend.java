@@ -10,6 +10,7 @@ import dev.ringtape.runtime.tensor.Storage;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Map;
 import java.util.WeakHashMap;
@@ -29,7 +30,8 @@ import jcuda.jcublas.cublasOperation;
  * <p>What the SPI keeps in host objects the backend keeps beside them on the device, keyed by the object (weakly):
  * the sign and dropout masks ({@link Mask}), layer norm's 1/std and the row scales ({@code float[]}), max pooling's
  * argmax and the class and embedding ids ({@code int[]}). Telemetry's statistics are reductions on the device; only
- * their few sums come back.
+ * their few sums come back (attention's, one value pair per row, combined per head on the host: {@link
+ * #attentionStats}).
  */
 final class CudaBackend implements Backend {
     private static final CUdeviceptr NULL = new CUdeviceptr();
@@ -395,6 +397,53 @@ final class CudaBackend implements Backend {
     public void softmaxBackward(Tensor probs, Tensor gp, int cols, Tensor gx) {
         long rows = gx.size() / cols;
         dev.launch("rt_softmax_backward", rows, p(in(probs)), p(in(gp)), p(out(gx)), l(rows), i(cols));
+    }
+
+    /**
+     * One thread per row of the [N * heads * T, T] logits writes the row's largest seen |logit| (a float) and its
+     * entropy (a double) into scratch; all of them come back (12 bytes a row: 8192 rows are 96 KiB, per attention
+     * layer of a sampled step only) and the host combines them per head in row order, as the CPU does, so a head's
+     * entropy is the CPU's sum in the CPU's order (bit for bit on the host check) and no float atomics make it vary
+     * from run to run. A device tree reduction would reorder the double sums; a serial walk per head would leave the
+     * GPU with {@code heads} threads.
+     */
+    @Override
+    public void attentionStats(Tensor scores, Tensor probs, int heads, boolean causal, double[] out) {
+        int t = scores.dim(-1);
+        int rows = t == 0 ? 0 : scores.size() / t;
+        if (rows == 0) {
+            Arrays.fill(out, 0, 2 * heads, 0.0);
+            return;
+        }
+        DeviceStorage entropy = scratch(0, rows * 2);
+        DeviceStorage max = scratch(1, rows);
+        dev.launch(
+                "rt_attention_stats",
+                rows,
+                p(in(scores)),
+                p(in(probs)),
+                p(max.at(0)),
+                p(entropy.at(0)),
+                i(causal ? 1 : 0),
+                l(rows),
+                i(t));
+        float[] rowMax = new float[rows];
+        max.read(0, rowMax, 0, rows);
+        attentionStatsByHead(rowMax, doubles(entropy, rows), t, heads, out);
+    }
+
+    /**
+     * Sequences.attentionStats' combine of the rows' statistics: row r belongs to head {@code (r / t) % heads};
+     * {@code out[h]} the largest of its rows' maxima (NaN once one is NaN, as Java's Math.max), {@code out[heads +
+     * h]} the sum of their entropies in double, in increasing row order.
+     */
+    static void attentionStatsByHead(float[] rowMax, double[] rowEntropy, int t, int heads, double[] out) {
+        Arrays.fill(out, 0, 2 * heads, 0.0);
+        for (int r = 0; r < rowMax.length; r++) {
+            int h = (r / t) % heads;
+            out[h] = Math.max(out[h], rowMax[r]);
+            out[heads + h] += rowEntropy[r];
+        }
     }
 
     @Override

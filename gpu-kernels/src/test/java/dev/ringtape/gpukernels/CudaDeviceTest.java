@@ -315,6 +315,51 @@ class CudaDeviceTest {
                 });
     }
 
+    /**
+     * Attention's telemetry on the same logits and probabilities (the CPU's softmax, some exactly 0, the
+     * probabilities a view at an offset), over a few rows and over several blocks of rows: the max |logit| per head
+     * exactly, the entropy sums (the CPU's order, the device's log within an ulp of the JDK's) to 1e-12.
+     */
+    @Test
+    void shouldGatherAttentionStatisticsLikeTheCpu() {
+        int[][] sizes = {{2, 3, 7}, {4, 8, 40}}; // n, heads, t
+        for (int[] size : sizes) {
+            int n = size[0];
+            int heads = size[1];
+            int t = size[2];
+            int count = n * heads * t * t;
+            float[] scores = gaussian(count);
+            for (int k = 0; k < count; k++) {
+                scores[k] *= 4;
+                if (rnd.nextInt(50) == 0) {
+                    scores[k] = -300f; // a probability exactly 0 where the row sees it
+                }
+            }
+            for (boolean causal : new boolean[] {false, true}) {
+                Tensor probs = Tensor.zeros(n, heads, t, t);
+                cpu.softmax(Tensor.of(scores.clone(), n, heads, t, t), t, causal, probs);
+                float[] padded = new float[count + 5];
+                System.arraycopy(probs.data(), 0, padded, 5, count);
+                double[][] stats = new double[2][2 * heads];
+                Backend[] both = {cpu, gpu};
+                for (int k = 0; k < 2; k++) {
+                    Backend be = both[k];
+                    Tensor z = SelfCheck.onto(be, scores.clone(), n, heads, t, t);
+                    Tensor p = Tensor.view(
+                            SelfCheck.onto(be, padded.clone(), padded.length).storage(), 5, n, heads, t, t);
+                    be.attentionStats(z, p, heads, causal, stats[k]);
+                }
+                String at = (causal ? "causal " : "") + "attention statistics of " + n + " x " + heads + " heads x " + t
+                        + " x " + t + ", ";
+                for (int h = 0; h < heads; h++) {
+                    assertEquals(stats[0][h], stats[1][h], 0.0, at + "max |logit| of head " + h);
+                    double want = stats[0][heads + h];
+                    assertEquals(want, stats[1][heads + h], 1e-12 * Math.abs(want), at + "entropy of head " + h);
+                }
+            }
+        }
+    }
+
     /** The same values on both backends' runs (a lambda's inputs beyond the listed ones). */
     private static float[] fixed(int n) {
         float[] a = new float[n];

@@ -25,10 +25,11 @@ import org.junit.jupiter.api.Test;
  * The CUDA kernels' arithmetic ({@code ringtape_math.cuh}), compiled by nvcc as host code and run on the CPU, against
  * the Java CPU backend on the same inputs: what can be checked of the device path without a device. Bit for bit
  * where both sides do the same IEEE operations in the same order (16-bit rounding, the unscale, Adam, SGD, ReLU,
- * LeakyReLU, MSE, dropout, layer norm, permutation, the embedding's gradient, the softmax's backward); within one
- * float ulp where a libm function is involved (exp, log1p, expm1 in the softmaxes, log Z, BCE and the other
- * activations: glibc's and Java's may differ in the last bit of a double, which can move the rounded float by one
- * ulp). Skipped, with the reason, where nvcc is not on the PATH.
+ * LeakyReLU, MSE, dropout, layer norm, permutation, the embedding's gradient, the softmax's backward, and attention's
+ * statistics, whose logs agree on the probabilities used); within one float ulp where a libm function is involved
+ * (exp, log1p, expm1 in the softmaxes, log Z, BCE and the other activations: glibc's and Java's may differ in the last
+ * bit of a double, which can move the rounded float by one ulp). Skipped, with the reason, where nvcc is not on the
+ * PATH.
  */
 class HostMathTest {
     private static Path program;
@@ -290,6 +291,105 @@ class HostMathTest {
                 assertEquals(hex(gx.data()[i]), out.get(rows * cols + i), "softmax gradient " + i);
             }
         }
+    }
+
+    /**
+     * Attention's telemetry: each row's max |logit| and entropy from the kernel's row function, combined per head by
+     * the backend's own combine, against the CPU backend bit for bit. The entropies are bit for bit because the row
+     * sums and the combine follow the CPU's order and glibc's log and the JDK's agree on these probabilities (on
+     * every float from 7e-37 to 1, checked exhaustively on this project's platform; they differ in the last bit on
+     * 230 floats below, which no probability here is).
+     */
+    @Test
+    void shouldGatherAttentionStatisticsPerHeadBitForBitAsTheCpuBackend() throws Exception {
+        int n = 3;
+        int heads = 4;
+        int t = 9;
+        int rows = n * heads * t; // [n, heads, t, t]: row r belongs to head (r / t) % heads
+        float[] z = gaussian(rows * t, 3);
+        z[row(0, 1, 4, heads, t) * t + 2] = 500f; // the head's largest |logit|; the row's other probabilities are 0
+        z[row(2, 1, 6, heads, t) * t + 6] = -700f; // a larger magnitude, negative: exactly 0 probability
+        for (int k = 0; k < 12; k++) { // far below their row's max: probabilities exactly 0 among the seen columns
+            int i = 1 + k % (t - 1); // twelve rows of queries that see at least two columns
+            z[row(k % n, k % heads, i, heads, t) * t + k % i] = -300f;
+        }
+        z[row(1, 3, 0, heads, t) * t + t - 1] = 1e6f; // masked under causal (query 0 sees column 0 only)
+        for (boolean causal : new boolean[] {false, true}) {
+            Tensor probs = Tensor.zeros(n, heads, t, t);
+            cpu.softmax(Tensor.of(z.clone(), n, heads, t, t), t, causal, probs);
+            float[] p = probs.data();
+            int seenZeros = 0;
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j <= (causal ? r % t : t - 1); j++) {
+                    float q = p[r * t + j];
+                    seenZeros += q == 0f ? 1 : 0;
+                    assertTrue(q == 0f || q > 1e-30f, "probability " + q + " in the range where the logs may differ");
+                }
+            }
+            assertTrue(seenZeros >= 12, "probabilities exactly 0 among the seen columns: " + seenZeros);
+            double[] want = attentionStats(z, p, n, heads, t, causal);
+            double[] got = hostAttentionStats(z, p, heads, t, causal);
+            for (int k = 0; k < 2 * heads; k++) {
+                String at = (causal ? "causal " : "")
+                        + (k < heads ? "max |logit| of head " : "entropy of head ")
+                        + k % heads;
+                assertEquals(hex(want[k]), hex(got[k]), at + ": CPU " + want[k] + ", CUDA host math " + got[k]);
+                assertTrue(want[k] > 0 && Double.isFinite(want[k]), at + " is " + want[k]);
+            }
+            assertEquals(700.0, want[1], 0.0, "head 1: |-700| beats 500");
+            assertTrue(causal ? want[3] < 1e6 : want[3] == 1e6, "head 3's 1e6 counts only unmasked: " + want[3]);
+        }
+        // non-finite logits: an Inf makes its head's max Inf, a NaN NaN (as Java's Math.max), one in a masked column
+        // nothing; a NaN probability is not > 0 and adds nothing
+        float[] bad = z.clone();
+        bad[row(0, 0, 3, heads, t) * t + 1] = Float.NEGATIVE_INFINITY;
+        bad[row(2, 2, 5, heads, t) * t + 5] = Float.NaN;
+        bad[row(1, 1, 2, heads, t) * t + 7] = Float.NaN; // masked: query 2 sees columns 0 to 2
+        Tensor probs = Tensor.zeros(n, heads, t, t);
+        cpu.softmax(Tensor.of(z.clone(), n, heads, t, t), t, true, probs);
+        float[] p = probs.data();
+        p[row(1, 3, 8, heads, t) * t + 4] = Float.NaN;
+        double[] want = attentionStats(bad, p, n, heads, t, true);
+        double[] got = hostAttentionStats(bad, p, heads, t, true);
+        for (int k = 0; k < 2 * heads; k++) {
+            assertTrue(
+                    hex(want[k]).equals(hex(got[k])) || Double.isNaN(want[k]) && Double.isNaN(got[k]),
+                    "with non-finite values, " + (k < heads ? "max |logit|" : "entropy") + " of head " + k % heads
+                            + ": CPU " + want[k] + ", CUDA host math " + got[k]);
+        }
+        assertEquals(Double.POSITIVE_INFINITY, got[0], "an infinite logit");
+        assertTrue(Double.isNaN(got[2]), "a NaN logit: " + got[2]);
+        assertTrue(Double.isFinite(got[1]) && Double.isFinite(got[heads + 3]), "masked NaN logit, NaN probability");
+    }
+
+    /** Row i of head h of sample s in [n, heads, t, t] logits flattened to [n * heads * t, t]. */
+    private static int row(int s, int h, int i, int heads, int t) {
+        return (s * heads + h) * t + i;
+    }
+
+    private double[] attentionStats(float[] z, float[] p, int n, int heads, int t, boolean causal) {
+        double[] out = new double[2 * heads];
+        Arrays.fill(out, 7.0); // overwritten, not added to
+        cpu.attentionStats(
+                Tensor.of(z.clone(), n, heads, t, t), Tensor.of(p.clone(), n, heads, t, t), heads, causal, out);
+        return out;
+    }
+
+    /** The rows' statistics from the host program, combined per head by {@link CudaBackend}'s combine. */
+    private static double[] hostAttentionStats(float[] z, float[] p, int heads, int t, boolean causal)
+            throws Exception {
+        int rows = z.length / t;
+        List<String> out = run("attention_stats", rows + " " + t + " " + (causal ? 1 : 0) + " " + hex(z) + hex(p));
+        float[] rowMax = new float[rows];
+        double[] rowEntropy = new double[rows];
+        for (int r = 0; r < rows; r++) {
+            rowMax[r] = f(out.get(r));
+            rowEntropy[r] = d(out.get(rows + r));
+        }
+        double[] stats = new double[2 * heads];
+        Arrays.fill(stats, 7.0);
+        CudaBackend.attentionStatsByHead(rowMax, rowEntropy, t, heads, stats);
+        return stats;
     }
 
     @Test

@@ -97,7 +97,8 @@ public final class RankMerger {
                 case Schema.Type.LAYER -> layers.computeIfAbsent(
                                 r.path(Schema.LAYER).asText() + "|"
                                         + r.path(Schema.PARAM).asText() + "|"
-                                        + r.path(Schema.ACTIVATION).asText(),
+                                        + r.path(Schema.ACTIVATION).asText() + "|"
+                                        + r.path(Schema.HEAD).asText(),
                                 k -> new ArrayList<>())
                         .add(r);
                 case Schema.Type.DIAGNOSIS -> diagnoses
@@ -141,6 +142,7 @@ public final class RankMerger {
         for (Map.Entry<String, JsonNode> field : group.get(0).properties()) {
             String key = field.getKey();
             if (key.equals(Schema.STEP)
+                    || key.equals(Schema.HEAD)
                     || key.equals(Schema.RANK)
                     || !(field.getValue().isNumber() || field.getValue().isNull())) {
                 continue;

@@ -99,6 +99,24 @@ public final class Report {
                         run.saturated.isEmpty()
                                 ? "<p class=\"omitted\">Left out: the model has no sigmoid or tanh layer.</p>\n"
                                 : charts.lineChart("saturated", run.saturated, false, null, List.of()));
+        if (!run.attentionMaxLogit.isEmpty()) {
+            double bar = Thresholds.DEFAULTS.get("attention_logit_max").value();
+            h.append("<h2>Attention: largest logit of any head, per layer (log scale; ATTENTION_LOGIT_GROWTH above ")
+                    .append(Charts.fmt(bar))
+                    .append(")</h2>\n")
+                    .append(charts.lineChart("attention-logit", run.attentionMaxLogit, true, null, List.of()));
+            h.append("<h2>Attention: lowest head entropy, per layer (nats; ATTENTION_ENTROPY_COLLAPSE below ")
+                    .append(Charts.fmt(
+                            Thresholds.DEFAULTS.get("attention_entropy_min").value()))
+                    .append(")</h2>\n")
+                    .append(charts.lineChart("attention-entropy", run.attentionMinEntropy, false, null, List.of()));
+        }
+        if (!run.logZ.isEmpty()) {
+            h.append("<h2>Output log Z, the mean logsumexp of the logits (OUTPUT_LOGIT_DIVERGENCE beyond ")
+                    .append(Charts.fmt(Thresholds.DEFAULTS.get("log_z_max").value()))
+                    .append(")</h2>\n")
+                    .append(charts.lineChart("log-z", Map.of("log Z", run.logZ), false, null, List.of()));
+        }
         boolean scaled = run.lossScale.stream().anyMatch(p -> p[1] != 1.0) || !run.skipped.isEmpty();
         h.append("<h2>Loss scale (skipped steps marked)</h2>\n")
                 .append(

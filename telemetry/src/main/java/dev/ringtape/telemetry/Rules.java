@@ -21,6 +21,10 @@ public final class Rules {
                 new LossDiverging(),
                 new ExplodingGradient(),
                 new LossScaleCollapse(),
+                new AttentionLogitGrowth(),
+                new AttentionEntropyCollapse(),
+                new OutputLogitDivergence(),
+                new LossSpike(),
                 new DeadRelu(),
                 new SaturatedActivation(),
                 new Fp16Underflow(),
@@ -768,6 +772,237 @@ public final class Rules {
                         smallest.layer(),
                         evidence("max_grad_norm", max, "min_grad_norm", min, "threshold", t.get("grad_spread")));
             }
+        }
+    }
+
+    /**
+     * A head's largest attention logit {@code q.k / sqrt(d)} above {@code attention_logit_max} for two samples in a
+     * row (Dehghani et al. 2023; Wortsman et al. 2023 reproduce it in small models at high learning rates). The
+     * calibration (telemetry/README.md) found the healthy GPT below 25 at every step, and without query-key layer
+     * norm at a rate of 1e-1 above 1,000 within 40 steps.
+     */
+    static final class AttentionLogitGrowth extends Rule {
+        AttentionLogitGrowth() {
+            super("ATTENTION_LOGIT_GROWTH", "warn", 2, "attention_logit_max");
+        }
+
+        @Override
+        public String hint() {
+            return "attention logits are growing without bound, so the heads' weights turn one-hot; set"
+                    + " qk_layernorm: true on the attention layers (layer norm on queries and keys) or lower the"
+                    + " learning rate";
+        }
+
+        @Override
+        public String explanation() {
+            return "A head's largest attention logit, |q.k| / sqrt(head width) over the positions a query sees, is"
+                    + " above `attention_logit_max` for two samples in a row. Queries and keys grow with their"
+                    + " weights, and the logits grow with the square of that: the softmax turns one-hot, its"
+                    + " gradient vanishes, and the loss stalls or spikes (Dehghani et al. 2023, ViT-22B; Wortsman et"
+                    + " al. 2023 reproduce it in small models at high learning rates).\n"
+                    + "Shows as: `attention_max_logit` of the attention layer records climbing by orders of"
+                    + " magnitude; ATTENTION_ENTROPY_COLLAPSE usually follows.\n"
+                    + "Causes: a learning rate too high for attention without normalization. Fixes: qk_layernorm:"
+                    + " true on the attention layers (the cure of both papers: a layer norm on queries and keys"
+                    + " bounds the logits), a lower learning rate.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            double bar = t.get("attention_logit_max");
+            java.util.Map<String, Sample.Attention> worst = new java.util.LinkedHashMap<>();
+            for (Sample.Attention a : s.attention()) {
+                Sample.Attention w = worst.get(a.layer());
+                if (w == null || a.maxLogit() > w.maxLogit()) {
+                    worst.put(a.layer(), a);
+                }
+            }
+            for (Sample.Attention a : worst.values()) {
+                if (a.maxLogit() > bar) {
+                    out.trip(this, a.layer(), evidence("max_logit", a.maxLogit(), "head", a.head(), "threshold", bar));
+                }
+            }
+        }
+    }
+
+    /**
+     * A head's mean attention entropy below {@code attention_entropy_min} nats for two samples in a row (Zhai et al.
+     * 2023): the head attends to one position. Healthy heads of the calibration GPT stayed above 0.5 nats (uniform
+     * attention over a causal window of 64 averages 3.2); those of runs with growing logits fell below 0.1.
+     */
+    static final class AttentionEntropyCollapse extends Rule {
+        AttentionEntropyCollapse() {
+            super("ATTENTION_ENTROPY_COLLAPSE", "warn", 2, "attention_entropy_min");
+        }
+
+        @Override
+        public String hint() {
+            return "a head attends to a single position for every query; set qk_layernorm: true on the attention"
+                    + " layers or lower the learning rate";
+        }
+
+        @Override
+        public String explanation() {
+            return "A head's attention entropy, -sum p log p of its weights averaged over the batch's queries, is"
+                    + " below `attention_entropy_min` nats for two samples in a row: it puts all its weight on one"
+                    + " position. Zhai et al. (2023) found per-head entropy dipping with loss spikes and collapsing"
+                    + " to about 0 at twice the tuned learning rate.\n"
+                    + "Shows as: `attention_entropy` of the attention layer records near 0 (uniform attention over a"
+                    + " causal window of T averages about ln T - 1); large `attention_max_logit` beside it.\n"
+                    + "Causes: attention logits that grew (ATTENTION_LOGIT_GROWTH), a learning rate too high."
+                    + " Fixes: qk_layernorm: true, a lower learning rate or a longer warm-up.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            double bar = t.get("attention_entropy_min");
+            java.util.Map<String, Sample.Attention> lowest = new java.util.LinkedHashMap<>();
+            for (Sample.Attention a : s.attention()) {
+                Sample.Attention w = lowest.get(a.layer());
+                if (w == null || a.entropy() < w.entropy()) {
+                    lowest.put(a.layer(), a);
+                }
+            }
+            for (Sample.Attention a : lowest.values()) {
+                if (a.entropy() < bar) {
+                    out.trip(this, a.layer(), evidence("entropy", a.entropy(), "head", a.head(), "threshold", bar));
+                }
+            }
+        }
+    }
+
+    /**
+     * The output logits' mean log-normalizer {@code log Z = logsumexp(logits)} beyond {@code log_z_max} in magnitude
+     * for two samples in a row (Wortsman et al. 2023: output logit divergence). A softmax output starts near
+     * ln(classes) (5.5 for bytes) and the healthy runs of the calibration stayed within 5-7.1, peaks of 11.5 in the
+     * first 20 steps.
+     */
+    static final class OutputLogitDivergence extends Rule {
+        OutputLogitDivergence() {
+            super("OUTPUT_LOGIT_DIVERGENCE", "warn", 2, "log_z_max");
+        }
+
+        @Override
+        public String hint() {
+            return "the output logits' log-normalizer is running away; lower the learning rate"
+                    + " (train.optimizer.lr, 3-10x): at small scale here neither clipping nor a z-loss"
+                    + " (model.loss.z_loss) held it (telemetry/README.md)";
+        }
+
+        @Override
+        public String explanation() {
+            return "The mean log Z of the softmax output, logsumexp over the logits of each position, is beyond"
+                    + " `log_z_max` in magnitude for two samples in a row. The softmax does not care where its logits"
+                    + " sit, so nothing holds them, and large ones make the loss's gradient and rounding unstable"
+                    + " (Wortsman et al. 2023; PaLM's z-loss, 1e-4 x log^2 Z, pulls log Z towards 0).\n"
+                    + "Shows as: `log_z` in step records moving away from ln(classes) by tens; the loss usually"
+                    + " diverging with it.\n"
+                    + "Causes: a learning rate too high. At small scale here log Z ran away only together with the"
+                    + " loss (the calibration GPT at 3e-1, the zoo's two-block GPT at 1.0), and neither"
+                    + " train.clip_grad_norm: 1.0 nor a z-loss of 1e-4 or 1e-2 stopped it there; a rate 3-10x lower"
+                    + " did. The z-loss (model.loss.z_loss: 1.0e-4) is the cure Wortsman et al. give for the slow"
+                    + " drift of long runs at scale.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            double bar = t.get("log_z_max");
+            if (!s.skipped() && Math.abs(s.logZ()) > bar) { // NaN (no softmax output) compares false
+                out.trip(this, "", evidence("log_z", s.logZ(), "threshold", bar));
+            }
+        }
+    }
+
+    /**
+     * A step's loss above the run's first loss, and above the median of the {@code loss_spike_window} steps before it
+     * by {@code loss_spike_min_rise} of that median and by more than {@code loss_spike_z} times their spread (1.4826 x the median absolute
+     * deviation, the standard deviation of normal noise): a rolling z-score as llm.c keeps one, made robust, since
+     * the window of a run's first steps holds a steep descent whose standard deviation hides a spike. Every step
+     * counts, sampled or not (a spike lasts a step); the window must hold {@link #MIN_HISTORY} steps first.
+     */
+    static final class LossSpike extends Rule {
+        static final int MIN_HISTORY = 10;
+        private double[] window;
+        private int seen;
+        private double first = Double.NaN;
+
+        LossSpike() {
+            super("LOSS_SPIKE", "warn", 1, "loss_spike_z", "loss_spike_window", "loss_spike_min_rise");
+        }
+
+        @Override
+        public String hint() {
+            return "the loss jumped far out of its recent range; lengthen the warm-up"
+                    + " (train.lr_schedule.warmup_steps) or lower the learning rate";
+        }
+
+        @Override
+        public String explanation() {
+            return "A step's loss is above the run's first loss (what the untrained model scored: a small batch's"
+                    + " hard draw stays below it), and above the median of the `loss_spike_window` steps before it by"
+                    + " at least `loss_spike_min_rise` of that median and by more than `loss_spike_z` times their spread"
+                    + " (1.4826 x the median absolute deviation): a rolling z-score, as llm.c keeps one of its loss,"
+                    + " made robust to the steep descent of a run's first steps. Every step counts, sampled or not.\n"
+                    + "Shows as: one step's `loss` in the step records far above its neighbours', often back in range"
+                    + " the next step; at the onset of a divergence, several.\n"
+                    + "Causes: a learning rate too high for the start of training, when Adam's updates are largest"
+                    + " (the calibration GPT spiked at steps 5-17 of its warm-up at rates of 1e-2 and up, with and"
+                    + " without qk layer norm), no warm-up, rare outlier batches. Fixes: a longer warm-up"
+                    + " (train.lr_schedule.warmup_steps), a lower rate, gradient clipping.";
+        }
+
+        @Override
+        void check(Sample s, Thresholds t, Trips out) {
+            int w = Math.max(MIN_HISTORY, (int) t.get("loss_spike_window"));
+            if (window == null || window.length != w) {
+                window = new double[w];
+                seen = 0;
+            }
+            double[] before = s.lossesBefore();
+            for (int i = 0; i <= before.length; i++) {
+                double l = i < before.length ? before[i] : s.loss();
+                long step = s.step() - before.length + i;
+                if (!Double.isFinite(l)) {
+                    continue; // NONFINITE's and LOSS_DIVERGING's
+                }
+                first = Double.isNaN(first) ? l : first;
+                int n = Math.min(seen, w);
+                if (n >= MIN_HISTORY) {
+                    double[] recent = Arrays.copyOf(window, n);
+                    double median = median(recent);
+                    for (int j = 0; j < n; j++) {
+                        recent[j] = Math.abs(recent[j] - median);
+                    }
+                    double spread = 1.4826 * median(recent);
+                    double rise = l - median;
+                    double z = spread > 0 ? rise / spread : (rise > 0 ? Double.POSITIVE_INFINITY : 0);
+                    // and above the run's first loss: a small batch's hard draw (digits at batch 16: 0.4 to 1.6, z
+                    // 5.8) stays below what the untrained model scored, an unstable step does not (a byte GPT's
+                    // warm-up spikes: 3.5-4 to 6.5-15 nats, above ln 256 = 5.5)
+                    if (rise > t.get("loss_spike_min_rise") * Math.abs(median)
+                            && z > t.get("loss_spike_z")
+                            && l > first) {
+                        out.trip(
+                                this,
+                                "",
+                                evidence(
+                                        "at_step", step,
+                                        "loss", l,
+                                        "window_median", median,
+                                        "window_spread", spread,
+                                        "z", z,
+                                        "threshold_z", t.get("loss_spike_z")));
+                    }
+                }
+                window[seen++ % w] = l;
+            }
+        }
+
+        private static double median(double[] a) {
+            double[] c = a.clone();
+            Arrays.sort(c);
+            int n = c.length;
+            return n % 2 == 1 ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
         }
     }
 }

@@ -16,6 +16,11 @@ final class RunLog {
     final Map<String, List<double[]>> updateRatios = new LinkedHashMap<>();
     final Map<String, List<double[]>> dead = new LinkedHashMap<>();
     final Map<String, List<double[]>> saturated = new LinkedHashMap<>();
+    /** Per attention layer, each sample's largest logit over its heads and its heads' lowest entropy. */
+    final Map<String, List<double[]>> attentionMaxLogit = new LinkedHashMap<>();
+
+    final Map<String, List<double[]>> attentionMinEntropy = new LinkedHashMap<>();
+    final List<double[]> logZ = new ArrayList<>();
     final List<JsonNode> diagnoses = new ArrayList<>();
     JsonNode end;
 
@@ -36,6 +41,9 @@ final class RunLog {
                     loss.add(new double[] {step, r.path(Schema.LOSS).asDouble()});
                 }
                 lossScale.add(new double[] {step, r.path(Schema.LOSS_SCALE).asDouble()});
+                if (r.path(Schema.LOG_Z).isNumber()) {
+                    logZ.add(new double[] {step, r.path(Schema.LOG_Z).asDouble()});
+                }
                 if (r.path(Schema.SKIPPED).asBoolean()) {
                     skipped.add(step);
                 }
@@ -53,6 +61,10 @@ final class RunLog {
                             step, r.path(Schema.UPDATE_RATIO).asDouble()
                         });
                     }
+                } else if (r.has(Schema.HEAD)) {
+                    String l = r.path(Schema.LAYER).asText();
+                    extreme(attentionMaxLogit, l, step, r.path(Schema.ATTENTION_MAX_LOGIT), true);
+                    extreme(attentionMinEntropy, l, step, r.path(Schema.ATTENTION_ENTROPY), false);
                 } else {
                     String l = r.path(Schema.LAYER).asText() + " "
                             + r.path(Schema.ACTIVATION).asText();
@@ -73,6 +85,20 @@ final class RunLog {
             case Schema.Type.DIAGNOSIS -> diagnoses.add(r);
             case Schema.Type.END -> end = r;
             default -> {}
+        }
+    }
+
+    /** Folds one head's value into its layer's point at {@code step}: the largest ({@code max}) or the smallest. */
+    private static void extreme(Map<String, List<double[]>> series, String layer, long step, JsonNode v, boolean max) {
+        if (!v.isNumber()) {
+            return;
+        }
+        List<double[]> points = series.computeIfAbsent(layer, k -> new ArrayList<>());
+        double[] last = points.isEmpty() ? null : points.get(points.size() - 1);
+        if (last != null && last[0] == step) {
+            last[1] = max ? Math.max(last[1], v.asDouble()) : Math.min(last[1], v.asDouble());
+        } else {
+            points.add(new double[] {step, v.asDouble()});
         }
     }
 }

@@ -7,7 +7,9 @@ import java.util.List;
  * and of the {@code layer} records. {@code loss} is the mean over the step's {@code examples} (every rank and
  * micro-batch): how noisy one sampled loss is depends on it. {@code lossesBefore} are the losses of the steps since
  * the sample before this one (steps {@code step - lossesBefore.length} to {@code step - 1}), which were not sampled:
- * a run can blow up and collapse between two samples.
+ * a run can blow up and collapse between two samples. {@code attention} holds each attention head's statistics, and
+ * {@code logZ} the mean log-normalizer {@code logsumexp(logits)} of a softmax cross-entropy output over the step's
+ * rows (NaN for other losses).
  */
 public record Sample(
         long step,
@@ -21,7 +23,40 @@ public record Sample(
         double gradNorm,
         List<Param> params,
         List<Activation> activations,
-        double[] lossesBefore) {
+        double[] lossesBefore,
+        List<Attention> attention,
+        double logZ) {
+
+    /** A sample of a model without attention or a softmax cross-entropy output. */
+    public Sample(
+            long step,
+            double loss,
+            long examples,
+            double lr,
+            double baseLr,
+            double lossScale,
+            boolean fp16,
+            boolean skipped,
+            double gradNorm,
+            List<Param> params,
+            List<Activation> activations,
+            double[] lossesBefore) {
+        this(
+                step,
+                loss,
+                examples,
+                lr,
+                baseLr,
+                lossScale,
+                fp16,
+                skipped,
+                gradNorm,
+                params,
+                activations,
+                lossesBefore,
+                List.of(),
+                Double.NaN);
+    }
 
     /** A sample with no unsampled steps before it. */
     public Sample(
@@ -55,6 +90,13 @@ public record Sample(
             int nonFinite,
             double zeroFrac,
             double underflowFrac) {}
+
+    /**
+     * One head of an attention layer on the step's first micro-batch: the mean entropy of its attention weights over
+     * the batch's query positions (nats; uniform over a causal window of T averages about ln(T) - 1) and its largest
+     * |logit| {@code q.k / sqrt(d)} among the positions a query sees.
+     */
+    public record Attention(String layer, int head, double entropy, double maxLogit) {}
 
     /** One activation layer's output on the step's first micro-batch. */
     public record Activation(

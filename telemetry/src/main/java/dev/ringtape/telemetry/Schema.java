@@ -89,6 +89,14 @@ public final class Schema {
     public static final String STD = "std";
     public static final String SATURATED_FRAC = "saturated_frac";
     public static final String DEAD_FRAC = "dead_frac";
+    /** An attention layer's head (its layer records are one per head). */
+    public static final String HEAD = "head";
+
+    public static final String ATTENTION_ENTROPY = "attention_entropy";
+    public static final String ATTENTION_MAX_LOGIT = "attention_max_logit";
+    /** The step's mean log-normalizer of a softmax cross-entropy output, {@code logsumexp(logits)} over its rows. */
+    public static final String LOG_Z = "log_z";
+
     public static final String RANKS_REPORTING = "ranks_reporting";
     public static final String RANKS = "ranks";
     public static final String OUTLIER_RANK = "outlier_rank";
@@ -182,6 +190,7 @@ public final class Schema {
                         Key.of(CLIPPED, true, BOOL),
                         Key.of(SAMPLES, true, INT),
                         Key.of(PHASE_MS, true, OBJ),
+                        Key.of(LOG_Z, false, NUM),
                         Key.of(ALLREDUCE_BYTES, false, INT),
                         Key.of(ALLREDUCE_SENT_BYTES, false, INT),
                         Key.of(ALLREDUCE_HIDDEN_MS, false, NUM),
@@ -204,6 +213,9 @@ public final class Schema {
                         Key.of(STD, false, NUM),
                         Key.of(SATURATED_FRAC, false, NUM),
                         Key.of(DEAD_FRAC, false, NUM),
+                        Key.of(HEAD, false, INT),
+                        Key.of(ATTENTION_ENTROPY, false, NUM),
+                        Key.of(ATTENTION_MAX_LOGIT, false, NUM),
                         Key.of(RANKS_REPORTING, false, INT),
                         Key.of(RANKS, false, OBJ),
                         Key.of(OUTLIER_RANK, false, INT)));

@@ -101,6 +101,7 @@ public final class TensorBoard implements TelemetrySink {
                 scalar(summary, "train/lr", r.path(Schema.LR));
                 scalar(summary, "train/loss_scale", r.path(Schema.LOSS_SCALE));
                 scalar(summary, "train/grad_norm", r.path(Schema.GRAD_NORM));
+                scalar(summary, "train/log_z", r.path(Schema.LOG_Z));
                 double rate = Records.samplesPerSecond(r);
                 if (!Double.isNaN(rate)) {
                     scalar(summary, "train/samples_per_s", rate);
@@ -111,6 +112,11 @@ public final class TensorBoard implements TelemetrySink {
                     String p = r.path(Schema.PARAM).asText();
                     scalar(summary, "grad_norm/" + p, r.path(Schema.GRAD_NORM));
                     scalar(summary, "update_ratio/" + p, r.path(Schema.UPDATE_RATIO));
+                } else if (r.has(Schema.HEAD)) {
+                    String l = r.path(Schema.LAYER).asText() + "/head"
+                            + r.path(Schema.HEAD).asInt();
+                    scalar(summary, "attention_entropy/" + l, r.path(Schema.ATTENTION_ENTROPY));
+                    scalar(summary, "attention_max_logit/" + l, r.path(Schema.ATTENTION_MAX_LOGIT));
                 } else {
                     String l = r.path(Schema.LAYER).asText();
                     scalar(summary, "dead_frac/" + l, r.path(Schema.DEAD_FRAC));

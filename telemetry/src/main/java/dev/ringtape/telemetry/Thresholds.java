@@ -112,6 +112,35 @@ public final class Thresholds {
                     0.95,
                     "mean loss of the last 5 samples over that of the first 5, above which"
                             + " LOSS_PLATEAU is raised"),
+            entry(
+                    "attention_logit_max",
+                    100.0,
+                    "a head's largest attention logit |q.k| / sqrt(head width) above which ATTENTION_LOGIT_GROWTH is"
+                            + " raised (the healthy GPT stays below 25; without qk layer norm at a rate of 1e-1 it"
+                            + " passes 1,000)"),
+            entry(
+                    "attention_entropy_min",
+                    0.1,
+                    "a head's mean attention entropy (nats) below which ATTENTION_ENTROPY_COLLAPSE is raised (healthy"
+                            + " heads stay above 0.5; uniform attention over a causal window of 64 averages 3.2)"),
+            entry(
+                    "log_z_max",
+                    20.0,
+                    "the mean log-normalizer logsumexp(logits) of a softmax output beyond which (in magnitude)"
+                            + " OUTPUT_LOGIT_DIVERGENCE is raised (ln 256 = 5.5 at the start of a byte model; healthy"
+                            + " runs stay within 5-7.1, early peaks 11.5)"),
+            entry(
+                    "loss_spike_z",
+                    3.0,
+                    "how many times the spread of the last loss_spike_window steps' losses (1.4826 x their median"
+                            + " absolute deviation) a step's loss must exceed their median by for LOSS_SPIKE"),
+            entry("loss_spike_window", 20.0, "the steps before a step whose losses LOSS_SPIKE compares it with"),
+            entry(
+                    "loss_spike_min_rise",
+                    0.5,
+                    "the least rise above the window's median loss, as a fraction of it, that LOSS_SPIKE counts"
+                            + " (healthy GPT steps rise at most 8 % above their median; warm-up spikes at too high a"
+                            + " rate 150-200 %); the loss must also exceed the run's first"),
             entry("clear_after", 3.0, "consecutive healthy samples after which an open diagnosis clears")));
 
     /** A threshold's default and meaning. */

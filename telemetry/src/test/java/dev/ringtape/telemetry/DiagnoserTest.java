@@ -238,4 +238,82 @@ class DiagnoserTest {
             assertEquals(List.of(), calm.feed(norm(0, n)), "growth that pauses is not exponential");
         }
     }
+
+    /** A GPT's sampled step: one attention layer of two heads, the step's mean log Z, the losses since the last. */
+    static Sample gpt(long step, double loss, double[] lossesBefore, double maxLogit, double entropy, double logZ) {
+        return new Sample(
+                step,
+                loss,
+                32,
+                1e-3,
+                1e-3,
+                1,
+                false,
+                false,
+                1.0,
+                List.of(new Sample.Param(
+                        "layers.2.qkv.weight", "layers.2", true, 0.1, 1, 1e-3, 0.01, 0, 0, Double.NaN)),
+                List.of(),
+                lossesBefore,
+                List.of(
+                        new Sample.Attention("layers.2", 0, 2.5, 3.0),
+                        new Sample.Attention("layers.2", 1, entropy, maxLogit)),
+                logZ);
+    }
+
+    private static List<String> opened(Diagnoser d, Sample s) {
+        return d.feed(s).stream()
+                .filter(x -> x.state().equals("open"))
+                .map(x -> x.code() + "@" + x.layer())
+                .toList();
+    }
+
+    @Test
+    void shouldNameAttentionLogitGrowthAndEntropyCollapseOnTheLayerOverTwoSamples() {
+        Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 0);
+        double[] none = new double[0];
+        assertEquals(List.of(), opened(d, gpt(0, 5.5, none, 0.3, 3.2, 5.5)));
+        assertEquals(List.of(), opened(d, gpt(10, 3.3, none, 200, 0.05, 6.8)), "one sample is not yet a diagnosis");
+        assertEquals(
+                List.of("ATTENTION_LOGIT_GROWTH@layers.2", "ATTENTION_ENTROPY_COLLAPSE@layers.2"),
+                opened(d, gpt(20, 3.2, none, 1000, 0.01, 7.3)));
+        Diagnoser healthy = new Diagnoser(Thresholds.defaults(), "job", 0);
+        for (int s = 0; s < 10; s++) {
+            // the healthy GPT's worst: logits of 15, entropy 2.3 nats
+            assertEquals(List.of(), opened(healthy, gpt(10L * s, 3.0 - 0.05 * s, none, 15, 2.3, 6.5)));
+        }
+    }
+
+    @Test
+    void shouldNameOutputLogitDivergenceWhenLogZLeavesItsRangeButNotWithoutASoftmax() {
+        Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 0);
+        double[] none = new double[0];
+        assertEquals(List.of(), opened(d, gpt(0, 5.5, none, 1, 3, 5.5)));
+        assertEquals(List.of(), opened(d, gpt(10, 4.1, none, 1, 3, 11.5)), "an early peak of 11.5 is healthy");
+        assertEquals(List.of(), opened(d, gpt(20, 6.6, none, 1, 3, 25.1)));
+        assertEquals(List.of("OUTPUT_LOGIT_DIVERGENCE@"), opened(d, gpt(30, 16.0, none, 1, 3, 25.4)));
+        Diagnoser mse = new Diagnoser(Thresholds.defaults(), "job", 0);
+        for (int s = 0; s < 5; s++) {
+            assertEquals(List.of(), opened(mse, gpt(10L * s, 1.0, none, 1, 3, Double.NaN)));
+        }
+    }
+
+    @Test
+    void shouldNameAOneStepLossSpikeBetweenSamplesAboveTheFirstLossOnly() {
+        // the zoo's loss-spike GPT, steps 0-19: a steep descent, then step 11 jumps to 10.5 and falls back
+        double[] first = {5.57, 5.05, 4.62, 4.31, 4.13, 3.98, 3.79, 3.61, 3.52, 3.41};
+        double[] second = {3.38, 10.51, 3.91, 3.55, 3.40, 3.36, 3.33, 3.31, 3.30, 3.29};
+        Diagnoser d = new Diagnoser(Thresholds.defaults(), "job", 0);
+        assertEquals(List.of(), opened(d, gpt(10, 3.35, first, 1, 3, 6)));
+        List<Diagnoser.Diagnosis> spike = d.feed(gpt(20, 3.28, second, 1, 3, 6));
+        assertEquals(1, spike.size(), spike.toString());
+        assertEquals("LOSS_SPIKE", spike.get(0).code());
+        assertEquals(11L, ((Number) spike.get(0).evidence().get("at_step")).longValue());
+        // a small batch's hard draw late in training: 0.4 -> 1.6 (z 5.8 here too) stays below the first loss, 2.3
+        Diagnoser digits = new Diagnoser(Thresholds.defaults(), "job", 0);
+        double[] early = {2.30, 1.80, 1.20, 0.90, 0.70, 0.60, 0.50, 0.45, 0.42, 0.40};
+        double[] later = {0.41, 0.39, 1.58, 0.40, 0.43, 0.38, 0.41, 0.37, 0.44, 0.40};
+        assertEquals(List.of(), opened(digits, gpt(10, 0.41, early, 1, 3, Double.NaN)));
+        assertEquals(List.of(), opened(digits, gpt(20, 0.39, later, 1, 3, Double.NaN)));
+    }
 }

@@ -78,6 +78,35 @@ class RankMergerTest {
     }
 
     @Test
+    void shouldMergeEachAttentionHeadOverTheRanksApart() {
+        RankMerger m = new RankMerger(2, collect);
+        for (int rank = 0; rank < 2; rank++) {
+            for (int head = 0; head < 2; head++) {
+                ObjectNode o = record("layer", 10, rank);
+                o.put("layer", "layers.2.layers.1");
+                o.put("head", head);
+                o.put("attention_entropy", head == 0 ? 2.0 + rank : 0.05);
+                o.put("attention_max_logit", head == 0 ? 5.0 : 900.0 + 100 * rank);
+                m.accept(rank, o);
+            }
+        }
+        m.flush();
+        List<ObjectNode> heads = written.stream()
+                .filter(r -> r.get("type").asText().equals("layer"))
+                .toList();
+        assertEquals(2, heads.size(), "one record per head, not one per layer: " + heads);
+        assertEquals(0, heads.get(0).get("head").asInt());
+        assertEquals(1, heads.get(1).get("head").asInt());
+        assertEquals(2.5, heads.get(0).get("attention_entropy").asDouble(), 1e-12, "the median of the ranks'");
+        assertEquals(950.0, heads.get(1).get("attention_max_logit").asDouble(), 1e-12);
+        assertEquals(
+                900.0,
+                heads.get(1).get("ranks").get("attention_max_logit").get("min").asDouble(),
+                1e-12);
+        assertFalse(heads.get(0).get("ranks").has("head"), "the head is a key, not a statistic");
+    }
+
+    @Test
     void shouldNameNoOutlierWhenTheRanksAgree() {
         RankMerger m = new RankMerger(3, collect);
         m.accept(0, dead(0, 0, 0.10, 0));

@@ -74,6 +74,14 @@ public interface Backend {
     /** {@code gx += probs * (gp - sum_j gp * probs)} per row of width {@code cols}: the softmax's backward. */
     void softmaxBackward(Tensor probs, Tensor gp, int cols, Tensor gx);
 
+    /**
+     * Telemetry's statistics of attention over [N, heads, T, T] logits {@code scores} and their softmax {@code
+     * probs}, per head: {@code out[h]} the largest |logit| among the positions a query sees (all, or j <= i with
+     * {@code causal}), {@code out[heads + h]} the sum over the head's N x T rows of the weights' entropy {@code -sum_j
+     * p log p} in nats (0 log 0 = 0), accumulated in double.
+     */
+    void attentionStats(Tensor scores, Tensor probs, int heads, boolean causal, double[] out);
+
     /** {@code x[r, :] += v} for every row r of the {@code rows x v.size()} matrix x. */
     void addRowVector(Tensor x, Tensor v);
 

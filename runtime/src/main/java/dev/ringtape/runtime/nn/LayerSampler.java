@@ -39,6 +39,7 @@ public final class LayerSampler {
     private final int deadWindow;
     private final long deadSamples;
     private final List<Sample.Activation> collected = new ArrayList<>();
+    private final List<Sample.Attention> attention = new ArrayList<>();
     private boolean firstPass;
     /** Per ReLU layer, in forward order: its units' magnitude bits ORed over this step's passes. */
     private final Map<String, int[]> stepActive = new LinkedHashMap<>();
@@ -72,6 +73,7 @@ public final class LayerSampler {
     public LayerSampler open(boolean first) {
         if (first) {
             collected.clear();
+            attention.clear();
         }
         this.firstPass = first;
         CURRENT.set(this);
@@ -85,6 +87,27 @@ public final class LayerSampler {
     /** The statistics of the last finished step. */
     public List<Sample.Activation> collected() {
         return List.copyOf(collected);
+    }
+
+    /** The attention heads' statistics of the last finished step. */
+    public List<Sample.Attention> attention() {
+        return List.copyOf(attention);
+    }
+
+    /**
+     * Called by an attention layer with its [N, heads, T, T] logits and weights: on the step's first micro-batch,
+     * each head's mean entropy over the batch's query positions and its largest |logit|.
+     */
+    public void attention(String layer, Tensor scores, Tensor weights, int heads, boolean causal) {
+        if (!firstPass) {
+            return;
+        }
+        double[] out = new double[2 * heads];
+        Backends.current().attentionStats(scores, weights, heads, causal, out);
+        double rows = (double) scores.size() / scores.dim(-1) / heads;
+        for (int h = 0; h < heads; h++) {
+            attention.add(new Sample.Attention(layer, h, out[heads + h] / rows, out[h]));
+        }
     }
 
     /**

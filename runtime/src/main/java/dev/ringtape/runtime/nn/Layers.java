@@ -462,7 +462,12 @@ public final class Layers {
                 q = qNorm.forward(q, ctx);
                 k = kNorm.forward(k, ctx);
             }
-            Tensor weights = Ops.softmax(Ops.bmm(q, false, k, true, (float) (1.0 / Math.sqrt(hd))), causal);
+            Tensor scores = Ops.bmm(q, false, k, true, (float) (1.0 / Math.sqrt(hd)));
+            Tensor weights = Ops.softmax(scores, causal);
+            LayerSampler sampler = LayerSampler.current();
+            if (sampler != null) {
+                sampler.attention(name, scores, weights, heads, causal);
+            }
             if (ctx.training() && dropout > 0f) {
                 weights = Ops.dropout(weights, dropout, ctx.seedFor(name + ".weights"));
             }

@@ -42,6 +42,14 @@ public enum Loss {
      * against [N, T] class ids, plus {@code zLoss * mean(logZ^2)} for softmax cross-entropy.
      */
     public Tensor apply(Tensor output, Tensor target, double zLoss) {
+        return apply(output, target, zLoss, null);
+    }
+
+    /**
+     * {@link #apply(Tensor, Tensor, double)}; for softmax cross-entropy also sets {@code meanLogZ[0]} (when not null)
+     * to the mean log-normalizer of the logits' rows (telemetry's output-logit drift).
+     */
+    public Tensor apply(Tensor output, Tensor target, double zLoss, double[] meanLogZ) {
         Tensor t = this != SOFTMAX_CROSS_ENTROPY
                         && target.rank() == 1
                         && output.rank() == 2
@@ -53,7 +61,8 @@ public enum Loss {
             case SOFTMAX_CROSS_ENTROPY -> Ops.softmaxCrossEntropy(
                     output.rank() > 2 ? Ops.reshape(output, output.size() / output.dim(-1), output.dim(-1)) : output,
                     classIds(target),
-                    zLoss);
+                    zLoss,
+                    meanLogZ);
             case MSE -> Ops.mse(output, t);
             case BCE_WITH_LOGITS -> Ops.bceWithLogits(output, t);
         };

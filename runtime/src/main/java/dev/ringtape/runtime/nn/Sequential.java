@@ -88,7 +88,12 @@ public final class Sequential {
 
     /** What training minimizes: the loss, plus the z-loss's {@code z_loss * mean(logZ^2)} when the job asks. */
     public Tensor objective(Tensor output, Tensor target) {
-        return loss.apply(output, target, zLoss);
+        return objective(output, target, null);
+    }
+
+    /** {@link #objective(Tensor, Tensor)}, with the logits' mean log Z in {@code meanLogZ[0]} (softmax outputs). */
+    public Tensor objective(Tensor output, Tensor target, double[] meanLogZ) {
+        return loss.apply(output, target, zLoss, meanLogZ);
     }
 
     /** Parameters by name ({@code layers.0.weight}, ...), in declaration order. */

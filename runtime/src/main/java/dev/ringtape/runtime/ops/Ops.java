@@ -447,6 +447,11 @@ public final class Ops {
      * mean(logZ^2)} (the z-loss of PaLM and Wortsman et al.: it keeps the log-normalizer near 0) when zLoss > 0.
      */
     public static Tensor softmaxCrossEntropy(Tensor logits, int[] classes, double zLoss) {
+        return softmaxCrossEntropy(logits, classes, zLoss, null);
+    }
+
+    /** {@link #softmaxCrossEntropy(Tensor, int[], double)}, also setting {@code meanLogZ[0]} to the rows' mean log Z. */
+    public static Tensor softmaxCrossEntropy(Tensor logits, int[] classes, double zLoss, double[] meanLogZ) {
         if (logits.rank() != 2 || logits.dim(0) != classes.length) {
             throw new IllegalArgumentException("softmax_cross_entropy: logits " + Shapes.str(logits.shape())
                     + " do not match " + classes.length + " targets");
@@ -462,6 +467,13 @@ public final class Ops {
         Tensor loss = Tensor.output();
         float[] logZ = new float[classes.length];
         double ce = be().softmaxCrossEntropy(logits, classes, probs, logZ);
+        if (meanLogZ != null) {
+            double sum = 0;
+            for (float v : logZ) {
+                sum += v;
+            }
+            meanLogZ[0] = sum / logZ.length;
+        }
         double z = 0;
         if (zLoss > 0) {
             for (float v : logZ) {

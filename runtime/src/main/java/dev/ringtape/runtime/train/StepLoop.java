@@ -65,7 +65,8 @@ public final class StepLoop {
             double allreduceMs,
             double allreduceHiddenMs,
             double optimizerMs,
-            double telemetryMs) {}
+            double telemetryMs,
+            double logZ) {}
 
     private final Sequential model;
     private final Optimizer optimizer;
@@ -146,6 +147,8 @@ public final class StepLoop {
         gradients.begin();
         float scale = scaler.scale();
         double localLoss = 0;
+        double localLogZ = 0;
+        double[] logZ = {Double.NaN};
         int samples = 0;
         long forwardNs = 0;
         long backwardNs = 0;
@@ -171,9 +174,10 @@ public final class StepLoop {
                 } finally {
                     telemetry.closeForward();
                 }
-                Tensor loss = model.objective(out, xy[1]);
+                Tensor loss = model.objective(out, xy[1], logZ);
                 long t1 = System.nanoTime();
                 localLoss += loss.item();
+                localLogZ += logZ[0];
                 if (m < k - 1) {
                     tape.backward(loss, scale / k); // accumulate: no communication
                 } else {
@@ -191,7 +195,7 @@ public final class StepLoop {
         // a sum of squares is finite exactly when every term is: one pass as buckets started checked all local
         // gradients (a worker alone checks them in the unscale walk below, its gradients being its own)
         boolean localBad = !Double.isFinite(gradients.localSquares()) || !Double.isFinite(localLoss);
-        double[] scalars = {localBad ? 1 : 0, localLoss, samples, Double.isFinite(localLoss) ? 0 : 1};
+        double[] scalars = {localBad ? 1 : 0, localLoss, samples, Double.isFinite(localLoss) ? 0 : 1, localLogZ};
         reducer.sumScalars(scalars);
         long t3 = System.nanoTime();
         int world = reducer.worldSize();
@@ -211,6 +215,7 @@ public final class StepLoop {
             localBad |= !Double.isFinite(sq);
         }
         double meanLoss = scalars[1] / (k * world);
+        double meanLogZ = scalars[4] / (k * world); // NaN for a loss without a softmax
 
         NonFiniteTracer.NonFinite origin = null;
         double lr = schedule.lr(step);
@@ -258,6 +263,7 @@ public final class StepLoop {
                     foundInf,
                     norm,
                     (long) scalars[2],
+                    meanLogZ,
                     v -> reducer.sum(v, 0, v.length));
             t6 = System.nanoTime();
         }
@@ -276,7 +282,8 @@ public final class StepLoop {
                 (t3 - t2) / 1e6,
                 reducer.hiddenMs(),
                 (t5 - t3) / 1e6, // the optimizer phase: unscale, norm, clip, update, loss scaler
-                (t6 - t5) / 1e6);
+                (t6 - t5) / 1e6,
+                meanLogZ);
         long sent = reducer.sentBytes();
         telemetry.report(r, reducer.worldSize(), gradients.bytes(), sent - sentBefore);
         sentBefore = sent;

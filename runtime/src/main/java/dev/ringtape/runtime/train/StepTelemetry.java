@@ -161,6 +161,7 @@ final class StepTelemetry {
             boolean skipped,
             double norm,
             long samples,
+            double logZ,
             LayerSampler.Summer sumOverRanks) {
         sampler.finishStep(samples, sumOverRanks);
         List<Sample.Param> stats = new ArrayList<>(params.size());
@@ -194,7 +195,9 @@ final class StepTelemetry {
                 norm,
                 stats,
                 sampler.collected(),
-                java.util.Arrays.copyOf(lossesBetween, between));
+                java.util.Arrays.copyOf(lossesBetween, between),
+                sampler.attention(),
+                logZ);
         between = 0;
         for (Sample.Param p : s.params()) {
             ObjectNode o = Records.of(Schema.Type.LAYER, job, step);
@@ -222,6 +225,14 @@ final class StepTelemetry {
             Records.putNumber(o, Schema.STD, a.std());
             Records.putNumber(o, Schema.SATURATED_FRAC, a.saturatedFrac());
             Records.putNumber(o, Schema.DEAD_FRAC, a.deadFrac());
+            sink.emit(o);
+        }
+        for (Sample.Attention a : s.attention()) {
+            ObjectNode o = Records.of(Schema.Type.LAYER, job, step);
+            o.put(Schema.LAYER, a.layer());
+            o.put(Schema.HEAD, a.head());
+            Records.putNumber(o, Schema.ATTENTION_ENTROPY, a.entropy());
+            Records.putNumber(o, Schema.ATTENTION_MAX_LOGIT, a.maxLogit());
             sink.emit(o);
         }
         for (Diagnoser.Diagnosis d : diagnoser.feed(s)) {
@@ -254,6 +265,9 @@ final class StepTelemetry {
         Records.putNumber(o, Schema.GRAD_NORM, r.gradNorm());
         o.put(Schema.CLIPPED, r.clipped());
         o.put(Schema.SAMPLES, r.samples());
+        if (Double.isFinite(r.logZ())) {
+            o.put(Schema.LOG_Z, r.logZ());
+        }
         ObjectNode ms = o.putObject(Schema.PHASE_MS);
         ms.put(Schema.FORWARD, r.forwardMs());
         ms.put(Schema.BACKWARD, r.backwardMs());

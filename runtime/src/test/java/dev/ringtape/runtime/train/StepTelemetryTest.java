@@ -36,7 +36,8 @@ class StepTelemetryTest {
                 0.5,
                 0.75,
                 0.25,
-                0.125);
+                0.125,
+                Double.NaN);
     }
 
     @Test

@@ -272,6 +272,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void attentionStats(Tensor scores, Tensor probs, int heads, boolean causal, double[] out) {
+        Sequences.attentionStats(scores, probs, heads, causal, out);
+    }
+
+    @Override
     public void addRowVector(Tensor x, Tensor v) {
         float[] xd = x.data();
         float[] vd = host(v);

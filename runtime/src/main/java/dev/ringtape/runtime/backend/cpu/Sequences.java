@@ -135,4 +135,30 @@ final class Sequences {
             }
         }
     }
+
+    static void attentionStats(Tensor scores, Tensor probs, int heads, boolean causal, double[] out) {
+        float[] z = CpuBackend.host(scores);
+        float[] p = CpuBackend.host(probs);
+        int t = scores.dim(-1);
+        int rows = scores.size() / t;
+        int zo = scores.offset();
+        int po = probs.offset();
+        java.util.Arrays.fill(out, 0, 2 * heads, 0.0);
+        for (int r = 0; r < rows; r++) {
+            int h = (r / t) % heads;
+            int seen = causal ? r % t + 1 : t;
+            int base = r * t;
+            float max = 0f;
+            double entropy = 0;
+            for (int j = 0; j < seen; j++) {
+                max = Math.max(max, Math.abs(z[zo + base + j]));
+                float q = p[po + base + j];
+                if (q > 0f) {
+                    entropy -= q * Math.log(q);
+                }
+            }
+            out[h] = Math.max(out[h], max);
+            out[heads + h] += entropy;
+        }
+    }
 }
