@@ -111,7 +111,8 @@ class ReportCommandTest {
         while (charts.find()) {
             count++;
         }
-        assertEquals(4, count, "loss, heat map, update ratio and dead fraction in the rendered DOM");
+        assertEquals(
+                5, count, "loss, heat map, update ratio, dead fraction and the output's log Z in the rendered DOM");
         assertTrue(dom.indexOf("id=\"verdict\"") < dom.indexOf("<svg class=\"chart\""), "verdict first");
         assertTrue(dom.contains("<polyline class=\"series\""), "line series rendered");
         assertTrue(dom.contains("<rect class=\"cell\""), "heat-map cells rendered");

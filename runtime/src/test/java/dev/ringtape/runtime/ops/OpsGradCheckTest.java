@@ -200,4 +200,26 @@ class OpsGradCheckTest {
                 GradCheck.defaults().check(() -> Ops.softmaxCrossEntropy(logits, classes, 0.05), List.of(logits));
         assertTrue(r.ok(), r::toString);
     }
+
+    @Test
+    @SuppressWarnings("try") // the Autocast scope is entered for its effect on the ops inside
+    void shouldKeepAttentionWeightsInFloat32UnderA16BitAutocast() throws Exception {
+        Tensor scores = randn(40, 2f, 2, 3, 6, 6);
+        for (dev.ringtape.runtime.precision.Precision p : new dev.ringtape.runtime.precision.Precision[] {
+            dev.ringtape.runtime.precision.Precision.FP16, dev.ringtape.runtime.precision.Precision.BF16
+        }) {
+            try (var cast = dev.ringtape.runtime.autograd.Autocast.enable(p)) {
+                float[] w = Ops.softmax(scores, true).toArray();
+                float[] bmm = Ops.bmm(scores, false, scores, false, 1f).toArray();
+                int unrounded = 0;
+                for (float v : w) {
+                    unrounded += p.round(v) != v ? 1 : 0;
+                }
+                assertTrue(unrounded > w.length / 4, p + ": the weights keep float32 precision (" + unrounded + ")");
+                for (float v : bmm) {
+                    assertTrue(p.round(v) == v, p + ": a product's output is rounded, as every op's");
+                }
+            }
+        }
+    }
 }

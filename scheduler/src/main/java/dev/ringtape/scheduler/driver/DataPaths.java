@@ -41,6 +41,13 @@ final class DataPaths {
                 : Path.of(path).toAbsolutePath().normalize().toString();
     }
 
+    /** The job with its paths as executors must see them: its data sources' and {@code train.init_from}'s. */
+    static JobSpec resolve(JobSpec job, Path jobDir) throws DataException {
+        JobSpec out = job.withData(resolve(job.data(), jobDir));
+        String init = job.train().initFrom();
+        return init == null ? out : out.withInitFrom(file(init, jobDir));
+    }
+
     private static String file(String path, Path jobDir) throws DataException {
         if (HadoopFiles.hasScheme(path)) {
             boolean found;

@@ -73,8 +73,9 @@ public final class SparkTrain {
     public static Result run(JobSpec job, Path jobDir, PrintStream out, boolean quiet, boolean fresh)
             throws JobFailed, DataException {
         checkBackend(job);
-        JobSpec shipped = job.withData(DataPaths.resolve(job.data(), jobDir));
+        JobSpec shipped = DataPaths.resolve(job, jobDir);
         checkShapes(shipped);
+        checkInitFrom(shipped);
         Path export = Path.of(job.export().path());
         checkWritable(export, "export.path");
         Path log = Path.of(job.telemetry().out());
@@ -251,6 +252,20 @@ public final class SparkTrain {
                             job.data().eval(), null, "data.eval"),
                     input,
                     "data.eval");
+        }
+    }
+
+    /** The file of {@code train.init_from} holds every parameter of the model with its shape, and nothing else. */
+    static void checkInitFrom(JobSpec job) throws DataException {
+        if (job.train().initFrom() == null) {
+            return;
+        }
+        try {
+            dev.ringtape.scheduler.worker.InitFrom.verify(
+                    dev.ringtape.runtime.nn.ModelBuilder.build(job.model(), job.seed()),
+                    job.train().initFrom());
+        } catch (dev.ringtape.runtime.nn.SpecException e) {
+            throw new DataException(e.getMessage());
         }
     }
 

@@ -54,6 +54,36 @@ public record JobSpec(
                 telemetry);
     }
 
+    /** This job with its initial weights' file replaced (the driver resolves its path before shipping the job). */
+    public JobSpec withInitFrom(String path) {
+        Train t = train;
+        return new JobSpec(
+                name,
+                seed,
+                workers,
+                backend,
+                threads,
+                spark,
+                data,
+                model,
+                new Train(
+                        t.epochs(),
+                        t.steps(),
+                        t.globalBatch(),
+                        t.microBatches(),
+                        t.optimizer(),
+                        t.lrSchedule(),
+                        t.clipGradNorm(),
+                        t.precision(),
+                        t.lossScale(),
+                        t.recomputeSegments(),
+                        path),
+                allreduce,
+                checkpoint,
+                export,
+                telemetry);
+    }
+
     /** {@code spark:}: the embedded session's master and extra conf. */
     public record Spark(String master, Map<String, String> conf) implements Serializable {}
 
@@ -92,7 +122,8 @@ public record JobSpec(
             double clipGradNorm,
             String precision,
             LossScale lossScale,
-            int recomputeSegments)
+            int recomputeSegments,
+            String initFrom)
             implements Serializable {}
 
     /** {@code allreduce:}; {@code compress} is {@code none} or {@code bf16} (hops send bfloat16, sums stay float32). */
@@ -347,7 +378,8 @@ public record JobSpec(
                 "clip_grad_norm",
                 "precision",
                 "loss_scale",
-                "recompute"));
+                "recompute",
+                "init_from"));
         if (t.has("epochs") && t.has("steps")) {
             throw new SpecException(t.path() + ".steps", "give epochs or steps, not both");
         }
@@ -391,7 +423,8 @@ public record JobSpec(
                 clip,
                 precision,
                 lossScale,
-                segments);
+                segments,
+                t.has("init_from") ? t.string("init_from") : null);
     }
 
     private static Source source(SpecNode s) throws SpecException {

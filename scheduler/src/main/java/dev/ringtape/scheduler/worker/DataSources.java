@@ -160,7 +160,8 @@ public final class DataSources {
         return HadoopFiles.open(path);
     };
 
-    private static String resolve(String path, Path jobDir) {
+    /** A path looked up from the working directory, then beside the job file; a Hadoop URI as it is. */
+    static String resolve(String path, Path jobDir) {
         if (HadoopFiles.hasScheme(path)) {
             return path;
         }

@@ -108,7 +108,9 @@ public final class Worker {
             TelemetrySink sink,
             PrintStream progress)
             throws SpecException, DataException {
-        return run(job, shape -> data(job, jobDir, shape), reducer, store, sink, progress, null, null, null);
+        String init = job.train().initFrom();
+        JobSpec here = init == null ? job : job.withInitFrom(DataSources.resolve(init, jobDir));
+        return run(here, shape -> data(here, jobDir, shape), reducer, store, sink, progress, null, null, null);
     }
 
     /**
@@ -167,6 +169,9 @@ public final class Worker {
         }
         Sequential model = ModelBuilder.build(job.model(), job.seed())
                 .recompute(job.train().recomputeSegments());
+        if (job.train().initFrom() != null) {
+            InitFrom.load(model, job.train().initFrom());
+        }
         Data data = loader.load(model.inputShape());
         JobSpec.Train t = job.train();
         Optimizers.Configured opt =

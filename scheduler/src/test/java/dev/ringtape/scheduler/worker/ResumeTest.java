@@ -76,6 +76,50 @@ class ResumeTest {
                         "  precision: fp16",
                         "  loss_scale: {init: 1.0e9, growth_interval: 5}",
                         ""));
+        assertResumesBitForBit(job);
+    }
+
+    /** A GPT on text, attention dropout and qk layer norm in it, fp16 with dynamic loss scaling. */
+    @org.junit.jupiter.api.Test
+    void shouldResumeAGptBitForBit() throws Exception {
+        Path job = tmp.resolve("gpt.yaml");
+        Files.writeString(
+                job,
+                String.join(
+                        "\n",
+                        "name: resume-gpt",
+                        "seed: 5",
+                        "data:",
+                        "  train: {format: text, context: 16, path: "
+                                + Path.of("../deploy/data/gnu-licenses.txt.gz").toAbsolutePath() + "}",
+                        "  eval: {split: 0.1}",
+                        "model:",
+                        "  input: [16]",
+                        "  layers:",
+                        "    - {type: embedding, vocab: 256, dim: 32, init: {normal: {std: 0.02}}}",
+                        "    - {type: positional, max_len: 16, init: {normal: {std: 0.02}}}",
+                        "    - type: residual",
+                        "      layers:",
+                        "        - {type: layernorm}",
+                        "        - {type: attention, heads: 4, dropout: 0.1, qk_layernorm: true}",
+                        "    - type: residual",
+                        "      layers: [{type: layernorm}, {type: linear, out: 64}, {type: gelu}, {type: linear, out: 32}]",
+                        "    - {type: layernorm}",
+                        "    - {type: linear, out: 256, bias: false}",
+                        "  loss: {type: softmax_cross_entropy, z_loss: 1.0e-4}",
+                        "train:",
+                        "  steps: 40",
+                        "  global_batch: 16",
+                        "  micro_batches: 2",
+                        "  optimizer: {type: adamw, lr: 0.003, betas: [0.9, 0.95]}",
+                        "  lr_schedule: {type: cosine, warmup_steps: 10}",
+                        "  precision: fp16",
+                        "  loss_scale: {init: 1.0e9, growth_interval: 5}",
+                        ""));
+        assertResumesBitForBit(job);
+    }
+
+    private void assertResumesBitForBit(Path job) throws Exception {
         JobSpec spec = JobSpec.from(JobFile.load(job, List.of()));
         Map<Long, Snapshot> straight = new HashMap<>();
         run(spec, tmp, straight, null);
