@@ -315,20 +315,28 @@ public final class CpuBackend implements Backend {
             java.util.Arrays.fill(block, 0f);
             int r1 = Math.min(rows, r0 + COLUMN_BLOCK);
             for (int r = r0; r < r1; r++) {
-                int base = r * d;
                 if (b == null) {
-                    for (int j = 0; j < d; j++) {
-                        block[j] += a[base + j];
-                    }
+                    addRow(block, a, r * d, d);
                 } else {
-                    for (int j = 0; j < d; j++) {
-                        block[j] += a[base + j] * b[base + j];
-                    }
+                    addProductRow(block, a, b, r * d, d);
                 }
             }
             for (int j = 0; j < d; j++) {
                 acc[j] += block[j];
             }
+        }
+    }
+
+    /** {@code into[j] += a[at + j]}: a loop the JIT turns into vector adds (a branch inside kept it scalar). */
+    private static void addRow(float[] into, float[] a, int at, int d) {
+        for (int j = 0; j < d; j++) {
+            into[j] += a[at + j];
+        }
+    }
+
+    private static void addProductRow(float[] into, float[] a, float[] b, int at, int d) {
+        for (int j = 0; j < d; j++) {
+            into[j] += a[at + j] * b[at + j];
         }
     }
 
