@@ -32,7 +32,7 @@ public final class Ops {
         int rows = x.size() / in;
         int[] outShape = x.shape();
         outShape[outShape.length - 1] = out;
-        Tensor y = Tensor.output(outShape);
+        Tensor y = Tensor.overwritten(outShape);
         be().gemm(false, true, rows, out, in, 1f, x, weight, 0f, y);
         if (bias != null) {
             be().addRowVector(y, bias);
@@ -70,7 +70,7 @@ public final class Ops {
                 || dev.ringtape.runtime.autograd.Autocast.current() == dev.ringtape.runtime.precision.Precision.FP32) {
             return t;
         }
-        Tensor y = Tensor.output(t.shape());
+        Tensor y = Tensor.overwritten(t.shape());
         y.copyFrom(t);
         Tape.forwardResult("cast", y, false);
         Tape.recordOp("cast", y, new Tensor[] {t}, (gy, g) -> be().axpy(1f, gy, g.of(t)));
@@ -83,7 +83,7 @@ public final class Ops {
             throw new IllegalArgumentException(
                     "add: shapes " + Shapes.str(a.shape()) + " and " + Shapes.str(b.shape()) + " differ");
         }
-        Tensor y = Tensor.output(a.shape());
+        Tensor y = Tensor.overwritten(a.shape());
         be().add(a, b, y);
         Tape.forwardResult("add", y, false);
         Tape.recordOp("add", y, new Tensor[] {a, b}, (gy, g) -> {
@@ -99,7 +99,7 @@ public final class Ops {
 
     /** An elementwise activation; {@code param} is LeakyReLU's slope or ELU's alpha. */
     public static Tensor activation(Activation act, float param, Tensor x) {
-        Tensor y = Tensor.output(x.shape());
+        Tensor y = Tensor.overwritten(x.shape());
         Mask mask = act.saves() == Activation.Saves.MASK ? new Mask(x.size()) : null;
         be().activation(act, param, x, y, mask);
         String op = act.name().toLowerCase(java.util.Locale.ROOT);
@@ -125,8 +125,8 @@ public final class Ops {
         if (x.dim(-1) != d) {
             throw new IllegalArgumentException("layernorm: input has " + x.dim(-1) + " features, weight has " + d);
         }
-        Tensor y = Tensor.output(x.shape());
-        Tensor xhat = Tensor.output(x.shape());
+        Tensor y = Tensor.overwritten(x.shape());
+        Tensor xhat = Tensor.overwritten(x.shape());
         float[] rstd = new float[x.size() / d];
         be().layerNorm(x, weight, bias, eps, y, xhat, rstd);
         Tape.forwardResult("layernorm", y, false);
@@ -160,7 +160,7 @@ public final class Ops {
         Mask mask = new Mask(x.size());
         be().dropoutMask(seed, p, mask);
         float scale = p >= 1f ? 0f : 1f / (1f - p);
-        Tensor y = Tensor.output(x.shape());
+        Tensor y = Tensor.overwritten(x.shape());
         be().maskedScale(x, mask, scale, y, false);
         Tape.forwardResult("dropout", y, false);
         Tape.recordOp(
@@ -285,7 +285,7 @@ public final class Ops {
         int[] outShape = a.shape();
         outShape[outShape.length - 2] = m;
         outShape[outShape.length - 1] = n;
-        Tensor y = Tensor.output(outShape);
+        Tensor y = Tensor.overwritten(outShape);
         be().gemmBatched(transA, transB, m, n, k, alpha, a, m * k, b, k * n, 0f, y, m * n, batch);
         Tape.forwardResult("bmm", y, false);
         Saved sa = Saved.of(a);
@@ -333,7 +333,7 @@ public final class Ops {
             throw new IllegalArgumentException(
                     "softmax: a causal mask needs square last axes, got " + Shapes.str(x.shape()));
         }
-        Tensor p = Tensor.output(x.shape());
+        Tensor p = Tensor.overwritten(x.shape());
         be().softmax(x, cols, causal, p);
         Tape.forwardResult("softmax", p, true);
         Saved sp = Saved.of(p);
@@ -354,7 +354,7 @@ public final class Ops {
             out[i] = shape[perm[i]];
             inverse[perm[i]] = i;
         }
-        Tensor y = Tensor.output(out);
+        Tensor y = Tensor.overwritten(out);
         be().permute(x, shape, perm, y, false);
         Tape.forwardResult("permute", y, false);
         Tape.recordOp("permute", y, new Tensor[] {x}, (gy, g) -> be().permute(gy, out, inverse, g.of(x), true));
@@ -368,7 +368,7 @@ public final class Ops {
         if (i < 0 || i >= x.dim(0)) {
             throw new IllegalArgumentException("select: " + i + " is outside [0, " + x.dim(0) + ")");
         }
-        Tensor y = Tensor.output(shape);
+        Tensor y = Tensor.overwritten(shape);
         y.copyFrom(Tensor.view(x.storage(), x.offset() + i * n, shape));
         Tape.recordOp("select", y, new Tensor[] {x}, (gy, g) -> {
             Tensor gx = g.of(x);
@@ -387,7 +387,7 @@ public final class Ops {
         int[] rows = tokenIds("embedding", ids, vocab);
         int[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
         shape[ids.rank()] = d;
-        Tensor y = Tensor.output(shape);
+        Tensor y = Tensor.overwritten(shape);
         be().embedding(rows, weight, y);
         Tape.forwardResult("embedding", y, false);
         Tape.recordOp(
@@ -420,7 +420,7 @@ public final class Ops {
         }
         int td = x.dim(1) * x.dim(2);
         int n = x.dim(0);
-        Tensor y = Tensor.output(x.shape());
+        Tensor y = Tensor.overwritten(x.shape());
         y.copyFrom(x);
         Tensor rows = Tensor.view(weight.storage(), weight.offset(), td);
         be().addRowVector(y.reshape(n, td), rows);
@@ -463,7 +463,7 @@ public final class Ops {
                         "softmax_cross_entropy: target " + i + " is class " + classes[i] + ", outside [0, " + c + ")");
             }
         }
-        Tensor probs = Tensor.output(logits.shape());
+        Tensor probs = Tensor.overwritten(logits.shape());
         Tensor loss = Tensor.output();
         float[] logZ = new float[classes.length];
         double ce = be().softmaxCrossEntropy(logits, classes, probs, logZ);

@@ -72,6 +72,11 @@ public final class BufferPool {
 
     /** Zero-filled storage of {@code n} floats, reused if one of that size came back. */
     Storage take(int n) {
+        return take(n, true);
+    }
+
+    /** Storage of {@code n} floats, reused if one of that size came back: zero-filled if {@code zero}. */
+    Storage take(int n, boolean zero) {
         taken++;
         int k = kind(n);
         if (k < 0 || count[k] == 0) {
@@ -80,7 +85,9 @@ public final class BufferPool {
         reused++;
         Storage b = free[k][--count[k]];
         free[k][count[k]] = null;
-        b.fill(0, n, 0f);
+        if (zero) {
+            b.fill(0, n, 0f);
+        }
         return b;
     }
 

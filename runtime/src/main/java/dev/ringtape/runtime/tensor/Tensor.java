@@ -102,10 +102,23 @@ public final class Tensor {
      * intermediate gradients. Inside a {@link BufferPool}'s scope its storage comes from the pool.
      */
     public static Tensor output(int... shape) {
+        return output(true, shape);
+    }
+
+    /**
+     * An op's output every element of which its kernel writes before anything reads it (a product with beta 0, an
+     * activation, a copy): as {@link #output}, but storage reused from the pool keeps what it held instead of being
+     * zero-filled first (a pass over memory saved per op). Never for a tensor a kernel accumulates into.
+     */
+    public static Tensor overwritten(int... shape) {
+        return output(false, shape);
+    }
+
+    private static Tensor output(boolean zero, int[] shape) {
         int[] s = shape.clone();
         BufferPool pool = BufferPool.current();
         int n = Shapes.size(s);
-        Storage st = pool != null ? pool.take(n) : zeroed(n);
+        Storage st = pool != null ? pool.take(n, zero) : zeroed(n);
         return new Tensor(s, st, 0, new int[1], false, pool != null);
     }
 
