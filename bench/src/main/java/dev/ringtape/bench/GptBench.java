@@ -21,14 +21,9 @@ import dev.ringtape.scheduler.job.JobSpec;
 import dev.ringtape.scheduler.worker.DataSources;
 import dev.ringtape.telemetry.TelemetrySink;
 import dev.ringtape.telemetry.Thresholds;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@code bench step --model gpt [--job JOB.yaml]}: the training step of a GPT job (deploy/jobs/gpt-licenses.yaml by
@@ -232,38 +227,7 @@ final class GptBench {
     }
 
     private static String torch(String jobFile, int threads, int steps) {
-        Path python = Path.of("/usr/bin/python3");
-        Path script = Path.of("bench/scripts/gpt_torch.py");
-        if (!Files.exists(python) || !Files.exists(script)) {
-            return "not run (needs /usr/bin/python3 with python3-torch, from the repository root)";
-        }
-        try {
-            Process p = new ProcessBuilder(
-                            python.toString(),
-                            script.toString(),
-                            "step",
-                            jobFile,
-                            "--threads",
-                            String.valueOf(threads),
-                            "--steps",
-                            String.valueOf(steps))
-                    .redirectErrorStream(true)
-                    .start();
-            String out;
-            try (BufferedReader r =
-                    new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-                out = r.lines().reduce("", (a, b) -> b.startsWith("ms_per_step=") ? b : a);
-            }
-            if (!p.waitFor(600, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return "timed out";
-            }
-            return out.isEmpty() ? "failed (is python3-torch installed?)" : out;
-        } catch (java.io.IOException e) {
-            return "failed: " + e.getMessage();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return "interrupted";
-        }
+        return StepBench.python(
+                "bench/scripts/gpt_torch.py", "step", jobFile, "--threads", threads + "", "--steps", steps + "");
     }
 }

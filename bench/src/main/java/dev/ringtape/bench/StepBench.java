@@ -341,31 +341,32 @@ final class StepBench {
     }
 
     static String torchReference(int[] widths, int batch, int steps, int threads) {
-        Path python = Path.of("/usr/bin/python3");
-        Path script = Path.of("bench/scripts/torch_step.py");
-        if (!Files.exists(python) || !Files.exists(script)) {
-            return "not run (needs /usr/bin/python3 with python3-torch, from the repository root)";
-        }
         StringBuilder w = new StringBuilder();
         for (int v : widths) {
             w.append(w.length() == 0 ? "" : ",").append(v);
         }
+        return python("bench/scripts/torch_step.py", w.toString(), batch + "", steps + "", threads + "");
+    }
+
+    /**
+     * Runs a bench script with Debian's /usr/bin/python3 (from the repository root) and returns its line {@code
+     * ms_per_step=...}, or why there is none.
+     */
+    static String python(String script, String... args) {
+        Path python = Path.of("/usr/bin/python3");
+        if (!Files.exists(python) || !Files.exists(Path.of(script))) {
+            return "not run (needs /usr/bin/python3 with python3-torch, from the repository root)";
+        }
+        List<String> command = new ArrayList<>(List.of(python.toString(), script));
+        command.addAll(List.of(args));
         try {
-            Process p = new ProcessBuilder(
-                            python.toString(),
-                            script.toString(),
-                            w.toString(),
-                            String.valueOf(batch),
-                            String.valueOf(steps),
-                            String.valueOf(threads))
-                    .redirectErrorStream(true)
-                    .start();
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
             String out;
             try (BufferedReader r =
                     new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
                 out = r.lines().reduce("", (a, b) -> b.startsWith("ms_per_step=") ? b : a);
             }
-            if (!p.waitFor(300, TimeUnit.SECONDS)) {
+            if (!p.waitFor(600, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 return "timed out";
             }

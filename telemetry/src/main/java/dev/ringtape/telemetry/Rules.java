@@ -76,6 +76,15 @@ public final class Rules {
         return m;
     }
 
+    /** Per attention layer, in layer order, its head that {@code worse} ranks last (the largest by it). */
+    static java.util.Collection<Sample.Attention> worstHeads(Sample s, java.util.Comparator<Sample.Attention> worse) {
+        Map<String, Sample.Attention> worst = new java.util.LinkedHashMap<>();
+        for (Sample.Attention a : s.attention()) {
+            worst.merge(a.layer(), a, (x, y) -> worse.compare(y, x) > 0 ? y : x);
+        }
+        return worst.values();
+    }
+
     /** Weight tensors (not biases) with a finite gradient norm, in layer order. */
     static List<Sample.Param> weights(Sample s) {
         return s.params().stream()
@@ -810,14 +819,7 @@ public final class Rules {
         @Override
         void check(Sample s, Thresholds t, Trips out) {
             double bar = t.get("attention_logit_max");
-            java.util.Map<String, Sample.Attention> worst = new java.util.LinkedHashMap<>();
-            for (Sample.Attention a : s.attention()) {
-                Sample.Attention w = worst.get(a.layer());
-                if (w == null || a.maxLogit() > w.maxLogit()) {
-                    worst.put(a.layer(), a);
-                }
-            }
-            for (Sample.Attention a : worst.values()) {
+            for (Sample.Attention a : worstHeads(s, (x, y) -> Double.compare(x.maxLogit(), y.maxLogit()))) {
                 if (a.maxLogit() > bar) {
                     out.trip(this, a.layer(), evidence("max_logit", a.maxLogit(), "head", a.head(), "threshold", bar));
                 }
@@ -856,14 +858,7 @@ public final class Rules {
         @Override
         void check(Sample s, Thresholds t, Trips out) {
             double bar = t.get("attention_entropy_min");
-            java.util.Map<String, Sample.Attention> lowest = new java.util.LinkedHashMap<>();
-            for (Sample.Attention a : s.attention()) {
-                Sample.Attention w = lowest.get(a.layer());
-                if (w == null || a.entropy() < w.entropy()) {
-                    lowest.put(a.layer(), a);
-                }
-            }
-            for (Sample.Attention a : lowest.values()) {
+            for (Sample.Attention a : worstHeads(s, (x, y) -> Double.compare(y.entropy(), x.entropy()))) {
                 if (a.entropy() < bar) {
                     out.trip(this, a.layer(), evidence("entropy", a.entropy(), "head", a.head(), "threshold", bar));
                 }

@@ -38,34 +38,14 @@ public record JobSpec(
 
     /** This job with its data sources replaced (the driver resolves their paths before shipping the job). */
     public JobSpec withData(Data value) {
-        return new JobSpec(
-                name,
-                seed,
-                workers,
-                backend,
-                threads,
-                spark,
-                value,
-                model,
-                train,
-                allreduce,
-                checkpoint,
-                export,
-                telemetry);
+        return with(value, train);
     }
 
     /** This job with its initial weights' file replaced (the driver resolves its path before shipping the job). */
     public JobSpec withInitFrom(String path) {
         Train t = train;
-        return new JobSpec(
-                name,
-                seed,
-                workers,
-                backend,
-                threads,
-                spark,
+        return with(
                 data,
-                model,
                 new Train(
                         t.epochs(),
                         t.steps(),
@@ -77,11 +57,12 @@ public record JobSpec(
                         t.precision(),
                         t.lossScale(),
                         t.recomputeSegments(),
-                        path),
-                allreduce,
-                checkpoint,
-                export,
-                telemetry);
+                        path));
+    }
+
+    private JobSpec with(Data d, Train t) {
+        return new JobSpec(
+                name, seed, workers, backend, threads, spark, d, model, t, allreduce, checkpoint, export, telemetry);
     }
 
     /** {@code spark:}: the embedded session's master and extra conf. */
