@@ -312,8 +312,8 @@ class TrainCommandTest {
         assertEquals(1, o.exit());
         assertEquals(
                 "ringtape train: " + bad + ":8: train.optimiser: unknown key (did you mean 'optimizer'?);"
-                        + " valid keys: clip_grad_norm, epochs, global_batch, loss_scale, lr_schedule, micro_batches,"
-                        + " optimizer, precision, recompute, steps",
+                        + " valid keys: clip_grad_norm, epochs, global_batch, init_from, loss_scale, lr_schedule,"
+                        + " micro_batches, optimizer, precision, recompute, steps",
                 o.stderr().strip());
         Launcher.Outcome missing =
                 Launcher.run(120, "train", "--fresh", tmp.resolve("nope.yaml").toString());
