@@ -6,7 +6,8 @@ the test-set accuracy. The whole process is what is timed (interpreter start, im
 as the Ringtape run is timed from its launcher's start.
 
     /usr/bin/python3 bench/scripts/fmnist_torch.py [DATA_DIR]
-Prints: accuracy=<float> train_seconds=<float>
+Prints: first_step_unix=<float> (the wall clock when the first step is done, for the time from process start to the
+first step) and accuracy=<float> train_seconds=<float>
 """
 import gzip
 import sys
@@ -41,6 +42,8 @@ for epoch in range(2):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(x_train[i]), y_train[i]).backward()
         opt.step()
+        if epoch == 0 and s == 0:
+            print(f"first_step_unix={time.time():.3f}", flush=True)
 train_seconds = time.perf_counter() - start
 with torch.no_grad():
     accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
