@@ -98,6 +98,10 @@ public final class SparkTrain {
         checkConf(job, conf);
         SparkLogging.quietDefaults(conf);
         RingtapePlugin.Values.reset();
+        if (conf.get("spark.master", "").startsWith("local")) {
+            // the ranks will run in this JVM: read their data while Spark starts
+            dev.ringtape.scheduler.worker.Prefetch.start(shipped, jobDir);
+        }
         SparkContext sc = SparkContext.getOrCreate(conf);
         String group = "ringtape-" + job.name() + "-" + Long.toHexString(new SecureRandom().nextLong());
         try (TelemetrySink file = sinks(log, job);
@@ -182,6 +186,7 @@ public final class SparkTrain {
             sc.cancelJobGroup(group);
             throw new JobFailed("interrupted");
         } finally {
+            dev.ringtape.scheduler.worker.Prefetch.clear();
             sc.clearJobGroup();
             sc.stop();
         }

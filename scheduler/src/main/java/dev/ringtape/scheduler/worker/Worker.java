@@ -58,21 +58,17 @@ public final class Worker {
     /** What a worker's run ends with: its summary, the trained model and the normalization its input needs. */
     public record Outcome(Trainer.Summary summary, Sequential model, Normalizer normalizer) {}
 
-    /** Reads, splits and normalizes the job's data, seen with the model's input shape. */
+    /**
+     * Reads, splits and normalizes the job's data, seen with the model's input shape; takes what {@link Prefetch}
+     * read for it when the driver in this JVM did.
+     */
     public static Data data(JobSpec job, Path jobDir, int[] inputShape) throws DataException {
-        Dataset train;
-        Dataset eval = null;
-        if (job.data().evalSplit() > 0) {
-            Dataset[] parts = DataSources.readSplit(
-                    job.data().train(), jobDir, "data.train", job.data().evalSplit(), job.seed());
-            train = parts[0];
-            eval = parts[1];
-        } else {
-            train = DataSources.read(job.data().train(), jobDir, "data.train");
-            if (job.data().eval() != null) {
-                eval = DataSources.read(job.data().eval(), jobDir, "data.eval");
-            }
+        Dataset[] read = Prefetch.take(job);
+        if (read == null) {
+            read = read(job, jobDir);
         }
+        Dataset train = read[0];
+        Dataset eval = read[1];
         Normalizer norm = Normalizer.fit(job.data().normalize(), train);
         norm.apply(train);
         if (eval != null) {
@@ -84,6 +80,18 @@ public final class Worker {
                 norm,
                 false,
                 train.size());
+    }
+
+    /** The job's file sources as read: {training, held-out (or null)}, split as the job says, not normalized. */
+    static Dataset[] read(JobSpec job, Path jobDir) throws DataException {
+        if (job.data().evalSplit() > 0) {
+            return DataSources.readSplit(
+                    job.data().train(), jobDir, "data.train", job.data().evalSplit(), job.seed());
+        }
+        Dataset train = DataSources.read(job.data().train(), jobDir, "data.train");
+        Dataset eval =
+                job.data().eval() == null ? null : DataSources.read(job.data().eval(), jobDir, "data.eval");
+        return new Dataset[] {train, eval};
     }
 
     private static Dataset shaped(Dataset d, int[] inputShape, String key) throws DataException {
