@@ -399,7 +399,8 @@ public final class Trainer {
         }
         double loss = sums[0] / samples;
         double accuracy = model.loss().classifies() ? sums[1] / sums[3] : Double.NaN;
-        return new Metrics(loss, accuracy, samples, model.takesTokenIds() ? loss / Math.log(2) : Double.NaN);
+        boolean perToken = model.takesTokenIds() && model.loss() == Loss.SOFTMAX_CROSS_ENTROPY;
+        return new Metrics(loss, accuracy, samples, perToken ? loss / Math.log(2) : Double.NaN);
     }
 
     /**
