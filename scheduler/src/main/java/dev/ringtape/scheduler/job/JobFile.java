@@ -134,6 +134,8 @@ public final class JobFile {
         }
     }
 
+    private static final String SPARK_CONF = "spark.conf.";
+
     private void override(String assignment) throws JobException {
         int eq = assignment.indexOf('=');
         if (eq <= 0) {
@@ -148,7 +150,10 @@ public final class JobFile {
         } catch (IOException e) {
             throw new JobException("--set " + key + ": the value '" + valueText + "' is not valid YAML");
         }
-        String[] parts = key.split("\\.");
+        // a Spark setting's name has dots of its own: everything after spark.conf. is one key
+        String[] parts = key.startsWith(SPARK_CONF)
+                ? new String[] {"spark", "conf", key.substring(SPARK_CONF.length())}
+                : key.split("\\.");
         JsonNode node = root;
         for (int i = 0; i < parts.length - 1; i++) {
             JsonNode next = child(node, parts[i]);

@@ -75,6 +75,13 @@ class JobSpecTest {
         JobException e = assertThrows(
                 JobException.class, () -> JobSpec.from(JobFile.load(job, List.of("train.global_batch=-1"))));
         assertEquals("--set train.global_batch=-1: train.global_batch: must be at least 1, got -1", e.getMessage());
+        assertEquals(
+                "false",
+                JobSpec.from(JobFile.load(job, List.of("spark.conf.spark.ui.enabled=false")))
+                        .spark()
+                        .conf()
+                        .get("spark.ui.enabled"),
+                "a Spark setting's dots stay in its name");
         JobException bad = assertThrows(JobException.class, () -> JobFile.load(job, List.of("model.layers.9.out=3")));
         assertTrue(bad.getMessage().contains("'9' is not an index of a list of 3"), bad.getMessage());
     }
