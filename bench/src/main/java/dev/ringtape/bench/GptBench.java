@@ -144,18 +144,8 @@ final class GptBench {
 
     /** Warms up, then the best of three runs of {@code steps} steps, in ms per step. */
     private static double timeSteps(StepLoop loop, List<List<Tensor[]>> batches, int steps) {
-        for (int s = 0; s < Math.max(20, steps); s++) {
-            loop.step(s, batches.get(s % batches.size()));
-        }
-        double best = Double.MAX_VALUE;
-        for (int rep = 0; rep < 3; rep++) {
-            long t0 = System.nanoTime();
-            for (int s = 0; s < steps; s++) {
-                loop.step(s, batches.get(s % batches.size()));
-            }
-            best = Math.min(best, (System.nanoTime() - t0) / 1e6 / steps);
-        }
-        return best;
+        return StepBench.bestMsPerStep(
+                Math.max(20, steps), 3, steps, s -> loop.step(s, batches.get(s % batches.size())));
     }
 
     /**
@@ -169,18 +159,7 @@ final class GptBench {
         int rows = batch * t;
         List<Runnable> work = new ArrayList<>();
         collect(m.layers(), rows, batch, t, be, work);
-        for (int s = 0; s < 3; s++) {
-            work.forEach(Runnable::run);
-        }
-        double best = Double.MAX_VALUE;
-        for (int rep = 0; rep < 3; rep++) {
-            long t0 = System.nanoTime();
-            for (int s = 0; s < steps; s++) {
-                work.forEach(Runnable::run);
-            }
-            best = Math.min(best, (System.nanoTime() - t0) / 1e6 / steps);
-        }
-        return best;
+        return StepBench.bestMsPerStep(3, 3, steps, s -> work.forEach(Runnable::run));
     }
 
     private static void collect(List<Layer> layers, int rows, int batch, int t, CpuBackend be, List<Runnable> work) {

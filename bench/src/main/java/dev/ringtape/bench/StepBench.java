@@ -291,14 +291,19 @@ final class StepBench {
 
     /** Warms up, then the best of five runs of {@code steps} steps, in ms per step. */
     private static double timeSteps(StepLoop loop, List<List<Tensor[]>> batches, int steps) {
-        for (int s = 0; s < Math.max(20, steps / 5); s++) {
-            loop.step(s, batches.get(s % batches.size()));
+        return bestMsPerStep(Math.max(20, steps / 5), 5, steps, s -> loop.step(s, batches.get(s % batches.size())));
+    }
+
+    /** Runs {@code step} {@code warmUp} times, then the best of {@code reps} runs of {@code steps}, in ms per step. */
+    static double bestMsPerStep(int warmUp, int reps, int steps, java.util.function.IntConsumer step) {
+        for (int s = 0; s < warmUp; s++) {
+            step.accept(s);
         }
         double best = Double.MAX_VALUE;
-        for (int rep = 0; rep < 5; rep++) {
+        for (int rep = 0; rep < reps; rep++) {
             long t0 = System.nanoTime();
             for (int s = 0; s < steps; s++) {
-                loop.step(s, batches.get(s % batches.size()));
+                step.accept(s);
             }
             best = Math.min(best, (System.nanoTime() - t0) / 1e6 / steps);
         }
@@ -326,18 +331,7 @@ final class StepBench {
                 }
             });
         }
-        for (int s = 0; s < steps; s++) {
-            work.forEach(Runnable::run);
-        }
-        double best = Double.MAX_VALUE;
-        for (int rep = 0; rep < 5; rep++) {
-            long t0 = System.nanoTime();
-            for (int s = 0; s < steps; s++) {
-                work.forEach(Runnable::run);
-            }
-            best = Math.min(best, (System.nanoTime() - t0) / 1e6 / steps);
-        }
-        return best;
+        return bestMsPerStep(steps, 5, steps, s -> work.forEach(Runnable::run));
     }
 
     static String torchReference(int[] widths, int batch, int steps, int threads) {

@@ -6,7 +6,6 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.zip.GZIPInputStream;
 
 /**
  * Numeric CSV (optionally gzipped, by the {@code .gz} suffix), no header, one sample a line, the label in the first
@@ -27,8 +26,7 @@ public final class CsvReader {
         FloatList y = new FloatList();
         int columns = -1;
         int lineNo = 0;
-        try (InputStream raw = files.open(file);
-                InputStream in = file.endsWith(".gz") ? new GZIPInputStream(raw) : raw;
+        try (InputStream in = files.openGunzipped(file);
                 BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
             String line;
             int labelAt = -1;
@@ -72,8 +70,7 @@ public final class CsvReader {
     /** The shape of one sample of {@code file}, from its first row alone (the driver checks it against the model). */
     public static int[] sampleShape(String file, String label, DataFiles files) throws DataException {
         int lineNo = 0;
-        try (InputStream raw = files.open(file);
-                InputStream in = file.endsWith(".gz") ? new GZIPInputStream(raw) : raw;
+        try (InputStream in = files.openGunzipped(file);
                 BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
             String line;
             while ((line = r.readLine()) != null) {

@@ -16,4 +16,18 @@ public interface DataFiles {
     DataFiles LOCAL = path -> Files.newInputStream(Path.of(path));
 
     InputStream open(String path) throws IOException;
+
+    /** {@link #open}, gunzipped when the name ends in {@code .gz}; closing it closes the file. */
+    default InputStream openGunzipped(String path) throws IOException {
+        InputStream raw = open(path);
+        if (!path.endsWith(".gz")) {
+            return raw;
+        }
+        try {
+            return new java.util.zip.GZIPInputStream(raw);
+        } catch (IOException e) {
+            raw.close();
+            throw e;
+        }
+    }
 }

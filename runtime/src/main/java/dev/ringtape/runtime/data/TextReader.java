@@ -4,7 +4,6 @@ import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.NoSuchFileException;
-import java.util.zip.GZIPInputStream;
 
 /**
  * Any file read as bytes (gunzipped by the {@code .gz} suffix), for next-token prediction over a vocabulary of 256: a
@@ -20,8 +19,7 @@ public final class TextReader {
 
     /** The bytes of {@code file}. */
     public static byte[] bytes(String file, DataFiles files) throws DataException {
-        try (InputStream raw = files.open(file);
-                InputStream in = file.endsWith(".gz") ? new GZIPInputStream(raw) : raw) {
+        try (InputStream in = files.openGunzipped(file)) {
             return in.readAllBytes();
         } catch (NoSuchFileException | FileNotFoundException e) {
             throw new DataException(file + ": no such file");

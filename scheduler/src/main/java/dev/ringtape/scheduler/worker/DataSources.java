@@ -153,7 +153,7 @@ public final class DataSources {
     }
 
     /** Local paths through java.nio; a path with a scheme ({@code hdfs://}, {@code s3a://}, ...) through Hadoop. */
-    private static final DataFiles FILES = path -> {
+    static final DataFiles FILES = path -> {
         if (!HadoopFiles.hasScheme(path)) {
             return DataFiles.LOCAL.open(path);
         }

@@ -9,13 +9,10 @@ import dev.ringtape.runtime.tensor.Tensor;
 import java.io.DataInputStream;
 import java.io.FileNotFoundException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -39,7 +36,7 @@ public final class InitFrom {
 
     /** The header of {@code path} (a local path or a Hadoop URI): the tensors by name, in the file's order. */
     static Map<String, Stored> header(String path) throws SpecException {
-        try (DataInputStream in = new DataInputStream(open(path))) {
+        try (DataInputStream in = new DataInputStream(DataSources.FILES.open(path))) {
             return parse(path, in);
         } catch (NoSuchFileException | FileNotFoundException e) {
             throw new SpecException("train.init_from", path + ": no such file");
@@ -55,7 +52,7 @@ public final class InitFrom {
 
     /** Checks {@code path} against the parameters of {@code model} and copies its values into them. */
     public static void load(Sequential model, String path) throws SpecException {
-        try (DataInputStream in = new DataInputStream(open(path))) {
+        try (DataInputStream in = new DataInputStream(DataSources.FILES.open(path))) {
             Map<String, Stored> header = parse(path, in);
             check(model, path, header);
             // the values follow the header in offset order; read them in one pass
@@ -159,9 +156,5 @@ public final class InitFrom {
             out.put(f.getKey(), new Stored(shape, begin, end));
         }
         return out;
-    }
-
-    private static InputStream open(String path) throws IOException {
-        return HadoopFiles.hasScheme(path) ? HadoopFiles.open(path) : Files.newInputStream(Path.of(path));
     }
 }
