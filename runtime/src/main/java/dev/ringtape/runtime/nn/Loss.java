@@ -34,20 +34,13 @@ public enum Loss {
      * is taken as [N, 1] (a regression or binary head).
      */
     public Tensor apply(Tensor output, Tensor target) {
-        return apply(output, target, 0.0);
+        return apply(output, target, 0.0, null);
     }
 
     /**
      * The loss as {@link #apply(Tensor, Tensor)}, softmax cross-entropy over every position of [N, T, C] logits
-     * against [N, T] class ids, plus {@code zLoss * mean(logZ^2)} for softmax cross-entropy.
-     */
-    public Tensor apply(Tensor output, Tensor target, double zLoss) {
-        return apply(output, target, zLoss, null);
-    }
-
-    /**
-     * {@link #apply(Tensor, Tensor, double)}; for softmax cross-entropy also sets {@code meanLogZ[0]} (when not null)
-     * to the mean log-normalizer of the logits' rows (telemetry's output-logit drift).
+     * against [N, T] class ids, plus {@code zLoss * mean(logZ^2)} for softmax cross-entropy, which also sets {@code
+     * meanLogZ[0]} (when not null) to the mean log-normalizer of the logits' rows (telemetry's output-logit drift).
      */
     public Tensor apply(Tensor output, Tensor target, double zLoss, double[] meanLogZ) {
         Tensor t = this != SOFTMAX_CROSS_ENTROPY
