@@ -304,20 +304,50 @@ RT_HD void softmax_ce_backward_row(const float* p, int c, int y, float scale, co
 // columns j <= r % c.
 RT_HD int softmax_visible(long long r, int c, int causal) { return causal ? (int)(r % c) + 1 : c; }
 
+// Loops.sum4 / squares4: a row's sum of (x - shift), or of its squares, in four double sums (element j in sum
+// j % 4 but the tail's, which goes to the first), combined as (s0 + s1) + (s2 + s3)
+RT_HD double row_sum(const float* x, int d, float shift, bool squares) {
+    double s[4] = {0, 0, 0, 0};
+    int j = 0;
+    for (; j + 4 <= d; j += 4) {
+        for (int k = 0; k < 4; k++) {
+            double c = x[j + k] - shift;
+            s[k] += squares ? c * c : c;
+        }
+    }
+    for (; j < d; j++) {
+        double c = x[j] - shift;
+        s[0] += squares ? c * c : c;
+    }
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+// Loops.dot4: sum_j a[j] * b[j], each product exact in double, in the four sums of row_sum
+RT_HD double row_dot(const float* a, const float* b, int d) {
+    double s[4] = {0, 0, 0, 0};
+    int j = 0;
+    for (; j + 4 <= d; j += 4) {
+        for (int k = 0; k < 4; k++) {
+            s[k] += (double)a[j + k] * b[j + k];
+        }
+    }
+    for (; j < d; j++) {
+        s[0] += (double)a[j] * b[j];
+    }
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 // Sequences.softmax, one row of c of which the first `visible` count (the masked rest get exactly 0): exp(z - max)
-// in float, summed in double, scaled by the float reciprocal of the sum.
+// in float, summed in double as Loops.sum4 (row_sum), scaled by the float reciprocal of the sum.
 RT_HD void softmax_row(const float* z, int c, int visible, float* p) {
     float max = -INFINITY;
     for (int j = 0; j < visible; j++) {
         max = fmaxf(max, z[j]);
     }
-    double sum = 0;
     for (int j = 0; j < visible; j++) {
-        float e = (float)exp((double)(z[j] - max));
-        p[j] = e;
-        sum += e;
+        p[j] = (float)exp((double)(z[j] - max));
     }
-    float inv = (float)(1.0 / sum);
+    float inv = (float)(1.0 / row_sum(p, visible, 0.f, false));
     for (int j = 0; j < visible; j++) {
         p[j] *= inv;
     }
@@ -326,13 +356,10 @@ RT_HD void softmax_row(const float* z, int c, int visible, float* p) {
     }
 }
 
-// Sequences.softmaxBackward, one row: gx += p * (gp - sum_j gp * p), the dot product summed in double.
+// Sequences.softmaxBackward, one row: gx += p * (gp - sum_j gp * p), the dot product in double as Loops.dot4
+// (row_dot).
 RT_HD void softmax_backward_row(const float* p, const float* gp, int c, float* gx) {
-    double dot = 0;
-    for (int j = 0; j < c; j++) {
-        dot += (double)p[j] * gp[j];
-    }
-    float d = (float)dot;
+    float d = (float)row_dot(p, gp, c);
     for (int j = 0; j < c; j++) {
         gx[j] += p[j] * (gp[j] - d);
     }
@@ -393,24 +420,6 @@ RT_HD void embedding_backward_column(const int* ids, const float* gy, int rows, 
     }
 }
 
-// CpuBackend.rowSum / rowSquares: a row's sum of (x - shift), or of its squares, in four double sums (element j in sum
-// j % 4 but the tail's, which goes to the first), combined as (s0 + s1) + (s2 + s3)
-RT_HD double row_sum(const float* x, int d, float shift, bool squares) {
-    double s[4] = {0, 0, 0, 0};
-    int j = 0;
-    for (; j + 4 <= d; j += 4) {
-        for (int k = 0; k < 4; k++) {
-            double c = x[j + k] - shift;
-            s[k] += squares ? c * c : c;
-        }
-    }
-    for (; j < d; j++) {
-        double c = x[j] - shift;
-        s[0] += squares ? c * c : c;
-    }
-    return (s[0] + s[1]) + (s[2] + s[3]);
-}
-
 // CpuBackend.layerNorm, one row of d: y, xhat, returns 1/std (the mean and the centred variance in double, the rest
 // in float)
 RT_HD float layer_norm_row(const float* x, const float* w, const float* b, int d, float eps, float* y, float* xhat) {
@@ -426,13 +435,13 @@ RT_HD float layer_norm_row(const float* x, const float* w, const float* b, int d
 }
 
 // CpuBackend.layerNormBackward's input gradient, one row (the parameter gradients are column sums over rows): the
-// two means in double (even and odd elements apart, the tail's with the even ones), the rest in float
+// two means in double (the four sums of row_sum of dh = g * w and of dh * h), the rest in float
 RT_HD void layer_norm_backward_row(const float* g, const float* h, const float* w, float rs, int d, float* gx) {
-    double s[2] = {0, 0};
-    double p[2] = {0, 0};
+    double s[4] = {0, 0, 0, 0};
+    double p[4] = {0, 0, 0, 0};
     int j = 0;
-    for (; j + 2 <= d; j += 2) {
-        for (int k = 0; k < 2; k++) {
+    for (; j + 4 <= d; j += 4) {
+        for (int k = 0; k < 4; k++) {
             float dh = g[j + k] * w[j + k];
             s[k] += dh;
             p[k] += (double)dh * h[j + k];
@@ -443,8 +452,8 @@ RT_HD void layer_norm_backward_row(const float* g, const float* h, const float* 
         s[0] += dh;
         p[0] += (double)dh * h[j];
     }
-    float mean_dh = (float)((s[0] + s[1]) / d);
-    float mean_dot = (float)((p[0] + p[1]) / d);
+    float mean_dh = (float)(((s[0] + s[1]) + (s[2] + s[3])) / d);
+    float mean_dot = (float)(((p[0] + p[1]) + (p[2] + p[3])) / d);
     for (j = 0; j < d; j++) {
         float dh = g[j] * w[j];
         gx[j] += rs * (dh - mean_dh - h[j] * mean_dot);

@@ -99,6 +99,85 @@ final class VectorLoops extends Loops {
         }
     }
 
+    /** Four float lanes widened to four double lanes: the four interleaved sums of {@link Loops#sum4} as one vector. */
+    private static final VectorSpecies<Float> F4 = FloatVector.SPECIES_128;
+
+    private static final VectorSpecies<Double> D4 = DoubleVector.SPECIES_256;
+
+    @Override
+    public double sum4(float[] a, int at, int n, float shift) {
+        DoubleVector s = DoubleVector.zero(D4);
+        FloatVector sv = FloatVector.broadcast(F4, shift); // not sub(float): see expShifted
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            s = s.add(FloatVector.fromArray(F4, a, at + j).sub(sv).convertShape(VectorOperators.F2D, D4, 0));
+        }
+        double s0 = s.lane(0);
+        for (; j < n; j++) {
+            s0 += a[at + j] - shift;
+        }
+        return (s0 + s.lane(1)) + (s.lane(2) + s.lane(3));
+    }
+
+    @Override
+    public double squares4(float[] a, int at, int n, float shift) {
+        DoubleVector s = DoubleVector.zero(D4);
+        FloatVector sv = FloatVector.broadcast(F4, shift);
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            DoubleVector c = (DoubleVector)
+                    FloatVector.fromArray(F4, a, at + j).sub(sv).convertShape(VectorOperators.F2D, D4, 0);
+            s = s.add(c.mul(c));
+        }
+        double s0 = s.lane(0);
+        for (; j < n; j++) {
+            double c = a[at + j] - shift;
+            s0 += c * c;
+        }
+        return (s0 + s.lane(1)) + (s.lane(2) + s.lane(3));
+    }
+
+    @Override
+    public double dot4(float[] a, int ao, float[] b, int bo, int n) {
+        DoubleVector s = DoubleVector.zero(D4);
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            DoubleVector x =
+                    (DoubleVector) FloatVector.fromArray(F4, a, ao + j).convertShape(VectorOperators.F2D, D4, 0);
+            DoubleVector y =
+                    (DoubleVector) FloatVector.fromArray(F4, b, bo + j).convertShape(VectorOperators.F2D, D4, 0);
+            s = s.add(x.mul(y));
+        }
+        double s0 = s.lane(0);
+        for (; j < n; j++) {
+            s0 += (double) a[ao + j] * b[bo + j];
+        }
+        return (s0 + s.lane(1)) + (s.lane(2) + s.lane(3));
+    }
+
+    /** SVML's exp in the widest double lanes (as {@link #tanh}), the tail through {@link Math#exp}. */
+    @Override
+    public void expShifted(float[] z, int zo, float[] p, int po, int n, float shift) {
+        if (!SVML) {
+            super.expShifted(z, zo, p, po, n, shift);
+            return;
+        }
+        // a broadcast vector, not sub(float): with two float species in use (FD and F4 on AVX2 machines), the scalar
+        // form stopped C2 from compiling this and other loops to vector code, and they allocated their vectors
+        FloatVector sv = FloatVector.broadcast(FD, shift);
+        int j = 0;
+        int lanes = D.length();
+        for (; j <= n - lanes; j += lanes) {
+            DoubleVector d =
+                    (DoubleVector) FloatVector.fromArray(FD, z, zo + j).sub(sv).convertShape(VectorOperators.F2D, D, 0);
+            ((FloatVector) d.lanewise(VectorOperators.EXP).convertShape(VectorOperators.D2F, FD, 0))
+                    .intoArray(p, po + j);
+        }
+        for (; j < n; j++) {
+            p[po + j] = (float) Math.exp(z[zo + j] - shift);
+        }
+    }
+
     /** {@link Special#normalCdf} lane by lane: {@code 0.5 * erfc(-x / sqrt 2)}. */
     private static DoubleVector normalCdf(DoubleVector v) {
         DoubleVector x = v.mul(-Special.INV_SQRT2);

@@ -484,11 +484,12 @@ public final class CpuBackend implements Backend {
         float[] b = bias.data();
         int d = w.length;
         int rows = xd.length / d;
+        Loops loops = Loops.get();
         for (int r = 0; r < rows; r++) {
             int base = r * d;
             // the mean and the centred variance in double (four sums, so the adds overlap), the rest in float
-            float mean = (float) (rowSum(xd, base, d, 0f) / d);
-            double var = rowSquares(xd, base, d, mean) / d;
+            float mean = (float) (loops.sum4(xd, base, d, 0f) / d);
+            double var = loops.squares4(xd, base, d, mean) / d;
             float rs = (float) (1.0 / Math.sqrt(var + eps));
             rstd[r] = rs;
             for (int j = 0; j < d; j++) {
@@ -497,49 +498,6 @@ public final class CpuBackend implements Backend {
                 yd[base + j] = h * w[j] + b[j];
             }
         }
-    }
-
-    /** {@code sum_j (a[base + j] - shift)} over a row of {@code d}, in four double sums. */
-    private static double rowSum(float[] a, int base, int d, float shift) {
-        double s0 = 0;
-        double s1 = 0;
-        double s2 = 0;
-        double s3 = 0;
-        int j = 0;
-        for (; j + 4 <= d; j += 4) {
-            s0 += a[base + j] - shift;
-            s1 += a[base + j + 1] - shift;
-            s2 += a[base + j + 2] - shift;
-            s3 += a[base + j + 3] - shift;
-        }
-        for (; j < d; j++) {
-            s0 += a[base + j] - shift;
-        }
-        return (s0 + s1) + (s2 + s3);
-    }
-
-    /** {@code sum_j (a[base + j] - shift)^2} over a row of {@code d}, the differences in float, in four double sums. */
-    private static double rowSquares(float[] a, int base, int d, float shift) {
-        double s0 = 0;
-        double s1 = 0;
-        double s2 = 0;
-        double s3 = 0;
-        int j = 0;
-        for (; j + 4 <= d; j += 4) {
-            double c0 = a[base + j] - shift;
-            double c1 = a[base + j + 1] - shift;
-            double c2 = a[base + j + 2] - shift;
-            double c3 = a[base + j + 3] - shift;
-            s0 += c0 * c0;
-            s1 += c1 * c1;
-            s2 += c2 * c2;
-            s3 += c3 * c3;
-        }
-        for (; j < d; j++) {
-            double c = a[base + j] - shift;
-            s0 += c * c;
-        }
-        return (s0 + s1) + (s2 + s3);
     }
 
     @Override
@@ -575,6 +533,7 @@ public final class CpuBackend implements Backend {
         if (gx != null) {
             float[] o = gx.data();
             float[] dh = new float[d];
+            Loops loops = Loops.get();
             for (int r = 0; r < rows; r++) {
                 int base = r * d;
                 // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = gy * w; the two means in
@@ -582,25 +541,10 @@ public final class CpuBackend implements Backend {
                 for (int j = 0; j < d; j++) {
                     dh[j] = g[base + j] * w[j];
                 }
-                double s0 = 0;
-                double s1 = 0;
-                double p0 = 0;
-                double p1 = 0;
-                int j = 0;
-                for (; j + 2 <= d; j += 2) {
-                    s0 += dh[j];
-                    s1 += dh[j + 1];
-                    p0 += (double) dh[j] * h[base + j];
-                    p1 += (double) dh[j + 1] * h[base + j + 1];
-                }
-                for (; j < d; j++) {
-                    s0 += dh[j];
-                    p0 += (double) dh[j] * h[base + j];
-                }
-                float meanDh = (float) ((s0 + s1) / d);
-                float meanDot = (float) ((p0 + p1) / d);
+                float meanDh = (float) (loops.sum4(dh, 0, d, 0f) / d);
+                float meanDot = (float) (loops.dot4(dh, 0, h, base, d) / d);
                 float rs = rstd[r];
-                for (j = 0; j < d; j++) {
+                for (int j = 0; j < d; j++) {
                     o[base + j] += rs * (dh[j] - meanDh - h[base + j] * meanDot);
                 }
             }

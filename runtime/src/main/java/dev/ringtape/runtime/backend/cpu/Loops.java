@@ -93,6 +93,80 @@ public class Loops {
         }
     }
 
+    /**
+     * {@code sum_j (a[at + j] - shift)} over {@code n} values in double: each difference taken in float and widened,
+     * added into four interleaved sums (sum {@code k} takes {@code j = k mod 4}, the tail past the last four in the
+     * first), combined as {@code (s0 + s1) + (s2 + s3)}. Layer norm's mean and the softmaxes' normalizers; the CUDA
+     * kernels ({@code row_sum4} in ringtape_math.cuh) add in the same order, so both give the same bits.
+     */
+    public double sum4(float[] a, int at, int n, float shift) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            s0 += a[at + j] - shift;
+            s1 += a[at + j + 1] - shift;
+            s2 += a[at + j + 2] - shift;
+            s3 += a[at + j + 3] - shift;
+        }
+        for (; j < n; j++) {
+            s0 += a[at + j] - shift;
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** {@code sum_j (a[at + j] - shift)^2} in double, as {@link #sum4}: layer norm's centred variance. */
+    public double squares4(float[] a, int at, int n, float shift) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            double c0 = a[at + j] - shift;
+            double c1 = a[at + j + 1] - shift;
+            double c2 = a[at + j + 2] - shift;
+            double c3 = a[at + j + 3] - shift;
+            s0 += c0 * c0;
+            s1 += c1 * c1;
+            s2 += c2 * c2;
+            s3 += c3 * c3;
+        }
+        for (; j < n; j++) {
+            double c = a[at + j] - shift;
+            s0 += c * c;
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** {@code sum_j a[ao + j] * b[bo + j]}, each product exact in double, added as {@link #sum4}. */
+    public double dot4(float[] a, int ao, float[] b, int bo, int n) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            s0 += (double) a[ao + j] * b[bo + j];
+            s1 += (double) a[ao + j + 1] * b[bo + j + 1];
+            s2 += (double) a[ao + j + 2] * b[bo + j + 2];
+            s3 += (double) a[ao + j + 3] * b[bo + j + 3];
+        }
+        for (; j < n; j++) {
+            s0 += (double) a[ao + j] * b[bo + j];
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** {@code p[po + j] = exp(z[zo + j] - shift)} for {@code j < n}, the difference in float, exp in double, rounded. */
+    public void expShifted(float[] z, int zo, float[] p, int po, int n, float shift) {
+        for (int j = 0; j < n; j++) {
+            p[po + j] = (float) Math.exp(z[zo + j] - shift);
+        }
+    }
+
     /** {@code sum a[i]^2} over {@code [from, to)}. */
     public double squares(float[] a, int from, int to) {
         float s0 = 0;

@@ -92,6 +92,7 @@ final class Sequences {
         int rows = x.size() / cols;
         int xo = x.offset();
         int po = probs.offset();
+        Loops loops = Loops.get();
         for (int r = 0; r < rows; r++) {
             int base = r * cols;
             int seen = causal ? r % cols + 1 : cols;
@@ -99,13 +100,8 @@ final class Sequences {
             for (int j = 0; j < seen; j++) {
                 max = Math.max(max, z[xo + base + j]);
             }
-            double sum = 0;
-            for (int j = 0; j < seen; j++) {
-                float e = (float) Math.exp(z[xo + base + j] - max);
-                p[po + base + j] = e;
-                sum += e;
-            }
-            float inv = (float) (1.0 / sum);
+            loops.expShifted(z, xo + base, p, po + base, seen, max);
+            float inv = (float) (1.0 / loops.sum4(p, po + base, seen, 0f));
             for (int j = 0; j < seen; j++) {
                 p[po + base + j] *= inv;
             }
@@ -123,13 +119,10 @@ final class Sequences {
         int po = probs.offset();
         int go = gp.offset();
         int oo = gx.offset();
+        Loops loops = Loops.get();
         for (int r = 0; r < rows; r++) {
             int base = r * cols;
-            double dot = 0;
-            for (int j = 0; j < cols; j++) {
-                dot += (double) p[po + base + j] * g[go + base + j];
-            }
-            float d = (float) dot;
+            float d = (float) loops.dot4(p, po + base, g, go + base, cols);
             for (int j = 0; j < cols; j++) {
                 o[oo + base + j] += p[po + base + j] * (g[go + base + j] - d);
             }

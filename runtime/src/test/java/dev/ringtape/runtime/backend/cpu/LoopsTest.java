@@ -98,6 +98,86 @@ class LoopsTest {
         assertEquals(-6f * 9.8659e-10f, y[1][6], 1e-13f, "the left tail keeps its relative accuracy");
     }
 
+    /**
+     * The row loops of layer norm and the softmaxes: the sums bit for bit on both implementations (the CUDA kernels add
+     * in the same order, HostMathTest), at every length around the four lanes and at offsets; exp within an ulp.
+     */
+    @Test
+    void shouldSumRowsAlikeAndExponentiateWithinAnUlpOnBothImplementations() {
+        java.util.Random rnd = new java.util.Random(5);
+        float[] a = new float[300];
+        float[] b = new float[300];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) (rnd.nextGaussian() * 3);
+            b[i] = (float) rnd.nextGaussian();
+        }
+        for (int n = 0; n <= 131; n++) {
+            for (int at : new int[] {0, 3, 17}) {
+                float shift = a[n];
+                String where = "n " + n + " at " + at;
+                assertEquals(SCALAR.sum4(a, at, n, shift), VECTOR.sum4(a, at, n, shift), where);
+                assertEquals(SCALAR.squares4(a, at, n, shift), VECTOR.squares4(a, at, n, shift), where);
+                assertEquals(SCALAR.dot4(a, at, b, at + 5, n), VECTOR.dot4(a, at, b, at + 5, n), where);
+                double direct = 0;
+                for (int j = 0; j < n; j++) {
+                    direct += (double) a[at + j] * b[at + 5 + j];
+                }
+                assertEquals(direct, VECTOR.dot4(a, at, b, at + 5, n), 1e-12 * (1 + Math.abs(direct)), where);
+                float[][] p = new float[2][n + 1];
+                SCALAR.expShifted(a, at, p[0], 1, n, shift);
+                VECTOR.expShifted(a, at, p[1], 1, n, shift);
+                for (int j = 1; j <= n; j++) {
+                    int x = Float.floatToRawIntBits(p[0][j]);
+                    int y = Float.floatToRawIntBits(p[1][j]);
+                    assertTrue(Math.abs(x - y) <= 1, where + ", exp " + j + ": " + p[0][j] + " against " + p[1][j]);
+                }
+                assertEquals(0f, p[1][0], "nothing written before the row");
+            }
+        }
+    }
+
+    /**
+     * Once compiled, the vector loops allocate nothing: with two species of a kind in use (F and F4 here, FD and F4
+     * on AVX2 machines), one scalar-operand call ({@code sub(float)}) kept C2 from compiling the loops to vector code
+     * and every loop of the step allocated its vectors (2.2 MB a step of a small MLP). The best of up to forty
+     * rounds, as C2 compiles in the background.
+     */
+    @Test
+    void shouldAllocateNothingOnceTheLoopsAreCompiled() {
+        com.sun.management.ThreadMXBean mx =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        float[] a = new float[20_000];
+        float[] b = new float[a.length];
+        float[] p = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) Math.sin(i);
+            b[i] = (float) Math.cos(i);
+        }
+        float[] maxAbs = new float[1];
+        int[] zeros = new int[1];
+        long best = Long.MAX_VALUE;
+        double sink = 0;
+        for (int round = 0; round < 40 && best >= 4096; round++) {
+            long before = mx.getThreadAllocatedBytes(Thread.currentThread().getId());
+            for (int rep = 0; rep < 200; rep++) {
+                for (int n = 0; n < 40; n++) {
+                    sink += VECTOR.sum4(a, 3, n, 0.5f) + VECTOR.squares4(a, 3, n, 0.5f) + VECTOR.dot4(a, 3, b, 5, n);
+                    VECTOR.expShifted(a, 3, p, 1, n, 0.5f);
+                }
+                if (rep % 20 == 0) {
+                    VECTOR.geluErf(a, p);
+                    VECTOR.geluErfBackward(a, b, p);
+                    VECTOR.tanh(a, p);
+                    sink += VECTOR.squares(a, 0, a.length) + VECTOR.scale(a, 0, a.length, 1f, maxAbs, zeros, 0);
+                }
+            }
+            best = Math.min(
+                    best, mx.getThreadAllocatedBytes(Thread.currentThread().getId()) - before);
+        }
+        assertTrue(Double.isFinite(sink));
+        assertTrue(best < 4096, "bytes allocated by the best round of the loops: " + best);
+    }
+
     @Test
     void shouldMatchADoubleSumToFloatPrecision() {
         float[] a = new float[100_003];
