@@ -155,6 +155,126 @@ final class VectorLoops extends Loops {
         return (s0 + s.lane(1)) + (s.lane(2) + s.lane(3));
     }
 
+    @Override
+    public void axpy(float alpha, float[] src, int so, float[] dst, int dof, int n) {
+        int i = 0;
+        if (alpha == 1f) {
+            for (; i <= n - 8; i += 8) {
+                FloatVector.fromArray(F, dst, dof + i)
+                        .add(FloatVector.fromArray(F, src, so + i))
+                        .intoArray(dst, dof + i);
+            }
+        } else {
+            FloatVector av = FloatVector.broadcast(F, alpha);
+            for (; i <= n - 8; i += 8) {
+                FloatVector.fromArray(F, dst, dof + i)
+                        .add(av.mul(FloatVector.fromArray(F, src, so + i)))
+                        .intoArray(dst, dof + i);
+            }
+        }
+        super.axpy(alpha, src, so + i, dst, dof + i, n - i);
+    }
+
+    @Override
+    public void addProducts(float[] a, float[] b, int at, float[] dst, int n) {
+        int j = 0;
+        for (; j <= n - 8; j += 8) {
+            FloatVector.fromArray(F, dst, j)
+                    .add(FloatVector.fromArray(F, a, at + j).mul(FloatVector.fromArray(F, b, at + j)))
+                    .intoArray(dst, j);
+        }
+        for (; j < n; j++) {
+            dst[j] += a[at + j] * b[at + j];
+        }
+    }
+
+    @Override
+    public float rowMax(float[] a, int at, int n) {
+        FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int j = 0;
+        for (; j <= n - 8; j += 8) {
+            m = m.max(FloatVector.fromArray(F, a, at + j));
+        }
+        float max = m.reduceLanes(VectorOperators.MAX);
+        for (; j < n; j++) {
+            max = Math.max(max, a[at + j]);
+        }
+        return max;
+    }
+
+    @Override
+    public void mulRow(float[] a, int at, int n, float s) {
+        FloatVector sv = FloatVector.broadcast(F, s);
+        int j = 0;
+        for (; j <= n - 8; j += 8) {
+            FloatVector.fromArray(F, a, at + j).mul(sv).intoArray(a, at + j);
+        }
+        for (; j < n; j++) {
+            a[at + j] *= s;
+        }
+    }
+
+    @Override
+    public void softmaxBackwardRow(float[] p, int po, float[] g, int go, float[] o, int oo, int n, float d) {
+        FloatVector dv = FloatVector.broadcast(F, d);
+        int j = 0;
+        for (; j <= n - 8; j += 8) {
+            FloatVector pg = FloatVector.fromArray(F, p, po + j)
+                    .mul(FloatVector.fromArray(F, g, go + j).sub(dv));
+            FloatVector.fromArray(F, o, oo + j).add(pg).intoArray(o, oo + j);
+        }
+        for (; j < n; j++) {
+            o[oo + j] += p[po + j] * (g[go + j] - d);
+        }
+    }
+
+    @Override
+    public void layerNormRow(
+            float[] x, int base, int d, float mean, float rs, float[] w, float[] b, float[] h, float[] y) {
+        FloatVector mv = FloatVector.broadcast(F, mean);
+        FloatVector rv = FloatVector.broadcast(F, rs);
+        int j = 0;
+        for (; j <= d - 8; j += 8) {
+            FloatVector v = FloatVector.fromArray(F, x, base + j).sub(mv).mul(rv);
+            v.intoArray(h, base + j);
+            v.mul(FloatVector.fromArray(F, w, j))
+                    .add(FloatVector.fromArray(F, b, j))
+                    .intoArray(y, base + j);
+        }
+        for (; j < d; j++) {
+            float v = (x[base + j] - mean) * rs;
+            h[base + j] = v;
+            y[base + j] = v * w[j] + b[j];
+        }
+    }
+
+    @Override
+    public void layerNormBackwardRow(
+            float[] g, float[] h, int base, int d, float[] w, float rs, float[] dh, float[] gx) {
+        int j = 0;
+        for (; j <= d - 8; j += 8) {
+            FloatVector.fromArray(F, g, base + j)
+                    .mul(FloatVector.fromArray(F, w, j))
+                    .intoArray(dh, j);
+        }
+        for (; j < d; j++) {
+            dh[j] = g[base + j] * w[j];
+        }
+        float meanDh = (float) (sum4(dh, 0, d, 0f) / d);
+        float meanDot = (float) (dot4(dh, 0, h, base, d) / d);
+        FloatVector mv = FloatVector.broadcast(F, meanDh);
+        FloatVector dv = FloatVector.broadcast(F, meanDot);
+        FloatVector rv = FloatVector.broadcast(F, rs);
+        for (j = 0; j <= d - 8; j += 8) {
+            FloatVector hv = FloatVector.fromArray(F, h, base + j);
+            FloatVector t = FloatVector.fromArray(F, dh, j).sub(mv).sub(hv.mul(dv));
+            FloatVector.fromArray(F, gx, base + j).add(rv.mul(t)).intoArray(gx, base + j);
+        }
+        for (; j < d; j++) {
+            gx[base + j] += rs * (dh[j] - meanDh - h[base + j] * meanDot);
+        }
+    }
+
     /** SVML's exp in the widest double lanes (as {@link #tanh}), the tail through {@link Math#exp}. */
     @Override
     public void expShifted(float[] z, int zo, float[] p, int po, int n, float shift) {

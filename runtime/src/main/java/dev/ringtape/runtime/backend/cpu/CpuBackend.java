@@ -282,10 +282,9 @@ public final class CpuBackend implements Backend {
         float[] vd = host(v);
         int vo = v.offset();
         int d = v.size();
+        Loops loops = Loops.get();
         for (int base = 0; base < xd.length; base += d) {
-            for (int j = 0; j < d; j++) {
-                xd[base + j] += vd[vo + j];
-            }
+            loops.axpy(1f, vd, vo, xd, base, d);
         }
     }
 
@@ -311,32 +310,20 @@ public final class CpuBackend implements Backend {
      */
     private static void columnSums(float[] a, float[] b, int rows, int d, double[] acc) {
         float[] block = new float[d];
+        Loops loops = Loops.get();
         for (int r0 = 0; r0 < rows; r0 += COLUMN_BLOCK) {
             java.util.Arrays.fill(block, 0f);
             int r1 = Math.min(rows, r0 + COLUMN_BLOCK);
             for (int r = r0; r < r1; r++) {
                 if (b == null) {
-                    addRow(block, a, r * d, d);
+                    loops.axpy(1f, a, r * d, block, 0, d);
                 } else {
-                    addProductRow(block, a, b, r * d, d);
+                    loops.addProducts(a, b, r * d, block, d);
                 }
             }
             for (int j = 0; j < d; j++) {
                 acc[j] += block[j];
             }
-        }
-    }
-
-    /** {@code into[j] += a[at + j]}: a loop the JIT turns into vector adds (a branch inside kept it scalar). */
-    private static void addRow(float[] into, float[] a, int at, int d) {
-        for (int j = 0; j < d; j++) {
-            into[j] += a[at + j];
-        }
-    }
-
-    private static void addProductRow(float[] into, float[] a, float[] b, int at, int d) {
-        for (int j = 0; j < d; j++) {
-            into[j] += a[at + j] * b[at + j];
         }
     }
 
@@ -356,16 +343,7 @@ public final class CpuBackend implements Backend {
         float[] d = host(dst);
         int so = src.offset();
         int dof = dst.offset();
-        int n = dst.size();
-        if (alpha == 1f) {
-            for (int i = 0; i < n; i++) {
-                d[dof + i] += s[so + i];
-            }
-        } else {
-            for (int i = 0; i < n; i++) {
-                d[dof + i] += alpha * s[so + i];
-            }
-        }
+        Loops.get().axpy(alpha, s, so, d, dof, dst.size());
     }
 
     @Override
@@ -492,11 +470,7 @@ public final class CpuBackend implements Backend {
             double var = loops.squares4(xd, base, d, mean) / d;
             float rs = (float) (1.0 / Math.sqrt(var + eps));
             rstd[r] = rs;
-            for (int j = 0; j < d; j++) {
-                float h = (xd[base + j] - mean) * rs;
-                hd[base + j] = h;
-                yd[base + j] = h * w[j] + b[j];
-            }
+            loops.layerNormRow(xd, base, d, mean, rs, w, b, hd, yd);
         }
     }
 
@@ -535,18 +509,7 @@ public final class CpuBackend implements Backend {
             float[] dh = new float[d];
             Loops loops = Loops.get();
             for (int r = 0; r < rows; r++) {
-                int base = r * d;
-                // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = gy * w; the two means in
-                // double (four sums each), the rest in float
-                for (int j = 0; j < d; j++) {
-                    dh[j] = g[base + j] * w[j];
-                }
-                float meanDh = (float) (loops.sum4(dh, 0, d, 0f) / d);
-                float meanDot = (float) (loops.dot4(dh, 0, h, base, d) / d);
-                float rs = rstd[r];
-                for (int j = 0; j < d; j++) {
-                    o[base + j] += rs * (dh[j] - meanDh - h[base + j] * meanDot);
-                }
+                loops.layerNormBackwardRow(g, h, r * d, d, w, rstd[r], dh, o);
             }
         }
     }

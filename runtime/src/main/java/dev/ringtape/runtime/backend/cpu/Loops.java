@@ -167,6 +167,85 @@ public class Loops {
         }
     }
 
+    /*
+     * Elementwise row loops. Java 17's C2 does not vectorize a loop whose arrays are indexed at different offsets
+     * (x[base + j] against w[j]); these are written on the Vector API in VectorLoops. Each value is computed by the
+     * same float operations in the same order as here, so both give the same bits.
+     */
+
+    /** {@code dst[dof + i] += alpha * src[so + i]} for {@code i < n}; with alpha 1 a plain add (no multiply). */
+    public void axpy(float alpha, float[] src, int so, float[] dst, int dof, int n) {
+        if (alpha == 1f) {
+            for (int i = 0; i < n; i++) {
+                dst[dof + i] += src[so + i];
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                dst[dof + i] += alpha * src[so + i];
+            }
+        }
+    }
+
+    /** {@code dst[j] += a[at + j] * b[at + j]} for {@code j < n}: layer norm's weight gradient, a block of rows. */
+    public void addProducts(float[] a, float[] b, int at, float[] dst, int n) {
+        for (int j = 0; j < n; j++) {
+            dst[j] += a[at + j] * b[at + j];
+        }
+    }
+
+    /** The largest of {@code a[at + j]}, {@code j < n}, by {@link Math#max} (NaN if any is; -inf for none). */
+    public float rowMax(float[] a, int at, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) {
+            max = Math.max(max, a[at + j]);
+        }
+        return max;
+    }
+
+    /** {@code a[at + j] *= s} for {@code j < n}. */
+    public void mulRow(float[] a, int at, int n, float s) {
+        for (int j = 0; j < n; j++) {
+            a[at + j] *= s;
+        }
+    }
+
+    /** The softmax's backward over a row, given {@code d = sum_j p g}: {@code o[j] += p[j] * (g[j] - d)}. */
+    public void softmaxBackwardRow(float[] p, int po, float[] g, int go, float[] o, int oo, int n, float d) {
+        for (int j = 0; j < n; j++) {
+            o[oo + j] += p[po + j] * (g[go + j] - d);
+        }
+    }
+
+    /**
+     * Layer norm's row of {@code d} at {@code base} given its mean and 1/std: {@code h = (x - mean) * rs}, {@code y = h
+     * * w + b} (w and b from index 0).
+     */
+    public void layerNormRow(
+            float[] x, int base, int d, float mean, float rs, float[] w, float[] b, float[] h, float[] y) {
+        for (int j = 0; j < d; j++) {
+            float v = (x[base + j] - mean) * rs;
+            h[base + j] = v;
+            y[base + j] = v * w[j] + b[j];
+        }
+    }
+
+    /**
+     * Layer norm's input gradient for the row at {@code base}: {@code gx += rs * (dh - mean(dh) - h * mean(dh * h))},
+     * {@code dh = g * w} (into the scratch {@code dh} of {@code d}), the two means in double as {@link #sum4} and
+     * {@link #dot4}, the rest in float.
+     */
+    public void layerNormBackwardRow(
+            float[] g, float[] h, int base, int d, float[] w, float rs, float[] dh, float[] gx) {
+        for (int j = 0; j < d; j++) {
+            dh[j] = g[base + j] * w[j];
+        }
+        float meanDh = (float) (sum4(dh, 0, d, 0f) / d);
+        float meanDot = (float) (dot4(dh, 0, h, base, d) / d);
+        for (int j = 0; j < d; j++) {
+            gx[base + j] += rs * (dh[j] - meanDh - h[base + j] * meanDot);
+        }
+    }
+
     /** {@code sum a[i]^2} over {@code [from, to)}. */
     public double squares(float[] a, int from, int to) {
         float s0 = 0;

@@ -96,15 +96,11 @@ final class Sequences {
         for (int r = 0; r < rows; r++) {
             int base = r * cols;
             int seen = causal ? r % cols + 1 : cols;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < seen; j++) {
-                max = Math.max(max, z[xo + base + j]);
-            }
-            loops.expShifted(z, xo + base, p, po + base, seen, max);
-            float inv = (float) (1.0 / loops.sum4(p, po + base, seen, 0f));
-            for (int j = 0; j < seen; j++) {
-                p[po + base + j] *= inv;
-            }
+            float max = loops.rowMax(z, xo + base, seen);
+            // exp over whole vectors of eight where the row has room: the masked columns it also computes are
+            // zeroed below, and the visible ones then all take the vector exp (a scalar tail cost more than the rest)
+            loops.expShifted(z, xo + base, p, po + base, Math.min(cols, (seen + 7) & ~7), max);
+            loops.mulRow(p, po + base, seen, (float) (1.0 / loops.sum4(p, po + base, seen, 0f)));
             for (int j = seen; j < cols; j++) {
                 p[po + base + j] = 0f;
             }
@@ -123,9 +119,7 @@ final class Sequences {
         for (int r = 0; r < rows; r++) {
             int base = r * cols;
             float d = (float) loops.dot4(p, po + base, g, go + base, cols);
-            for (int j = 0; j < cols; j++) {
-                o[oo + base + j] += p[po + base + j] * (g[go + base + j] - d);
-            }
+            loops.softmaxBackwardRow(p, po + base, g, go + base, o, oo + base, cols, d);
         }
     }
 

@@ -136,6 +136,54 @@ class LoopsTest {
         }
     }
 
+    /** The elementwise row loops: the same bits on both implementations, at every length and offset. */
+    @Test
+    void shouldRunTheRowLoopsBitForBitOnBothImplementations() {
+        Random rnd = new Random(8);
+        float[] a = new float[200];
+        float[] b = new float[200];
+        float[] w = new float[200];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) (rnd.nextGaussian() * 2);
+            b[i] = (float) rnd.nextGaussian();
+            w[i] = (float) (1 + 0.1 * rnd.nextGaussian());
+        }
+        for (int n = 0; n <= 70; n++) {
+            for (int at : new int[] {0, 5}) {
+                float[][] out = new float[2][];
+                float[][] aux = new float[2][];
+                for (int k = 0; k < 2; k++) {
+                    Loops l = k == 0 ? SCALAR : VECTOR;
+                    float[] o = b.clone();
+                    float[] h = new float[200];
+                    float[] dh = new float[n];
+                    l.axpy(1f, a, at, o, 3, n);
+                    l.axpy(-0.3f, a, at + 1, o, 7, n);
+                    l.addProducts(a, w, at, o, n);
+                    l.mulRow(o, at + 2, n, 0.7f);
+                    l.softmaxBackwardRow(a, at, w, 1, o, 9, n, 0.25f);
+                    l.layerNormRow(a, at, n, 0.1f, 1.3f, w, b, h, o);
+                    l.layerNormBackwardRow(b, h, at, n, w, 0.9f, dh, o);
+                    o[0] = l.rowMax(a, at, n);
+                    out[k] = o;
+                    aux[k] = h;
+                }
+                assertArrayEquals(out[0], out[1], "n " + n + " at " + at);
+                assertArrayEquals(aux[0], aux[1], "n " + n + " at " + at);
+            }
+        }
+        float[] zeros = new float[20];
+        zeros[13] = -0f;
+        java.util.Arrays.fill(zeros, 0, 10, -0f);
+        float[] nan = a.clone();
+        nan[12] = Float.NaN;
+        for (Loops l : List.of(SCALAR, VECTOR)) {
+            assertEquals(Float.floatToRawIntBits(0f), Float.floatToRawIntBits(l.rowMax(zeros, 0, 20)), "+0 beats -0");
+            assertTrue(Float.isNaN(l.rowMax(nan, 0, 40)), "a NaN wins");
+            assertEquals(Float.NEGATIVE_INFINITY, l.rowMax(a, 0, 0));
+        }
+    }
+
     /**
      * Once compiled, the vector loops allocate nothing: with two species of a kind in use (F and F4 here, FD and F4
      * on AVX2 machines), one scalar-operand call ({@code sub(float)}) kept C2 from compiling the loops to vector code
@@ -146,7 +194,7 @@ class LoopsTest {
     void shouldAllocateNothingOnceTheLoopsAreCompiled() {
         com.sun.management.ThreadMXBean mx =
                 (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
-        float[] a = new float[20_000];
+        float[] a = new float[2_000];
         float[] b = new float[a.length];
         float[] p = new float[a.length];
         for (int i = 0; i < a.length; i++) {
@@ -159,17 +207,22 @@ class LoopsTest {
         double sink = 0;
         for (int round = 0; round < 40 && best >= 4096; round++) {
             long before = mx.getThreadAllocatedBytes(Thread.currentThread().getId());
-            for (int rep = 0; rep < 200; rep++) {
-                for (int n = 0; n < 40; n++) {
-                    sink += VECTOR.sum4(a, 3, n, 0.5f) + VECTOR.squares4(a, 3, n, 0.5f) + VECTOR.dot4(a, 3, b, 5, n);
-                    VECTOR.expShifted(a, 3, p, 1, n, 0.5f);
-                }
-                if (rep % 20 == 0) {
-                    VECTOR.geluErf(a, p);
-                    VECTOR.geluErfBackward(a, b, p);
-                    VECTOR.tanh(a, p);
-                    sink += VECTOR.squares(a, 0, a.length) + VECTOR.scale(a, 0, a.length, 1f, maxAbs, zeros, 0);
-                }
+            for (int rep = 0; rep < 500; rep++) {
+                int n = 24 + rep % 41;
+                sink += VECTOR.sum4(a, 3, n, 0.5f) + VECTOR.squares4(a, 3, n, 0.5f) + VECTOR.dot4(a, 3, b, 5, n);
+                VECTOR.expShifted(a, 3, p, 1, n, 0.5f);
+                VECTOR.geluErf(a, p);
+                VECTOR.geluErfBackward(a, b, p);
+                VECTOR.tanh(a, p);
+                VECTOR.axpy(1f, a, 3, p, 1, 1000);
+                VECTOR.axpy(0.5f, a, 3, p, 1, 1000);
+                VECTOR.addProducts(a, b, 3, p, 128);
+                VECTOR.mulRow(p, 3, n, 0.5f);
+                sink += VECTOR.rowMax(a, 3, n);
+                VECTOR.layerNormRow(a, 3, 128, 0.1f, 1.1f, b, b, p, p);
+                VECTOR.layerNormBackwardRow(a, b, 3, 128, b, 1.1f, p, p);
+                VECTOR.softmaxBackwardRow(a, 3, b, 5, p, 1, n, 0.1f);
+                sink += VECTOR.squares(a, 0, a.length) + VECTOR.scale(a, 0, a.length, 1f, maxAbs, zeros, 0);
             }
             best = Math.min(
                     best, mx.getThreadAllocatedBytes(Thread.currentThread().getId()) - before);
