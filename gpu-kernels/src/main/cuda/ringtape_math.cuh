@@ -278,13 +278,20 @@ RT_HD double softmax_ce_row(const float* z, int c, int y, float* p, float* log_z
     for (int j = 0; j < c; j++) {
         max = fmaxf(max, z[j]);
     }
-    double sum = 0;
-    for (int j = 0; j < c; j++) {
-        sum += exp((double)z[j] - max);
+    // Loops.expSum4: the exps added into four interleaved sums, combined as (s0 + s1) + (s2 + s3)
+    double s[4] = {0, 0, 0, 0};
+    int j = 0;
+    for (; j + 4 <= c; j += 4) {
+        for (int k = 0; k < 4; k++) {
+            s[k] += exp((double)z[j + k] - max);
+        }
     }
-    double log_sum = log(sum);
+    for (; j < c; j++) {
+        s[0] += exp((double)z[j] - max);
+    }
+    double log_sum = log((s[0] + s[1]) + (s[2] + s[3]));
     *log_z = (float)(log_sum + max);
-    for (int j = 0; j < c; j++) {
+    for (j = 0; j < c; j++) {
         p[j] = (float)exp((double)z[j] - max - log_sum);
     }
     return log_sum + max - z[y];

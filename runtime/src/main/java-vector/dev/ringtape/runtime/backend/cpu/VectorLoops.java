@@ -99,62 +99,6 @@ final class VectorLoops extends Loops {
         }
     }
 
-    /** Four float lanes widened to four double lanes: the four interleaved sums of {@link Loops#sum4} as one vector. */
-    private static final VectorSpecies<Float> F4 = FloatVector.SPECIES_128;
-
-    private static final VectorSpecies<Double> D4 = DoubleVector.SPECIES_256;
-
-    @Override
-    public double sum4(float[] a, int at, int n, float shift) {
-        DoubleVector s = DoubleVector.zero(D4);
-        FloatVector sv = FloatVector.broadcast(F4, shift); // not sub(float): see expShifted
-        int j = 0;
-        for (; j + 4 <= n; j += 4) {
-            s = s.add(FloatVector.fromArray(F4, a, at + j).sub(sv).convertShape(VectorOperators.F2D, D4, 0));
-        }
-        double s0 = s.lane(0);
-        for (; j < n; j++) {
-            s0 += a[at + j] - shift;
-        }
-        return (s0 + s.lane(1)) + (s.lane(2) + s.lane(3));
-    }
-
-    @Override
-    public double squares4(float[] a, int at, int n, float shift) {
-        DoubleVector s = DoubleVector.zero(D4);
-        FloatVector sv = FloatVector.broadcast(F4, shift);
-        int j = 0;
-        for (; j + 4 <= n; j += 4) {
-            DoubleVector c = (DoubleVector)
-                    FloatVector.fromArray(F4, a, at + j).sub(sv).convertShape(VectorOperators.F2D, D4, 0);
-            s = s.add(c.mul(c));
-        }
-        double s0 = s.lane(0);
-        for (; j < n; j++) {
-            double c = a[at + j] - shift;
-            s0 += c * c;
-        }
-        return (s0 + s.lane(1)) + (s.lane(2) + s.lane(3));
-    }
-
-    @Override
-    public double dot4(float[] a, int ao, float[] b, int bo, int n) {
-        DoubleVector s = DoubleVector.zero(D4);
-        int j = 0;
-        for (; j + 4 <= n; j += 4) {
-            DoubleVector x =
-                    (DoubleVector) FloatVector.fromArray(F4, a, ao + j).convertShape(VectorOperators.F2D, D4, 0);
-            DoubleVector y =
-                    (DoubleVector) FloatVector.fromArray(F4, b, bo + j).convertShape(VectorOperators.F2D, D4, 0);
-            s = s.add(x.mul(y));
-        }
-        double s0 = s.lane(0);
-        for (; j < n; j++) {
-            s0 += (double) a[ao + j] * b[bo + j];
-        }
-        return (s0 + s.lane(1)) + (s.lane(2) + s.lane(3));
-    }
-
     @Override
     public void axpy(float alpha, float[] src, int so, float[] dst, int dof, int n) {
         int i = 0;
@@ -272,6 +216,47 @@ final class VectorLoops extends Loops {
         }
         for (; j < d; j++) {
             gx[base + j] += rs * (dh[j] - meanDh - h[base + j] * meanDot);
+        }
+    }
+
+    @Override
+    public double expSum4(float[] z, int at, int n, double shift, double[] tmp) {
+        if (!SVML) {
+            return super.expSum4(z, at, n, shift, tmp);
+        }
+        DoubleVector sv = DoubleVector.broadcast(D, shift);
+        int j = 0;
+        int lanes = D.length();
+        for (; j <= n - lanes; j += lanes) {
+            ((DoubleVector) FloatVector.fromArray(FD, z, at + j).convertShape(VectorOperators.F2D, D, 0))
+                    .sub(sv)
+                    .lanewise(VectorOperators.EXP)
+                    .intoArray(tmp, j);
+        }
+        for (; j < n; j++) {
+            tmp[j] = Math.exp(z[at + j] - shift);
+        }
+        return sum4(tmp, n);
+    }
+
+    @Override
+    public void expShifted2(float[] z, int at, float[] p, int po, int n, double shift1, double shift2) {
+        if (!SVML) {
+            super.expShifted2(z, at, p, po, n, shift1, shift2);
+            return;
+        }
+        DoubleVector s1 = DoubleVector.broadcast(D, shift1);
+        DoubleVector s2 = DoubleVector.broadcast(D, shift2);
+        int j = 0;
+        int lanes = D.length();
+        for (; j <= n - lanes; j += lanes) {
+            DoubleVector d =
+                    (DoubleVector) FloatVector.fromArray(FD, z, at + j).convertShape(VectorOperators.F2D, D, 0);
+            ((FloatVector) d.sub(s1).sub(s2).lanewise(VectorOperators.EXP).convertShape(VectorOperators.D2F, FD, 0))
+                    .intoArray(p, po + j);
+        }
+        for (; j < n; j++) {
+            p[po + j] = (float) Math.exp((double) z[at + j] - shift1 - shift2);
         }
     }
 

@@ -160,6 +160,44 @@ public class Loops {
         return (s0 + s1) + (s2 + s3);
     }
 
+    /**
+     * {@code sum_j exp(z[at + j] - shift)} for {@code j < n}, in double (each z widened first), added into four
+     * interleaved sums as {@link #sum4}: the cross-entropy's normalizer. {@code tmp} holds at least {@code n}
+     * doubles.
+     */
+    public double expSum4(float[] z, int at, int n, double shift, double[] tmp) {
+        for (int j = 0; j < n; j++) {
+            tmp[j] = Math.exp(z[at + j] - shift);
+        }
+        return sum4(tmp, n);
+    }
+
+    /** The four interleaved sums of {@link #sum4} over doubles. */
+    static double sum4(double[] a, int n) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            s0 += a[j];
+            s1 += a[j + 1];
+            s2 += a[j + 2];
+            s3 += a[j + 3];
+        }
+        for (; j < n; j++) {
+            s0 += a[j];
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** {@code p[po + j] = (float) exp((z[at + j] - shift1) - shift2)} in double: the cross-entropy's softmax. */
+    public void expShifted2(float[] z, int at, float[] p, int po, int n, double shift1, double shift2) {
+        for (int j = 0; j < n; j++) {
+            p[po + j] = (float) Math.exp((double) z[at + j] - shift1 - shift2);
+        }
+    }
+
     /** {@code p[po + j] = exp(z[zo + j] - shift)} for {@code j < n}, the difference in float, exp in double, rounded. */
     public void expShifted(float[] z, int zo, float[] p, int po, int n, float shift) {
         for (int j = 0; j < n; j++) {

@@ -12,21 +12,14 @@ final class Losses {
         int n = classes.length;
         int c = z.length / n;
         double total = 0;
+        Loops loops = Loops.get();
+        double[] tmp = new double[c];
         for (int r = 0; r < n; r++) {
             int base = r * c;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < c; j++) {
-                max = Math.max(max, z[base + j]);
-            }
-            double sum = 0;
-            for (int j = 0; j < c; j++) {
-                sum += Math.exp((double) z[base + j] - max);
-            }
-            double logSum = Math.log(sum);
+            float max = loops.rowMax(z, base, c);
+            double logSum = Math.log(loops.expSum4(z, base, c, max, tmp));
             logZ[r] = (float) (logSum + max);
-            for (int j = 0; j < c; j++) {
-                p[base + j] = (float) Math.exp((double) z[base + j] - max - logSum);
-            }
+            loops.expShifted2(z, base, p, base, c, max, logSum);
             // -log softmax(z)[y] = logsumexp(z) - z[y], in log space so logits near 1e3 stay finite
             total += logSum + max - z[base + classes[r]];
         }
@@ -38,12 +31,10 @@ final class Losses {
         float[] o = gx.data();
         int n = classes.length;
         int c = p.length / n;
+        Loops loops = Loops.get();
         for (int r = 0; r < n; r++) {
             int base = r * c;
-            float s = rowScale == null ? scale : scale + rowScale[r];
-            for (int j = 0; j < c; j++) {
-                o[base + j] += s * p[base + j];
-            }
+            loops.axpy(rowScale == null ? scale : scale + rowScale[r], p, base, o, base, c);
             o[base + classes[r]] -= scale;
         }
     }

@@ -132,6 +132,16 @@ class LoopsTest {
                     assertTrue(Math.abs(x - y) <= 1, where + ", exp " + j + ": " + p[0][j] + " against " + p[1][j]);
                 }
                 assertEquals(0f, p[1][0], "nothing written before the row");
+                double[] tmp = new double[n];
+                double sum = SCALAR.expSum4(a, at, n, shift, tmp);
+                assertEquals(sum, VECTOR.expSum4(a, at, n, shift, tmp), 1e-15 * sum, where);
+                SCALAR.expShifted2(a, at, p[0], 1, n, shift, 0.75);
+                VECTOR.expShifted2(a, at, p[1], 1, n, shift, 0.75);
+                for (int j = 1; j <= n; j++) {
+                    int x = Float.floatToRawIntBits(p[0][j]);
+                    int y = Float.floatToRawIntBits(p[1][j]);
+                    assertTrue(Math.abs(x - y) <= 1, where + ", exp2 " + j + ": " + p[0][j] + " against " + p[1][j]);
+                }
             }
         }
     }
@@ -205,6 +215,7 @@ class LoopsTest {
         int[] zeros = new int[1];
         long best = Long.MAX_VALUE;
         double sink = 0;
+        double[] tmp = new double[128];
         for (int round = 0; round < 40 && best >= 4096; round++) {
             long before = mx.getThreadAllocatedBytes(Thread.currentThread().getId());
             for (int rep = 0; rep < 500; rep++) {
@@ -218,7 +229,8 @@ class LoopsTest {
                 VECTOR.axpy(0.5f, a, 3, p, 1, 1000);
                 VECTOR.addProducts(a, b, 3, p, 128);
                 VECTOR.mulRow(p, 3, n, 0.5f);
-                sink += VECTOR.rowMax(a, 3, n);
+                sink += VECTOR.rowMax(a, 3, n) + VECTOR.expSum4(a, 3, n, 0.5, tmp);
+                VECTOR.expShifted2(a, 3, p, 1, n, 0.5, 0.25);
                 VECTOR.layerNormRow(a, 3, 128, 0.1f, 1.1f, b, b, p, p);
                 VECTOR.layerNormBackwardRow(a, b, 3, 128, b, 1.1f, p, p);
                 VECTOR.softmaxBackwardRow(a, 3, b, 5, p, 1, n, 0.1f);
