@@ -83,7 +83,9 @@ public final class Tape implements AutoCloseable {
     /**
      * Records one op if a tape is open and some input requires a gradient, marking the output as requiring one.
      * {@code saved} lists what the rule keeps alive (saved tensors, masks, index arrays), for {@link
-     * ActivationMemory}.
+     * ActivationMemory}. A tensor listed as itself, not through {@link Saved}, is the op's own (layer norm's
+     * normalized input, the cross-entropy's probabilities): no other op reads it, and once the rule has run, backward
+     * hands its storage back to the buffer pool (else every step would allocate it anew).
      */
     public static void recordOp(String op, Tensor output, Tensor[] inputs, Backward rule, Object... saved) {
         Tape tape = CURRENT.get();
@@ -224,6 +226,11 @@ public final class Tape implements AutoCloseable {
                 }
             }
             memory.release(node.saved());
+            for (Object o : node.saved()) {
+                if (o instanceof Tensor scratch) {
+                    scratch.recycle(); // the op's own (see recordOp): nothing reads it after its rule
+                }
+            }
             if (node.output() != root) {
                 // every op that reads this output (and every save of it) came later and has run backward
                 node.output().recycle();

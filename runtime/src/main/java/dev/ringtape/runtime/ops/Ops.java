@@ -135,14 +135,16 @@ public final class Ops {
                 "layernorm",
                 y,
                 new Tensor[] {x, weight, bias},
-                (gy, g) -> be().layerNormBackward(
-                                gy,
-                                xhat,
-                                rstd,
-                                sw.get(),
-                                g.needs(x) ? g.of(x) : null,
-                                g.needs(weight) ? g.of(weight) : null,
-                                g.needs(bias) ? g.of(bias) : null),
+                (gy, g) -> {
+                    be().layerNormBackward(
+                                    gy,
+                                    xhat,
+                                    rstd,
+                                    sw.get(),
+                                    g.needs(x) ? g.of(x) : null,
+                                    g.needs(weight) ? g.of(weight) : null,
+                                    g.needs(bias) ? g.of(bias) : null);
+                },
                 xhat,
                 rstd,
                 sw);
@@ -202,8 +204,10 @@ public final class Ops {
         // [O, C*k*k] x [C*k*k, N*OH*OW] -> [O, N*OH*OW], then to NCHW
         Tensor flat = Tensor.output(o, n * ohw);
         be().gemm(false, false, o, n * ohw, ckk, 1f, weight.reshape(o, ckk), cols, 0f, flat);
+        cols.recycle(); // scratch, back to the pool (no op's output, so the tape would not)
         Tensor y = Tensor.output(n, o, oh, ow);
         be().convOutput(flat, bias, y);
+        flat.recycle();
         Tape.forwardResult("conv2d", y, false);
         Saved sx = Saved.of(x);
         Saved sw = Saved.of(weight);
@@ -231,12 +235,15 @@ public final class Ops {
                                         colsAgain,
                                         1f,
                                         g.of(weight).reshape(o, ckk));
+                        colsAgain.recycle();
                     }
                     if (g.needs(x)) {
                         Tensor gcols = Tensor.output(ckk, n * ohw);
                         be().gemm(true, false, ckk, n * ohw, o, 1f, sw.get().reshape(o, ckk), gflat, 0f, gcols);
                         be().col2imAdd(gcols, k, stride, padding, g.of(x));
+                        gcols.recycle();
                     }
+                    gflat.recycle();
                 },
                 sx,
                 sw);

@@ -616,13 +616,24 @@ class StepLoopTest {
         assertTrue(n.beforeAllreduce(), n.describe());
     }
 
-    @Test
-    void shouldAllocateLittlePerStepOnceItsBuffersAreInThePool() throws Exception {
+    /**
+     * Once the pool holds a step's buffers, a step allocates little: op outputs, gradients, and the ops' own scratch
+     * (layer norm's normalized input, the cross-entropy's probabilities), which the tape hands back after their rules,
+     * and attention's batched products, one shim call per matrix without a Tensor view of each (before, the GPT bench
+     * step allocated 13 MB a step through these; this GPT allocates 0.7 MB a step without the scratch's return).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"mlp", "gpt"})
+    void shouldAllocateLittlePerStepOnceItsBuffersAreInThePool(String which) throws Exception {
         // 64-256-256-10 at batch 128: each step's op outputs and gradients are about 0.8 MB of arrays
-        Dataset d = Synthetic.teacher(512, 64, 10, 3);
-        BatchPlan plan = new BatchPlan(512, 128, 1, 1, 3);
+        boolean gpt = which.equals("gpt");
+        int batch = gpt ? 256 : 128;
+        Dataset d = gpt ? Synthetic.reversal(4 * batch, 8, 12, 3) : Synthetic.teacher(512, 64, 10, 3);
+        BatchPlan plan = new BatchPlan(d.size(), batch, 1, 1, 3);
         Sequential m = model(
-                """
+                gpt
+                        ? GPT
+                        : """
                 {"input": [64], "layers": [{"type": "linear", "out": 256}, {"type": "relu"},
                   {"type": "linear", "out": 256}, {"type": "relu"}, {"type": "linear", "out": 10}],
                  "loss": {"type": "softmax_cross_entropy"}}""",
@@ -650,7 +661,7 @@ class StepLoopTest {
             windows.add(perStep);
             best = Math.min(best, perStep);
         }
-        assertTrue(best < 128 * 1024, "bytes allocated per step, per window: " + windows);
+        assertTrue(best < 128 * 1024, which + ": bytes allocated per step, per window: " + windows);
     }
 
     @Test

@@ -154,32 +154,20 @@ public final class CpuBackend implements Backend {
         int lda = transA ? m : k;
         int ldb = transB ? k : n;
         if (inPlace) {
-            float[] ah = host(a);
-            float[] bh = host(b);
-            float[] ch = host(c);
-            GemmBlocks.run(
+            gemmInPlace(
                     transA,
                     transB,
                     m,
                     n,
                     k,
-                    (rows, cols, aOff, bOff, cOff) -> NativeBlas.sgemm(
-                            ta,
-                            tb,
-                            rows,
-                            cols,
-                            k,
-                            alpha,
-                            ah,
-                            a.offset() + (int) aOff,
-                            lda,
-                            bh,
-                            b.offset() + (int) bOff,
-                            ldb,
-                            beta,
-                            ch,
-                            c.offset() + (int) cOff,
-                            n));
+                    alpha,
+                    host(a),
+                    a.offset(),
+                    host(b),
+                    b.offset(),
+                    beta,
+                    host(c),
+                    c.offset());
             return;
         }
         try (FloatPointer pa = new FloatPointer(Math.max(1L, (long) m * k));
@@ -215,6 +203,54 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    /** The shim's product on arrays at offsets, in {@link GemmBlocks}' blocks (one call, no lambda, when one block). */
+    private static void gemmInPlace(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float[] ah,
+            int aOff,
+            float[] bh,
+            int bOff,
+            float beta,
+            float[] ch,
+            int cOff) {
+        int ta = transA ? openblas.CblasTrans : openblas.CblasNoTrans;
+        int tb = transB ? openblas.CblasTrans : openblas.CblasNoTrans;
+        int lda = transA ? m : k;
+        int ldb = transB ? k : n;
+        if (GemmBlocks.single(m, n, k)) {
+            NativeBlas.sgemm(ta, tb, m, n, k, alpha, ah, aOff, lda, bh, bOff, ldb, beta, ch, cOff, n);
+            return;
+        }
+        GemmBlocks.run(
+                transA,
+                transB,
+                m,
+                n,
+                k,
+                (rows, cols, ao, bo, co) -> NativeBlas.sgemm(
+                        ta,
+                        tb,
+                        rows,
+                        cols,
+                        k,
+                        alpha,
+                        ah,
+                        aOff + (int) ao,
+                        lda,
+                        bh,
+                        bOff + (int) bo,
+                        ldb,
+                        beta,
+                        ch,
+                        cOff + (int) co,
+                        n));
+    }
+
     @Override
     public void gemmBatched(
             boolean transA,
@@ -231,6 +267,40 @@ public final class CpuBackend implements Backend {
             Tensor c,
             int strideC,
             int batch) {
+        if (m == 0 || n == 0 || batch == 0) {
+            return;
+        }
+        if (NativeBlas.loaded()) {
+            // one shim call per matrix at its offsets: attention's thousands of small products a step made a Tensor
+            // view of each operand and a lambda per call (megabytes of garbage a step)
+            long last = batch - 1L;
+            if (last * strideA + (long) m * k > a.size()
+                    || last * strideB + (long) k * n > b.size()
+                    || last * strideC + (long) m * n > c.size()) {
+                throw new IllegalArgumentException("gemm batch of " + batch + " " + m + "x" + n + "x" + k
+                        + " does not fit " + a + ", " + b + ", " + c);
+            }
+            float[] ah = host(a);
+            float[] bh = host(b);
+            float[] ch = host(c);
+            for (int i = 0; i < batch; i++) {
+                gemmInPlace(
+                        transA,
+                        transB,
+                        m,
+                        n,
+                        k,
+                        alpha,
+                        ah,
+                        a.offset() + i * strideA,
+                        bh,
+                        b.offset() + i * strideB,
+                        beta,
+                        ch,
+                        c.offset() + i * strideC);
+            }
+            return;
+        }
         for (int i = 0; i < batch; i++) {
             gemm(
                     transA,

@@ -62,6 +62,11 @@ final class GemmBlocks {
         return ceilDiv(extent, size(extent, wanted(m, n, k)));
     }
 
+    /** Whether the product is one block: {@link #run} then makes exactly one call for it, on the caller's thread. */
+    static boolean single(int m, int n, int k) {
+        return wanted(m, n, k) == 1;
+    }
+
     /** The blocks the product's work and extent allow, before block edges are aligned. */
     private static int wanted(int m, int n, int k) {
         long work = (long) m * n * k;
