@@ -312,6 +312,38 @@ public final class Tape implements AutoCloseable {
             return g;
         }
 
+        /**
+         * A buffer for {@code input}'s gradient that the caller writes entirely (a product with beta 0, a copy, a
+         * permutation), not zero-filled first; null when the gradient may already hold values (a leaf's, or one
+         * another rule has added to): then add into {@link #of}.
+         */
+        public Tensor fresh(Tensor input) {
+            if (input.isLeaf() || pending.containsKey(input)) {
+                return null;
+            }
+            Tensor g = Tensor.overwritten(input.shape());
+            pending.put(input, g);
+            return g;
+        }
+
+        /**
+         * Adds {@code gy} (of {@code input}'s size) to {@code input}'s gradient: when it is the first, {@code gy}
+         * itself becomes that gradient if it can be handed over (the rule's own output gradient, which the tape then
+         * does not recycle), else a copy; {@code gy} must not be read afterwards. Reshape's and add's backward.
+         */
+        public void pass(Tensor input, Tensor gy) {
+            if (!input.isLeaf() && !pending.containsKey(input)) {
+                Tensor adopted = gy.handOver(input.shape());
+                if (adopted != null) {
+                    pending.put(input, adopted);
+                } else {
+                    fresh(input).copyFrom(gy);
+                }
+                return;
+            }
+            Backends.current().axpy(1f, gy, of(input));
+        }
+
         private void flushLeaves() {
             for (Map.Entry<Tensor, Tensor> e : leafPass.entrySet()) {
                 UnderflowProbe.round(precision, e.getValue(), e.getKey().name());

@@ -47,7 +47,18 @@ public final class Ops {
                 inputs,
                 (gy, g) -> {
                     if (g.needs(x)) {
-                        be().gemm(false, false, rows, in, out, 1f, gy, sw.get(), 1f, g.of(x));
+                        Tensor gx = g.fresh(x);
+                        be().gemm(
+                                        false,
+                                        false,
+                                        rows,
+                                        in,
+                                        out,
+                                        1f,
+                                        gy,
+                                        sw.get(),
+                                        gx == null ? 1f : 0f,
+                                        gx == null ? g.of(x) : gx);
                     }
                     if (g.needs(weight)) {
                         be().gemm(true, false, out, in, rows, 1f, gy, sx.get(), 1f, g.of(weight));
@@ -73,7 +84,7 @@ public final class Ops {
         Tensor y = Tensor.overwritten(t.shape());
         y.copyFrom(t);
         Tape.forwardResult("cast", y, false);
-        Tape.recordOp("cast", y, new Tensor[] {t}, (gy, g) -> be().axpy(1f, gy, g.of(t)));
+        Tape.recordOp("cast", y, new Tensor[] {t}, (gy, g) -> g.pass(t, gy));
         return y;
     }
 
@@ -87,11 +98,20 @@ public final class Ops {
         be().add(a, b, y);
         Tape.forwardResult("add", y, false);
         Tape.recordOp("add", y, new Tensor[] {a, b}, (gy, g) -> {
-            if (g.needs(a)) {
-                be().axpy(1f, gy, g.of(a));
+            if (a == b) {
+                be().axpy(2f, gy, g.of(a));
+                return;
             }
             if (g.needs(b)) {
-                be().axpy(1f, gy, g.of(b));
+                Tensor gb = g.fresh(b);
+                if (gb != null) {
+                    gb.copyFrom(gy);
+                } else {
+                    be().axpy(1f, gy, g.of(b));
+                }
+            }
+            if (g.needs(a)) {
+                g.pass(a, gy); // last: gy may become a's gradient
             }
         });
         return y;
@@ -166,15 +186,21 @@ public final class Ops {
         be().maskedScale(x, mask, scale, y, false);
         Tape.forwardResult("dropout", y, false);
         Tape.recordOp(
-                "dropout", y, new Tensor[] {x}, (gy, g) -> be().maskedScale(gy, mask, scale, g.of(x), true), mask);
+                "dropout",
+                y,
+                new Tensor[] {x},
+                (gy, g) -> {
+                    Tensor gx = g.fresh(x);
+                    be().maskedScale(gy, mask, scale, gx == null ? g.of(x) : gx, gx == null);
+                },
+                mask);
         return y;
     }
 
     /** A view of x with another shape (same number of elements). */
     public static Tensor reshape(Tensor x, int... shape) {
         Tensor y = x.reshape(shape);
-        int[] inShape = x.shape();
-        Tape.recordOp("reshape", y, new Tensor[] {x}, (gy, g) -> be().axpy(1f, gy.reshape(inShape), g.of(x)));
+        Tape.recordOp("reshape", y, new Tensor[] {x}, (gy, g) -> g.pass(x, gy));
         return y;
     }
 
@@ -303,25 +329,31 @@ public final class Ops {
                 new Tensor[] {a, b},
                 (gy, g) -> {
                     if (g.needs(a)) {
+                        Tensor ga = g.fresh(a);
+                        float beta = ga == null ? 1f : 0f;
+                        ga = ga == null ? g.of(a) : ga;
                         if (transA) {
                             be().gemmBatched(
-                                            transB, true, k, m, n, alpha, sb.get(), k * n, gy, m * n, 1f, g.of(a),
-                                            m * k, batch);
+                                            transB, true, k, m, n, alpha, sb.get(), k * n, gy, m * n, beta, ga, m * k,
+                                            batch);
                         } else {
                             be().gemmBatched(
-                                            false, !transB, m, k, n, alpha, gy, m * n, sb.get(), k * n, 1f, g.of(a),
-                                            m * k, batch);
+                                            false, !transB, m, k, n, alpha, gy, m * n, sb.get(), k * n, beta, ga, m * k,
+                                            batch);
                         }
                     }
                     if (g.needs(b)) {
+                        Tensor gb = g.fresh(b);
+                        float beta = gb == null ? 1f : 0f;
+                        gb = gb == null ? g.of(b) : gb;
                         if (transB) {
                             be().gemmBatched(
-                                            true, transA, n, k, m, alpha, gy, m * n, sa.get(), m * k, 1f, g.of(b),
-                                            k * n, batch);
+                                            true, transA, n, k, m, alpha, gy, m * n, sa.get(), m * k, beta, gb, k * n,
+                                            batch);
                         } else {
                             be().gemmBatched(
-                                            !transA, false, k, n, m, alpha, sa.get(), m * k, gy, m * n, 1f, g.of(b),
-                                            k * n, batch);
+                                            !transA, false, k, n, m, alpha, sa.get(), m * k, gy, m * n, beta, gb, k * n,
+                                            batch);
                         }
                     }
                 },
@@ -364,7 +396,10 @@ public final class Ops {
         Tensor y = Tensor.overwritten(out);
         be().permute(x, shape, perm, y, false);
         Tape.forwardResult("permute", y, false);
-        Tape.recordOp("permute", y, new Tensor[] {x}, (gy, g) -> be().permute(gy, out, inverse, g.of(x), true));
+        Tape.recordOp("permute", y, new Tensor[] {x}, (gy, g) -> {
+            Tensor gx = g.fresh(x);
+            be().permute(gy, out, inverse, gx == null ? g.of(x) : gx, gx == null);
+        });
         return y;
     }
 
@@ -433,12 +468,12 @@ public final class Ops {
         be().addRowVector(y.reshape(n, td), rows);
         Tape.forwardResult("positional", y, false);
         Tape.recordOp("positional", y, new Tensor[] {x, weight}, (gy, g) -> {
-            if (g.needs(x)) {
-                be().axpy(1f, gy, g.of(x));
-            }
             if (g.needs(weight)) {
                 Tensor gw = g.of(weight);
                 be().sumRowsInto(gy.reshape(n, td), Tensor.view(gw.storage(), gw.offset(), td));
+            }
+            if (g.needs(x)) {
+                g.pass(x, gy); // last: gy may become x's gradient
             }
         });
         return y;

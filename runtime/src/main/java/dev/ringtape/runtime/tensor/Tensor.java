@@ -135,6 +135,25 @@ public final class Tensor {
         }
     }
 
+    /**
+     * This tensor's storage under {@code newShape}, handed over: the result owns it (its {@link #recycle()} gives it
+     * back to the pool) and this tensor may not be used any more. Null, and nothing changes, unless this tensor is
+     * pooled and owns all of its storage. The tape adopts a gradient passed on unchanged this way instead of copying it.
+     */
+    public Tensor handOver(int... newShape) {
+        live();
+        int[] s = newShape.clone();
+        if (Shapes.size(s) != size) {
+            throw new IllegalArgumentException(
+                    "cannot hand " + Arrays.toString(shape) + " over as " + Arrays.toString(s));
+        }
+        if (!pooled || offset != 0 || size != storage.length()) {
+            return null;
+        }
+        recycled = true;
+        return new Tensor(s, storage, 0, new int[1], false, true);
+    }
+
     /** A view with another shape of the same storage; it is an op output, not a leaf. */
     public Tensor reshape(int... newShape) {
         int[] s = newShape.clone();

@@ -47,6 +47,60 @@ class TapeTest {
         }
     }
 
+    /**
+     * Inside a buffer pool, a gradient passed on unchanged (reshape, add) becomes the input's gradient itself, and a
+     * second consumer of the same tensor then adds into it: h feeds two reshapes, two permutes and a product, so its
+     * gradient is adopted once, added to, and written fresh where a product comes first. The weights' gradients match
+     * the same graph without a pool, where every gradient is a zero-filled buffer added into.
+     */
+    @Test
+    @SuppressWarnings("try") // the pool's scope is entered for its effect on the ops inside
+    void shouldAdoptPassedGradientsAndStillSumAFanOut() {
+        Tensor w = randn(5, 1f, 6, 4).requiresGrad(true);
+        Tensor x = randn(6, 1f, 3, 4);
+        Tensor probe = randn(7, 1f, 2, 3, 3);
+        Tensor probeT = randn(8, 1f, 6, 3);
+        float[][] grads = new float[2][];
+        for (int pooled = 0; pooled < 2; pooled++) {
+            w.zeroGrad();
+            dev.ringtape.runtime.tensor.BufferPool pool = new dev.ringtape.runtime.tensor.BufferPool();
+            try (dev.ringtape.runtime.tensor.BufferPool.Scope scope = pooled == 1 ? pool.enter() : () -> {}) {
+                for (int step = 0; step < 2; step++) { // the second step takes the first's buffers from the pool
+                    w.zeroGrad();
+                    try (Tape tape = Tape.record()) {
+                        Tensor h = Ops.linear(x, w, null); // [3, 6]
+                        Tensor a = Ops.add(Ops.reshape(h, 2, 3, 3), Ops.reshape(h, 2, 3, 3));
+                        Tensor b = Ops.add(a, Ops.permute(Ops.reshape(h, 2, 3, 3), 0, 2, 1));
+                        Tensor c = Ops.permute(h, 1, 0); // [6, 3]
+                        Tensor loss = Ops.add(Ops.weightedSum(b, probe), Ops.weightedSum(Ops.add(c, c), probeT));
+                        tape.backward(loss);
+                    }
+                }
+            }
+            grads[pooled] = w.grad().data().clone();
+        }
+        assertArrayEquals(grads[0], grads[1], "with the pool (adopted gradients) as without");
+        float[] dh = new float[18];
+        float[] p = probe.data();
+        float[] pt = probeT.data();
+        for (int i = 0; i < 18; i++) {
+            // d/dh of 2 * reshape(h) . probe + permute(reshape(h)) . probe + 2 * h^T . probeT
+            int blk = i / 9;
+            int r = (i % 9) / 3;
+            int col = i % 3;
+            dh[i] = 2 * p[i] + p[blk * 9 + col * 3 + r] + 2 * pt[(i % 6) * 3 + i / 6];
+        }
+        float[] want = new float[24];
+        for (int o = 0; o < 6; o++) {
+            for (int k = 0; k < 4; k++) {
+                for (int n = 0; n < 3; n++) {
+                    want[o * 4 + k] += dh[n * 6 + o] * x.data()[n * 4 + k];
+                }
+            }
+        }
+        assertArrayEquals(want, grads[1], 1e-4f);
+    }
+
     @Test
     void shouldSumGradientsWhereATensorFansOut() {
         Tensor x = Tensor.of(new float[] {1f, -2f, 3f}, 1, 3).requiresGrad(true);
