@@ -10,15 +10,19 @@ extern "C" {
 
 // activations (rt::ActKind, the Activation enum's order): y = act(x); for ReLU and LeakyReLU the sign mask
 // (x > 0) as bytes, which their backward reads
-__global__ void rt_activation(int kind, float param, const float* x, float* y, unsigned char* mask, long long n) {
+// y = act(x); the sign mask where one is given, the derivative where one is given (act_saves_derivative)
+__global__ void rt_activation(int kind, float param, const float* x, float* y, unsigned char* mask, float* deriv,
+                              long long n) {
     GRID_STRIDE(i, n) {
         float v = x[i];
         y[i] = rt::act_forward(kind, v, param);
         if (mask) mask[i] = v > 0.f ? 1 : 0;
+        if (deriv) deriv[i] = rt::act_derivative(kind, v, param);
     }
 }
 
-// gx += act'(.) * gy, from the mask (ReLU, LeakyReLU), the output (sigmoid, tanh) or the input (the others)
+// gx += act'(.) * gy, from the mask (ReLU, LeakyReLU), the output (sigmoid, tanh), the derivative (exact GELU) or
+// the input (the others)
 __global__ void rt_activation_backward(int kind, float param, const float* saved, const unsigned char* mask,
                                        const float* gy, float* gx, long long n) {
     GRID_STRIDE(i, n) {

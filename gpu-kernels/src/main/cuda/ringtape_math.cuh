@@ -173,7 +173,7 @@ RT_HD double normal_cdf(double x) { return 0.5 * erfc_nr(-x * 0.7071067811865476
 
 // Every activation of the Activation enum, in its order (CpuBackend's Activations rules; ActivationKernelsTest checks
 // the names and order): forward, and backward's addend from what the forward saved (kinds 0-1 the input, standing
-// for the sign mask; 2-3 the output; 4-8 the input)
+// for the sign mask; 2-3 the output; 4 its derivative, act_derivative; 5-8 the input)
 enum ActKind { RELU, LEAKY_RELU, SIGMOID, TANH, GELU_ERF, GELU_TANH, SILU, ELU, SOFTPLUS };
 
 #define RT_SQRT_2_OVER_PI 0.7978845608028654
@@ -196,6 +196,19 @@ RT_HD float act_forward(int kind, float x, float param) {
     }
 }
 
+// The derivative a kind that saves it (act_saves_derivative) writes beside its output: exact GELU's Phi(x) + x phi(x),
+// from the same Phi as act_forward (Loops.geluErf)
+RT_HD bool act_saves_derivative(int kind) { return kind == GELU_ERF; }
+
+RT_HD float act_derivative(int kind, float x, float param) {
+    double v = x;
+    (void)param;
+    switch (kind) {
+        case GELU_ERF: return (float)(normal_cdf(v) + v * RT_INV_SQRT_2PI * exp(-0.5 * v * v));
+        default: return NAN;
+    }
+}
+
 RT_HD float act_backward(int kind, float saved, float gy, float param) {
     double v = saved;
     switch (kind) {
@@ -203,7 +216,7 @@ RT_HD float act_backward(int kind, float saved, float gy, float param) {
         case LEAKY_RELU: return saved > 0.f ? gy : gy * param;
         case SIGMOID: return sigmoid_backward(saved, gy);
         case TANH: return tanh_backward(saved, gy);
-        case GELU_ERF: return (float)(gy * (normal_cdf(v) + v * RT_INV_SQRT_2PI * exp(-0.5 * v * v)));
+        case GELU_ERF: return gy * saved; // saved: the derivative
         case GELU_TANH: {
             double t = tanh_d(RT_SQRT_2_OVER_PI * (v + RT_GELU_TANH_C * v * v * v));
             double d = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * RT_SQRT_2_OVER_PI * (1.0 + 3.0 * RT_GELU_TANH_C * v * v);

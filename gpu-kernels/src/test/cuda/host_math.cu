@@ -197,7 +197,13 @@ int main(int argc, char** argv) {
         long long n = ri();
         std::vector<float> x = rv(n), saved = rv(n), gy = rv(n);
         for (long long i = 0; i < n; i++) wf(rt::act_forward(kind, x[i], param));
-        for (long long i = 0; i < n; i++) wf(rt::act_backward(kind, saved[i], gy[i], param));
+        // a kind that saves its derivative: backward from the derivative this code computes, which is written too
+        bool deriv = rt::act_saves_derivative(kind);
+        for (long long i = 0; i < n; i++) {
+            float s = deriv ? rt::act_derivative(kind, x[i], param) : saved[i];
+            wf(rt::act_backward(kind, s, gy[i], param));
+        }
+        for (long long i = 0; deriv && i < n; i++) wf(rt::act_derivative(kind, x[i], param));
     } else if (!strcmp(c, "loss")) {
         int kind = (int)ri();
         long long n = ri();

@@ -468,11 +468,12 @@ final class CudaBackend implements Backend {
     }
 
     @Override
-    public void activation(Activation act, float param, Tensor x, Tensor y, Mask mask) {
+    public void activation(Activation act, float param, Tensor x, Tensor y, Mask mask, Tensor derivative) {
         CUdeviceptr m = act.saves() == Activation.Saves.MASK && mask != null
                 ? maskOf(mask).at(0)
                 : NULL;
-        dev.launch("rt_activation", y.size(), i(act.ordinal()), f(param), p(in(x)), p(out(y)), p(m), l(y.size()));
+        CUdeviceptr d = act.saves() == Activation.Saves.DERIVATIVE && derivative != null ? out(derivative) : NULL;
+        dev.launch("rt_activation", y.size(), i(act.ordinal()), f(param), p(in(x)), p(out(y)), p(m), p(d), l(y.size()));
     }
 
     @Override

@@ -29,10 +29,20 @@ class ActivationKernelsTest {
                 .toList();
         List<String> java = Arrays.stream(Activation.values()).map(Enum::name).toList();
         assertEquals(java, kernels, "Activation (Java) and ActKind (CUDA), in order");
-        // forward and backward each switch on the kind, each with a case per kind (the default gives NaN)
-        for (String kind : java) {
-            assertEquals(2, count(cuh, "case " + kind + ":"), kind + "'s cases in ringtape_math.cuh");
+        // forward and backward each switch on the kind, each with a case per kind (the default gives NaN), and
+        // act_derivative has one for each kind that saves its derivative
+        for (Activation act : Activation.values()) {
+            int cases = act.saves() == Activation.Saves.DERIVATIVE ? 3 : 2;
+            assertEquals(cases, count(cuh, "case " + act.name() + ":"), act + "'s cases in ringtape_math.cuh");
         }
+        Matcher saves = Pattern.compile("act_saves_derivative\\(int kind\\) \\{ return ([^;]*);")
+                .matcher(cuh);
+        assertTrue(saves.find(), "rt::act_saves_derivative in ringtape_math.cuh");
+        List<String> derivative = Arrays.stream(Activation.values())
+                .filter(a -> a.saves() == Activation.Saves.DERIVATIVE)
+                .map(a -> "kind == " + a.name())
+                .toList();
+        assertEquals(String.join(" || ", derivative), saves.group(1), "the kinds that save their derivative");
     }
 
     private static int count(String text, String what) {

@@ -128,12 +128,16 @@ class CudaDeviceTest {
                     List.of(new int[] {1000}, new int[] {1000}, new int[] {1000}, new int[] {1000}),
                     (be, t) -> {
                         Mask mask = new Mask(1000);
-                        be.activation(act, 0.1f, t.get(0), t.get(2), mask);
+                        Tensor derivative = act.saves() == Activation.Saves.DERIVATIVE
+                                ? SelfCheck.onto(be, new float[1000], 1000)
+                                : null;
+                        be.activation(act, 0.1f, t.get(0), t.get(2), mask, derivative);
                         Tensor saved =
                                 switch (act.saves()) {
                                     case MASK -> null;
                                     case OUTPUT -> t.get(2);
                                     case INPUT -> t.get(0);
+                                    case DERIVATIVE -> derivative;
                                 };
                         be.activationBackward(act, 0.1f, saved, mask, t.get(1), t.get(3));
                         return List.of(t.get(2), t.get(3));

@@ -510,10 +510,13 @@ class HostMathTest {
             float[] gy = gaussian(x.length, 1);
             Tensor y = Tensor.zeros(x.length);
             Mask mask = new Mask(x.length);
-            cpu.activation(act, param, Tensor.of(x.clone(), x.length), y, mask);
-            // backward from what the forward saved: the output for sigmoid and tanh, the input otherwise (the
-            // host program reads ReLU's sign mask off the input)
-            float[] saved = act.saves() == Activation.Saves.OUTPUT ? y.data() : x;
+            boolean byDerivative = act.saves() == Activation.Saves.DERIVATIVE;
+            Tensor derivative = byDerivative ? Tensor.zeros(x.length) : null;
+            cpu.activation(act, param, Tensor.of(x.clone(), x.length), y, mask, derivative);
+            // backward from what the forward saved: the output for sigmoid and tanh, the derivative for exact GELU
+            // (the host program computes its own from x, and writes it too), the input otherwise (the host program
+            // reads ReLU's sign mask off the input)
+            float[] saved = act.saves() == Activation.Saves.OUTPUT ? y.data() : byDerivative ? derivative.data() : x;
             Tensor gx = Tensor.zeros(x.length);
             cpu.activationBackward(
                     act,
@@ -530,6 +533,9 @@ class HostMathTest {
                 String at = act + " at x = " + x[i];
                 assertUlps(y.data()[i], f(out.get(i)), ulps, at);
                 assertUlps(gx.data()[i], f(out.get(x.length + i)), ulps, "gradient of " + at);
+                if (byDerivative) {
+                    assertUlps(derivative.data()[i], f(out.get(2 * x.length + i)), ulps, "derivative of " + at);
+                }
             }
         }
     }

@@ -16,17 +16,22 @@ public enum Activation {
     LEAKY_RELU("leaky_relu", null, Saves.MASK, "negative_slope", 0.01, Float.NaN, Float.NaN, false),
     SIGMOID("sigmoid", null, Saves.OUTPUT, null, 0, 0f, 1f, false),
     TANH("tanh", null, Saves.OUTPUT, null, 0, -1f, 1f, false),
-    GELU_ERF("gelu", "none", Saves.INPUT, null, 0, Float.NaN, Float.NaN, false),
+    GELU_ERF("gelu", "none", Saves.DERIVATIVE, null, 0, Float.NaN, Float.NaN, false),
     GELU_TANH("gelu", "tanh", Saves.INPUT, null, 0, Float.NaN, Float.NaN, false),
     SILU("silu", null, Saves.INPUT, null, 0, Float.NaN, Float.NaN, false),
     ELU("elu", null, Saves.INPUT, "alpha", 1.0, Float.NaN, Float.NaN, false),
     SOFTPLUS("softplus", null, Saves.INPUT, null, 0, Float.NaN, Float.NaN, false);
 
-    /** What backward needs: a sign mask, the op's output, or its input. */
+    /**
+     * What backward needs: a sign mask, the op's output, its input, or its derivative at the input, which the forward
+     * computes beside the output where the two share their costly part (exact GELU's normal CDF: backward from the
+     * input computed it a second time).
+     */
     public enum Saves {
         MASK,
         OUTPUT,
-        INPUT
+        INPUT,
+        DERIVATIVE
     }
 
     private final String type;

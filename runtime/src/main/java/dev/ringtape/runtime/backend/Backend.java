@@ -118,10 +118,19 @@ public interface Backend {
     void round(Precision precision, Tensor t, long[] counts);
 
     /** {@code y = act(x)}; fills {@code mask} (x > 0) when the activation saves a mask. */
-    void activation(Activation act, float param, Tensor x, Tensor y, Mask mask);
+    default void activation(Activation act, float param, Tensor x, Tensor y, Mask mask) {
+        activation(act, param, x, y, mask, null);
+    }
 
     /**
-     * {@code gx += act'(.) * gy}, from what the activation saved: its mask, its output, or its input ({@code saved}).
+     * {@code y = act(x)}; fills {@code mask} (x > 0) when the activation saves a mask, and {@code derivative} with
+     * act'(x) when it saves its derivative and {@code derivative} is not null (not under a tape: no backward).
+     */
+    void activation(Activation act, float param, Tensor x, Tensor y, Mask mask, Tensor derivative);
+
+    /**
+     * {@code gx += act'(.) * gy}, from what the activation saved: its mask, or as {@code saved} its output, its input
+     * or its derivative ({@code gx += gy * saved}, the product rounded once).
      */
     void activationBackward(Activation act, float param, Tensor saved, Mask mask, Tensor gy, Tensor gx);
 

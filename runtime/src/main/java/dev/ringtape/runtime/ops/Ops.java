@@ -121,12 +121,16 @@ public final class Ops {
     public static Tensor activation(Activation act, float param, Tensor x) {
         Tensor y = Tensor.overwritten(x.shape());
         Mask mask = act.saves() == Activation.Saves.MASK ? new Mask(x.size()) : null;
-        be().activation(act, param, x, y, mask);
+        // the derivative only where backward will run (Tape.recordOp's condition): evaluation skips its cost
+        Tensor derivative = act.saves() == Activation.Saves.DERIVATIVE && Tape.current() != null && x.requiresGrad()
+                ? Tensor.overwritten(x.shape())
+                : null;
+        be().activation(act, param, x, y, mask, derivative);
         String op = act.name().toLowerCase(java.util.Locale.ROOT);
         Tape.forwardResult(op, y, false);
         Saved saved =
                 switch (act.saves()) {
-                    case MASK -> null;
+                    case MASK, DERIVATIVE -> null;
                     case OUTPUT -> Saved.of(y);
                     case INPUT -> Saved.of(x);
                 };
@@ -134,8 +138,15 @@ public final class Ops {
                 op,
                 y,
                 new Tensor[] {x},
-                (gy, g) -> be().activationBackward(act, param, saved == null ? null : saved.get(), mask, gy, g.of(x)),
-                saved == null ? mask : saved);
+                (gy, g) -> be().activationBackward(
+                                act,
+                                param,
+                                derivative != null ? derivative : saved == null ? null : saved.get(),
+                                mask,
+                                gy,
+                                g.of(x)),
+                // the derivative as itself: the op's own, back to the pool after the rule
+                derivative != null ? derivative : saved == null ? mask : saved);
         return y;
     }
 

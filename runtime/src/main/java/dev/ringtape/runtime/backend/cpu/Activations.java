@@ -8,7 +8,7 @@ import java.util.Map;
 /**
  * The elementwise activations as a rule table (micrograd's model): each activation's forward and its backward side
  * by side, in a class of its own, so that each loop is compiled on its own. Backward accumulates ({@code +=}) into
- * the gradient from what the forward saved ({@link Activation#saves()}: the sign mask, the output or the input).
+ * the gradient from what the forward saved ({@link Activation#saves()}: the sign mask, the output, the input, or the derivative the forward computed).
  * One dispatch per op, none per element.
  */
 final class Activations {
@@ -21,6 +21,11 @@ final class Activations {
     /** One activation: {@code y = act(x)} and {@code gx += act'(.) * gy}. */
     abstract static class Rule {
         abstract void forward(float[] x, float[] y, Mask mask, float param);
+
+        /** The forward, and act'(x) into {@code derivative} (when not null) for a rule that saves its derivative. */
+        void forward(float[] x, float[] y, Mask mask, float param, float[] derivative) {
+            forward(x, y, mask, param);
+        }
 
         abstract void backward(float[] saved, Mask mask, float[] gy, float[] gx, float param);
     }
@@ -153,16 +158,24 @@ final class Activations {
         }
     }
 
-    /** GELU with the exact normal CDF; backward from its input. */
+    /**
+     * GELU with the exact normal CDF; its derivative Phi(x) + x phi(x) is computed by the forward from the same Phi,
+     * and backward is a product: the normal CDF is most of the cost, and backward from the input computed it again.
+     */
     private static final class GeluErf extends Rule {
         @Override
         void forward(float[] x, float[] y, Mask mask, float param) {
-            Loops.get().geluErf(x, y);
+            Loops.get().geluErf(x, y, null);
         }
 
         @Override
-        void backward(float[] x, Mask mask, float[] gy, float[] gx, float param) {
-            Loops.get().geluErfBackward(x, gy, gx);
+        void forward(float[] x, float[] y, Mask mask, float param, float[] derivative) {
+            Loops.get().geluErf(x, y, derivative);
+        }
+
+        @Override
+        void backward(float[] derivative, Mask mask, float[] gy, float[] gx, float param) {
+            Loops.get().addProducts(gy, derivative, 0, gx, gx.length);
         }
     }
 

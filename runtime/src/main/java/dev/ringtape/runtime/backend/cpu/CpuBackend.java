@@ -514,8 +514,8 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void activation(Activation act, float param, Tensor x, Tensor y, Mask mask) {
-        Activations.of(act).forward(x.data(), y.data(), mask, param);
+    public void activation(Activation act, float param, Tensor x, Tensor y, Mask mask, Tensor derivative) {
+        Activations.of(act).forward(x.data(), y.data(), mask, param, derivative == null ? null : derivative.data());
     }
 
     @Override

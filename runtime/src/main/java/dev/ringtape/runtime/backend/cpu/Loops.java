@@ -76,20 +76,18 @@ public class Loops {
         return v < 0 ? -t : t;
     }
 
-    /** {@code y = x * Phi(x)} (exact GELU) elementwise, in double through {@link Special#normalCdf}, rounded once. */
-    public void geluErf(float[] x, float[] y) {
+    /**
+     * {@code y = x * Phi(x)} (exact GELU) elementwise, in double through {@link Special#normalCdf}, rounded once; and
+     * when {@code d} is not null its derivative {@code Phi(x) + x phi(x)} from the same Phi, rounded once.
+     */
+    public void geluErf(float[] x, float[] y, float[] d) {
         for (int i = 0; i < x.length; i++) {
             double v = x[i];
-            y[i] = (float) (v * Special.normalCdf(v));
-        }
-    }
-
-    /** {@code gx += gy * (Phi(x) + x phi(x))}: exact GELU's backward from its input. */
-    public void geluErfBackward(float[] x, float[] gy, float[] gx) {
-        for (int i = 0; i < gy.length; i++) {
-            double v = x[i];
-            double d = Special.normalCdf(v) + v * Special.INV_SQRT_2PI * Math.exp(-0.5 * v * v);
-            gx[i] += (float) (gy[i] * d);
+            double phi = Special.normalCdf(v);
+            y[i] = (float) (v * phi);
+            if (d != null) {
+                d[i] = (float) (phi + v * Special.INV_SQRT_2PI * Math.exp(-0.5 * v * v));
+            }
         }
     }
 
