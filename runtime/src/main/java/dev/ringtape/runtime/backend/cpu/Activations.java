@@ -8,8 +8,8 @@ import java.util.Map;
 /**
  * The elementwise activations as a rule table (micrograd's model): each activation's forward and its backward side
  * by side, in a class of its own, so that each loop is compiled on its own. Backward accumulates ({@code +=}) into
- * the gradient from what the forward saved ({@link Activation#saves()}: the sign mask, the output, the input, or the derivative the forward computed).
- * One dispatch per op, none per element.
+ * the gradient from what the forward saved ({@link Activation#saves()}: the sign mask, the output, the input, or the
+ * derivative the forward computed). One dispatch per op, none per element.
  */
 final class Activations {
     private Activations() {}
