@@ -324,13 +324,15 @@ RT_HD void softmax_ce_backward_row(const float* p, int c, int y, float scale, co
 // columns j <= r % c.
 RT_HD int softmax_visible(long long r, int c, int causal) { return causal ? (int)(r % c) + 1 : c; }
 
-// Loops.sum4 / squares4: a row's sum of (x - shift), or of its squares, in four double sums (element j in sum
-// j % 4 but the tail's, which goes to the first), combined as (s0 + s1) + (s2 + s3)
+// Loops.sum8 / squares8: a row's sum of (x - shift), or of its squares, in eight double sums (element j in sum j % 8
+// but the tail's, which goes to the first), combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+RT_HD double combine8(const double* s) { return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])); }
+
 RT_HD double row_sum(const float* x, int d, float shift, bool squares) {
-    double s[4] = {0, 0, 0, 0};
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int j = 0;
-    for (; j + 4 <= d; j += 4) {
-        for (int k = 0; k < 4; k++) {
+    for (; j + 8 <= d; j += 8) {
+        for (int k = 0; k < 8; k++) {
             double c = x[j + k] - shift;
             s[k] += squares ? c * c : c;
         }
@@ -339,26 +341,26 @@ RT_HD double row_sum(const float* x, int d, float shift, bool squares) {
         double c = x[j] - shift;
         s[0] += squares ? c * c : c;
     }
-    return (s[0] + s[1]) + (s[2] + s[3]);
+    return combine8(s);
 }
 
-// Loops.dot4: sum_j a[j] * b[j], each product exact in double, in the four sums of row_sum
+// Loops.dot8: sum_j a[j] * b[j], each product exact in double, in the eight sums of row_sum
 RT_HD double row_dot(const float* a, const float* b, int d) {
-    double s[4] = {0, 0, 0, 0};
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int j = 0;
-    for (; j + 4 <= d; j += 4) {
-        for (int k = 0; k < 4; k++) {
+    for (; j + 8 <= d; j += 8) {
+        for (int k = 0; k < 8; k++) {
             s[k] += (double)a[j + k] * b[j + k];
         }
     }
     for (; j < d; j++) {
         s[0] += (double)a[j] * b[j];
     }
-    return (s[0] + s[1]) + (s[2] + s[3]);
+    return combine8(s);
 }
 
 // Sequences.softmax, one row of c of which the first `visible` count (the masked rest get exactly 0): exp(z - max)
-// in float, summed in double as Loops.sum4 (row_sum), scaled by the float reciprocal of the sum.
+// in float, summed in double as Loops.sum8 (row_sum), scaled by the float reciprocal of the sum.
 RT_HD void softmax_row(const float* z, int c, int visible, float* p) {
     float max = -INFINITY;
     for (int j = 0; j < visible; j++) {
@@ -376,7 +378,7 @@ RT_HD void softmax_row(const float* z, int c, int visible, float* p) {
     }
 }
 
-// Sequences.softmaxBackward, one row: gx += p * (gp - sum_j gp * p), the dot product in double as Loops.dot4
+// Sequences.softmaxBackward, one row: gx += p * (gp - sum_j gp * p), the dot product in double as Loops.dot8
 // (row_dot).
 RT_HD void softmax_backward_row(const float* p, const float* gp, int c, float* gx) {
     float d = (float)row_dot(p, gp, c);
@@ -455,13 +457,13 @@ RT_HD float layer_norm_row(const float* x, const float* w, const float* b, int d
 }
 
 // CpuBackend.layerNormBackward's input gradient, one row (the parameter gradients are column sums over rows): the
-// two means in double (the four sums of row_sum of dh = g * w and of dh * h), the rest in float
+// two means in double (the eight sums of row_sum, of dh = g * w and of dh * h), the rest in float
 RT_HD void layer_norm_backward_row(const float* g, const float* h, const float* w, float rs, int d, float* gx) {
-    double s[4] = {0, 0, 0, 0};
-    double p[4] = {0, 0, 0, 0};
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int j = 0;
-    for (; j + 4 <= d; j += 4) {
-        for (int k = 0; k < 4; k++) {
+    for (; j + 8 <= d; j += 8) {
+        for (int k = 0; k < 8; k++) {
             float dh = g[j + k] * w[j + k];
             s[k] += dh;
             p[k] += (double)dh * h[j + k];
@@ -472,8 +474,8 @@ RT_HD void layer_norm_backward_row(const float* g, const float* h, const float* 
         s[0] += dh;
         p[0] += (double)dh * h[j];
     }
-    float mean_dh = (float)(((s[0] + s[1]) + (s[2] + s[3])) / d);
-    float mean_dot = (float)(((p[0] + p[1]) + (p[2] + p[3])) / d);
+    float mean_dh = (float)(combine8(s) / d);
+    float mean_dot = (float)(combine8(p) / d);
     for (j = 0; j < d; j++) {
         float dh = g[j] * w[j];
         gx[j] += rs * (dh - mean_dh - h[j] * mean_dot);

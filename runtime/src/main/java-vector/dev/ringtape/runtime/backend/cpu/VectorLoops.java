@@ -85,6 +85,102 @@ final class VectorLoops extends Loops {
         }
     }
 
+    /*
+     * The eight interleaved double sums of Loops.sum8: one vector of eight lanes with AVX-512, two of four with AVX2
+     * (lanes 0-3 and 4-7), so both add in the same order. The floats come in through FD and are widened to D, the
+     * species the GELU and exp loops use: a second pair of species (four floats to four doubles) made C2 stop
+     * compiling those conversions to vector code.
+     */
+
+    private static final int SUM_LANES = D.length();
+
+    @Override
+    public double sum8(float[] a, int at, int n, float shift) {
+        if (SUM_LANES != 8 && SUM_LANES != 4) {
+            return super.sum8(a, at, n, shift);
+        }
+        FloatVector sv = FloatVector.broadcast(FD, shift);
+        DoubleVector lo = DoubleVector.zero(D);
+        DoubleVector hi = DoubleVector.zero(D);
+        int j = 0;
+        for (; j + 8 <= n; j += 8) {
+            lo = lo.add(FloatVector.fromArray(FD, a, at + j).sub(sv).convertShape(VectorOperators.F2D, D, 0));
+            if (SUM_LANES == 4) {
+                hi = hi.add(FloatVector.fromArray(FD, a, at + j + 4).sub(sv).convertShape(VectorOperators.F2D, D, 0));
+            }
+        }
+        double s0 = lo.lane(0);
+        for (; j < n; j++) {
+            s0 += a[at + j] - shift;
+        }
+        if (SUM_LANES == 8) { // the lanes read here: a vector passed to a helper was boxed (1.7 MB a GPT step)
+            return combine8(s0, lo.lane(1), lo.lane(2), lo.lane(3), lo.lane(4), lo.lane(5), lo.lane(6), lo.lane(7));
+        }
+        return combine8(s0, lo.lane(1), lo.lane(2), lo.lane(3), hi.lane(0), hi.lane(1), hi.lane(2), hi.lane(3));
+    }
+
+    @Override
+    public double squares8(float[] a, int at, int n, float shift) {
+        if (SUM_LANES != 8 && SUM_LANES != 4) {
+            return super.squares8(a, at, n, shift);
+        }
+        FloatVector sv = FloatVector.broadcast(FD, shift);
+        DoubleVector lo = DoubleVector.zero(D);
+        DoubleVector hi = DoubleVector.zero(D);
+        int j = 0;
+        for (; j + 8 <= n; j += 8) {
+            DoubleVector c =
+                    (DoubleVector) FloatVector.fromArray(FD, a, at + j).sub(sv).convertShape(VectorOperators.F2D, D, 0);
+            lo = lo.add(c.mul(c));
+            if (SUM_LANES == 4) {
+                DoubleVector c2 = (DoubleVector)
+                        FloatVector.fromArray(FD, a, at + j + 4).sub(sv).convertShape(VectorOperators.F2D, D, 0);
+                hi = hi.add(c2.mul(c2));
+            }
+        }
+        double s0 = lo.lane(0);
+        for (; j < n; j++) {
+            double c = a[at + j] - shift;
+            s0 += c * c;
+        }
+        if (SUM_LANES == 8) { // the lanes read here: a vector passed to a helper was boxed (1.7 MB a GPT step)
+            return combine8(s0, lo.lane(1), lo.lane(2), lo.lane(3), lo.lane(4), lo.lane(5), lo.lane(6), lo.lane(7));
+        }
+        return combine8(s0, lo.lane(1), lo.lane(2), lo.lane(3), hi.lane(0), hi.lane(1), hi.lane(2), hi.lane(3));
+    }
+
+    @Override
+    public double dot8(float[] a, int ao, float[] b, int bo, int n) {
+        if (SUM_LANES != 8 && SUM_LANES != 4) {
+            return super.dot8(a, ao, b, bo, n);
+        }
+        DoubleVector lo = DoubleVector.zero(D);
+        DoubleVector hi = DoubleVector.zero(D);
+        int j = 0;
+        for (; j + 8 <= n; j += 8) {
+            DoubleVector x =
+                    (DoubleVector) FloatVector.fromArray(FD, a, ao + j).convertShape(VectorOperators.F2D, D, 0);
+            DoubleVector y =
+                    (DoubleVector) FloatVector.fromArray(FD, b, bo + j).convertShape(VectorOperators.F2D, D, 0);
+            lo = lo.add(x.mul(y));
+            if (SUM_LANES == 4) {
+                DoubleVector x2 =
+                        (DoubleVector) FloatVector.fromArray(FD, a, ao + j + 4).convertShape(VectorOperators.F2D, D, 0);
+                DoubleVector y2 =
+                        (DoubleVector) FloatVector.fromArray(FD, b, bo + j + 4).convertShape(VectorOperators.F2D, D, 0);
+                hi = hi.add(x2.mul(y2));
+            }
+        }
+        double s0 = lo.lane(0);
+        for (; j < n; j++) {
+            s0 += (double) a[ao + j] * b[bo + j];
+        }
+        if (SUM_LANES == 8) { // the lanes read here: a vector passed to a helper was boxed (1.7 MB a GPT step)
+            return combine8(s0, lo.lane(1), lo.lane(2), lo.lane(3), lo.lane(4), lo.lane(5), lo.lane(6), lo.lane(7));
+        }
+        return combine8(s0, lo.lane(1), lo.lane(2), lo.lane(3), hi.lane(0), hi.lane(1), hi.lane(2), hi.lane(3));
+    }
+
     @Override
     public void axpy(float alpha, float[] src, int so, float[] dst, int dof, int n) {
         int i = 0;
@@ -190,8 +286,8 @@ final class VectorLoops extends Loops {
         for (; j < d; j++) {
             dh[j] = g[base + j] * w[j];
         }
-        float meanDh = (float) (sum4(dh, 0, d, 0f) / d);
-        float meanDot = (float) (dot4(dh, 0, h, base, d) / d);
+        float meanDh = (float) (sum8(dh, 0, d, 0f) / d);
+        float meanDot = (float) (dot8(dh, 0, h, base, d) / d);
         FloatVector mv = FloatVector.broadcast(F, meanDh);
         FloatVector dv = FloatVector.broadcast(F, meanDot);
         FloatVector rv = FloatVector.broadcast(F, rs);

@@ -536,8 +536,8 @@ public final class CpuBackend implements Backend {
         for (int r = 0; r < rows; r++) {
             int base = r * d;
             // the mean and the centred variance in double (four sums, so the adds overlap), the rest in float
-            float mean = (float) (loops.sum4(xd, base, d, 0f) / d);
-            double var = loops.squares4(xd, base, d, mean) / d;
+            float mean = (float) (loops.sum8(xd, base, d, 0f) / d);
+            double var = loops.squares8(xd, base, d, mean) / d;
             float rs = (float) (1.0 / Math.sqrt(var + eps));
             rstd[r] = rs;
             loops.layerNormRow(xd, base, d, mean, rs, w, b, hd, yd);

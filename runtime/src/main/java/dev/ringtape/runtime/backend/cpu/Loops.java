@@ -93,75 +93,84 @@ public class Loops {
 
     /**
      * {@code sum_j (a[at + j] - shift)} over {@code n} values in double: each difference taken in float and widened,
-     * added into four interleaved sums (sum {@code k} takes {@code j = k mod 4}, the tail past the last four in the
-     * first), combined as {@code (s0 + s1) + (s2 + s3)}. Layer norm's mean and the softmaxes' normalizers; the CUDA
-     * kernels ({@code row_sum4} in ringtape_math.cuh) add in the same order, so both give the same bits.
+     * added into eight interleaved sums (sum {@code k} takes {@code j = k mod 8}, the tail past the last eight in the
+     * first), combined as {@code ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))}. Layer norm's mean and the
+     * softmax's normalizer. Eight, so that one AVX-512 vector or two AVX2 ones hold the sums and every machine adds in
+     * the same order; the CUDA kernels ({@code row_sum} in ringtape_math.cuh) add in that order too.
      */
-    public double sum4(float[] a, int at, int n, float shift) {
-        double s0 = 0;
-        double s1 = 0;
-        double s2 = 0;
-        double s3 = 0;
+    public double sum8(float[] a, int at, int n, float shift) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
         int j = 0;
-        for (; j + 4 <= n; j += 4) {
+        for (; j + 8 <= n; j += 8) {
             s0 += a[at + j] - shift;
             s1 += a[at + j + 1] - shift;
             s2 += a[at + j + 2] - shift;
             s3 += a[at + j + 3] - shift;
+            s4 += a[at + j + 4] - shift;
+            s5 += a[at + j + 5] - shift;
+            s6 += a[at + j + 6] - shift;
+            s7 += a[at + j + 7] - shift;
         }
         for (; j < n; j++) {
             s0 += a[at + j] - shift;
         }
-        return (s0 + s1) + (s2 + s3);
+        return combine8(s0, s1, s2, s3, s4, s5, s6, s7);
     }
 
-    /** {@code sum_j (a[at + j] - shift)^2} in double, as {@link #sum4}: layer norm's centred variance. */
-    public double squares4(float[] a, int at, int n, float shift) {
-        double s0 = 0;
-        double s1 = 0;
-        double s2 = 0;
-        double s3 = 0;
+    /** {@code sum_j (a[at + j] - shift)^2} in double, as {@link #sum8}: layer norm's centred variance. */
+    public double squares8(float[] a, int at, int n, float shift) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
         int j = 0;
-        for (; j + 4 <= n; j += 4) {
-            double c0 = a[at + j] - shift;
-            double c1 = a[at + j + 1] - shift;
-            double c2 = a[at + j + 2] - shift;
-            double c3 = a[at + j + 3] - shift;
-            s0 += c0 * c0;
-            s1 += c1 * c1;
-            s2 += c2 * c2;
-            s3 += c3 * c3;
+        for (; j + 8 <= n; j += 8) {
+            s0 += sq(a[at + j] - shift);
+            s1 += sq(a[at + j + 1] - shift);
+            s2 += sq(a[at + j + 2] - shift);
+            s3 += sq(a[at + j + 3] - shift);
+            s4 += sq(a[at + j + 4] - shift);
+            s5 += sq(a[at + j + 5] - shift);
+            s6 += sq(a[at + j + 6] - shift);
+            s7 += sq(a[at + j + 7] - shift);
         }
         for (; j < n; j++) {
-            double c = a[at + j] - shift;
-            s0 += c * c;
+            s0 += sq(a[at + j] - shift);
         }
-        return (s0 + s1) + (s2 + s3);
+        return combine8(s0, s1, s2, s3, s4, s5, s6, s7);
     }
 
-    /** {@code sum_j a[ao + j] * b[bo + j]}, each product exact in double, added as {@link #sum4}. */
-    public double dot4(float[] a, int ao, float[] b, int bo, int n) {
-        double s0 = 0;
-        double s1 = 0;
-        double s2 = 0;
-        double s3 = 0;
+    /** The square of a float difference widened to double, rounded once (a multiply, no fused add). */
+    private static double sq(double c) {
+        return c * c;
+    }
+
+    /** {@code sum_j a[ao + j] * b[bo + j]}, each product exact in double, added as {@link #sum8}. */
+    public double dot8(float[] a, int ao, float[] b, int bo, int n) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
         int j = 0;
-        for (; j + 4 <= n; j += 4) {
+        for (; j + 8 <= n; j += 8) {
             s0 += (double) a[ao + j] * b[bo + j];
             s1 += (double) a[ao + j + 1] * b[bo + j + 1];
             s2 += (double) a[ao + j + 2] * b[bo + j + 2];
             s3 += (double) a[ao + j + 3] * b[bo + j + 3];
+            s4 += (double) a[ao + j + 4] * b[bo + j + 4];
+            s5 += (double) a[ao + j + 5] * b[bo + j + 5];
+            s6 += (double) a[ao + j + 6] * b[bo + j + 6];
+            s7 += (double) a[ao + j + 7] * b[bo + j + 7];
         }
         for (; j < n; j++) {
             s0 += (double) a[ao + j] * b[bo + j];
         }
-        return (s0 + s1) + (s2 + s3);
+        return combine8(s0, s1, s2, s3, s4, s5, s6, s7);
+    }
+
+    /** The eight sums of {@link #sum8}, combined in its order. */
+    static double combine8(double s0, double s1, double s2, double s3, double s4, double s5, double s6, double s7) {
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
     }
 
     /**
      * {@code sum_j exp(z[at + j] - shift)} for {@code j < n}, in double (each z widened first), added into four
-     * interleaved sums as {@link #sum4}: the cross-entropy's normalizer. {@code tmp} holds at least {@code n}
-     * doubles.
+     * interleaved sums combined as {@code (s0 + s1) + (s2 + s3)}: the cross-entropy's normalizer. {@code tmp} holds
+     * at least {@code n} doubles.
      */
     public double expSum4(float[] z, int at, int n, double shift, double[] tmp) {
         for (int j = 0; j < n; j++) {
@@ -170,7 +179,7 @@ public class Loops {
         return sum4(tmp, n);
     }
 
-    /** The four interleaved sums of {@link #sum4} over doubles. */
+    /** Four interleaved sums over doubles, the tail's in the first, combined as {@code (s0 + s1) + (s2 + s3)}. */
     static double sum4(double[] a, int n) {
         double s0 = 0;
         double s1 = 0;
@@ -267,16 +276,16 @@ public class Loops {
 
     /**
      * Layer norm's input gradient for the row at {@code base}: {@code gx += rs * (dh - mean(dh) - h * mean(dh * h))},
-     * {@code dh = g * w} (into the scratch {@code dh} of {@code d}), the two means in double as {@link #sum4} and
-     * {@link #dot4}, the rest in float.
+     * {@code dh = g * w} (into the scratch {@code dh} of {@code d}), the two means in double as {@link #sum8} and
+     * {@link #dot8}, the rest in float.
      */
     public void layerNormBackwardRow(
             float[] g, float[] h, int base, int d, float[] w, float rs, float[] dh, float[] gx) {
         for (int j = 0; j < d; j++) {
             dh[j] = g[base + j] * w[j];
         }
-        float meanDh = (float) (sum4(dh, 0, d, 0f) / d);
-        float meanDot = (float) (dot4(dh, 0, h, base, d) / d);
+        float meanDh = (float) (sum8(dh, 0, d, 0f) / d);
+        float meanDot = (float) (dot8(dh, 0, h, base, d) / d);
         for (int j = 0; j < d; j++) {
             gx[base + j] += rs * (dh[j] - meanDh - h[base + j] * meanDot);
         }

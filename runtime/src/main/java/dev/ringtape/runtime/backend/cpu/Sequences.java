@@ -100,7 +100,7 @@ final class Sequences {
             // exp over whole vectors of eight where the row has room: the masked columns it also computes are
             // zeroed below, and the visible ones then all take the vector exp (a scalar tail cost more than the rest)
             loops.expShifted(z, xo + base, p, po + base, Math.min(cols, (seen + 7) & ~7), max);
-            loops.mulRow(p, po + base, seen, (float) (1.0 / loops.sum4(p, po + base, seen, 0f)));
+            loops.mulRow(p, po + base, seen, (float) (1.0 / loops.sum8(p, po + base, seen, 0f)));
             for (int j = seen; j < cols; j++) {
                 p[po + base + j] = 0f;
             }
@@ -118,7 +118,7 @@ final class Sequences {
         Loops loops = Loops.get();
         for (int r = 0; r < rows; r++) {
             int base = r * cols;
-            float d = (float) loops.dot4(p, po + base, g, go + base, cols);
+            float d = (float) loops.dot8(p, po + base, g, go + base, cols);
             loops.softmaxBackwardRow(p, po + base, g, go + base, o, oo + base, cols, d);
         }
     }
