@@ -2,7 +2,7 @@ package dev.ringtape.runtime.nn;
 
 import dev.ringtape.runtime.autograd.Saved;
 import dev.ringtape.runtime.autograd.Tape;
-import dev.ringtape.runtime.backend.Backends;
+import dev.ringtape.runtime.tensor.BufferPool;
 import dev.ringtape.runtime.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
@@ -91,7 +91,8 @@ final class Recompute {
     }
 
     private static Tensor segment(List<Layer> layers, Tensor x, ForwardContext ctx) {
-        Tensor out = Tape.paused(() -> Sequential.run(layers, x, ctx));
+        // no tape: the segment's intermediates go back to the pool as soon as it returns
+        Tensor out = Tape.paused(() -> BufferPool.scratch(() -> Sequential.run(layers, x, ctx)));
         List<Tensor> inputs = new ArrayList<>();
         inputs.add(x);
         for (Layer l : layers) {
@@ -108,12 +109,17 @@ final class Recompute {
                     inputs.toArray(Tensor[]::new),
                     (gy, g) -> {
                         Tensor boundary = sx.get().detach().requiresGrad(g.needs(x));
+                        if (g.needs(x)) {
+                            // a pooled gradient (the replay adds into it), handed on to x below: no copy, no garbage
+                            boundary.useGradient(Tensor.overwritten(x.shape())); // zero-filled by useGradient
+                        }
                         try (Tape replay = Tape.record()) {
                             Tensor again = Sequential.run(layers, boundary, ctx);
                             replay.backward(again, gy);
+                            again.recycle(); // the replay's root, which its backward leaves alone
                         }
                         if (g.needs(x)) {
-                            Backends.current().axpy(1f, boundary.grad(), g.of(x));
+                            g.pass(x, boundary.grad());
                         }
                     },
                     sx);

@@ -26,6 +26,8 @@ public final class BufferPool {
     private long taken;
     private long reused;
     private final IntFunction<Storage> allocate;
+    /** The arrays taken and not given back while a {@link #scratch} body runs; null outside one. */
+    private java.util.Set<Storage> tracked;
 
     /** A pool of host arrays. */
     public BufferPool() {
@@ -70,6 +72,33 @@ public final class BufferPool {
         }
     }
 
+    /**
+     * Runs {@code body}, a forward pass without a tape, and then hands back to the current pool every array it took
+     * and did not give back, but its result's: nothing reads a no-tape pass's intermediates once it has returned
+     * (no rule saved them), and without this they were garbage. Activation recompute's first pass over each segment
+     * makes all of a segment's activations every step. Outside a pool, or inside another such body, just runs it.
+     */
+    public static Tensor scratch(java.util.function.Supplier<Tensor> body) {
+        BufferPool p = CURRENT.get();
+        if (p == null || p.tracked != null) {
+            return body.get();
+        }
+        p.tracked = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        Tensor out;
+        java.util.Set<Storage> taken;
+        try {
+            out = body.get();
+        } finally {
+            taken = p.tracked;
+            p.tracked = null;
+        }
+        taken.remove(out.storage());
+        for (Storage b : taken) {
+            p.put(b);
+        }
+        return out;
+    }
+
     /** Zero-filled storage of {@code n} floats, reused if one of that size came back. */
     Storage take(int n) {
         return take(n, true);
@@ -79,19 +108,27 @@ public final class BufferPool {
     Storage take(int n, boolean zero) {
         taken++;
         int k = kind(n);
+        Storage b;
         if (k < 0 || count[k] == 0) {
-            return allocate.apply(n);
+            b = allocate.apply(n);
+        } else {
+            reused++;
+            b = free[k][--count[k]];
+            free[k][count[k]] = null;
+            if (zero) {
+                b.fill(0, n, 0f);
+            }
         }
-        reused++;
-        Storage b = free[k][--count[k]];
-        free[k][count[k]] = null;
-        if (zero) {
-            b.fill(0, n, 0f);
+        if (tracked != null) {
+            tracked.add(b);
         }
         return b;
     }
 
     private void put(Storage b) {
+        if (tracked != null) {
+            tracked.remove(b);
+        }
         int k = kind(b.length());
         if (k < 0) {
             if (kinds == sizes.length) {

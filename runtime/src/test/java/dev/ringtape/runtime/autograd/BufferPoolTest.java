@@ -98,4 +98,38 @@ class BufferPoolTest {
             assertEquals(16 * 20, hidden.data().length);
         }
     }
+    /**
+     * A no-tape pass in {@link BufferPool#scratch}: what it took goes back when it returns, once each (a buffer given
+     * back inside is not given twice), but its result's, which stays live.
+     */
+    @Test
+    @SuppressWarnings("try")
+    void shouldGiveBackAScratchPassesBuffersButItsResult() {
+        BufferPool pool = new BufferPool();
+        try (BufferPool.Scope scope = pool.enter()) {
+            List<Object> inside = new ArrayList<>();
+            Tensor out = BufferPool.scratch(() -> {
+                Tensor a = Tensor.output(4);
+                Tensor b = Tensor.output(4);
+                Tensor c = Tensor.output(2, 2);
+                Object bs = b.storage();
+                b.recycle(); // back inside the body
+                Tensor d = Tensor.output(4); // takes b's array again
+                inside.add(a.storage());
+                inside.add(d.storage());
+                assertTrue(d.storage() == bs);
+                return c.reshape(4); // a view: its storage is the one kept
+            });
+            out.fill(7f);
+            List<Object> next = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                next.add(Tensor.output(4).storage());
+            }
+            assertTrue(next.get(0) != next.get(1), "a and d's arrays, each once");
+            assertTrue(inside.contains(next.get(0)) && inside.contains(next.get(1)));
+            assertTrue(next.stream().noneMatch(st -> st == out.storage()), "the result's array stays out's");
+            assertTrue(!inside.contains(next.get(2)), "then a new array");
+            assertEquals(7f, out.data()[3]);
+        }
+    }
 }
