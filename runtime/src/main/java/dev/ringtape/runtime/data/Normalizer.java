@@ -23,10 +23,9 @@ public final class Normalizer {
     /** Fits {@code kind} ({@code standard}, {@code minmax} or {@code none}) on {@code train}. */
     public static Normalizer fit(String kind, Dataset train) {
         Stats s = new Stats(train.featuresPerSample());
-        float[] x = train.features();
-        int d = train.featuresPerSample();
+        float[] row = new float[train.featuresPerSample()];
         for (int i = 0; i < train.size(); i++) {
-            s.add(x, i * d);
+            s.add(train.row(i, row), 0);
         }
         return s.normalizer(kind);
     }
@@ -141,14 +140,8 @@ public final class Normalizer {
         return d;
     }
 
-    /** Normalizes {@code data}'s features in place. */
+    /** Normalizes {@code data}'s features: in place, or as its batches are made for byte-held ones. */
     public void apply(Dataset data) {
-        float[] x = data.features();
-        int d = shift.length;
-        for (int at = 0; at < x.length; at += d) {
-            for (int j = 0; j < d; j++) {
-                x[at + j] = (x[at + j] - shift[j]) * scale[j];
-            }
-        }
+        data.normalize(shift, scale);
     }
 }

@@ -134,6 +134,59 @@ class DataTest {
         }
     }
 
+    /**
+     * IDX images stay bytes (a quarter of the memory) and become floats a batch at a time: split, normalized (minmax
+     * and standard) and batched, they give the same bits as the same values held as floats and normalized in place.
+     */
+    @Test
+    void shouldHoldIdxImagesAsBytesAndBatchThemAsTheFloatPathDoes() throws Exception {
+        int n = 50;
+        int[] pixels = new int[n * 6];
+        float[] labels = new float[n];
+        java.util.Random r = new java.util.Random(4);
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] = i % 6 == 5 ? 17 : r.nextInt(256); // the last feature constant: only shifted
+        }
+        for (int i = 0; i < n; i++) {
+            labels[i] = i % 3;
+        }
+        Path images = dir.resolve("b-images");
+        Path labelFile = dir.resolve("b-labels");
+        writeIdx(Files.newOutputStream(images), 0x08, new int[] {n, 2, 3}, pixels);
+        int[] ints = new int[n];
+        for (int i = 0; i < n; i++) {
+            ints[i] = (int) labels[i];
+        }
+        writeIdx(Files.newOutputStream(labelFile), 0x08, new int[] {n}, ints);
+        for (String kind : new String[] {"minmax", "standard"}) {
+            Dataset bytes = IdxReader.read(images, labelFile);
+            assertTrue(bytes.byteHeld());
+            float[] values = new float[pixels.length];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = pixels[i];
+            }
+            Dataset floats = new Dataset(values, labels.clone(), new int[] {2, 3});
+            Dataset[] b = bytes.split(0.2, 9);
+            Dataset[] f = floats.split(0.2, 9);
+            Normalizer nb = Normalizer.fit(kind, b[0]);
+            Normalizer nf = Normalizer.fit(kind, f[0]);
+            assertArrayEquals(nf.shift(), nb.shift(), kind);
+            for (int k = 0; k < 2; k++) {
+                nb.apply(b[k]);
+                nf.apply(f[k]);
+                assertTrue(b[k].byteHeld());
+                assertArrayEquals(f[k].features(), b[k].features(), kind + " split " + k);
+                int[] order = Dataset.permutation(b[k].size(), 3);
+                Tensor[] into = f[k].batch(order, 0, 4);
+                assertArrayEquals(into[0].toArray(), b[k].batch(order, 0, 4)[0].toArray(), kind);
+                Tensor[] again = b[k].batchInto(order, 4, 4, into);
+                assertArrayEquals(f[k].batch(order, 4, 4)[0].toArray(), again[0].toArray(), kind + " batchInto");
+                assertArrayEquals(f[k].batch(order, 4, 4)[1].toArray(), again[1].toArray(), kind + " labels");
+            }
+            assertThrows(IllegalStateException.class, () -> nb.apply(b[0]), "normalized once");
+        }
+    }
+
     @Test
     void shouldRejectATruncatedOrMismatchedIdxFile() throws Exception {
         Path images = dir.resolve("i");
