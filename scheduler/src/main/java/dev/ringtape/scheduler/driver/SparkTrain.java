@@ -93,6 +93,14 @@ public final class SparkTrain {
             throw new JobFailed(e.getMessage());
         }
         PrintStream progress = quiet ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out;
+        if (fresh) {
+            // a log is one run and its resumes: a run from step 0 appended to the last one would read as one run
+            // that trained twice (the report, watch and TensorBoard's import all take it so)
+            Path aside = setAside(log);
+            if (aside != null) {
+                progress.println("ringtape: --fresh: the previous run's telemetry is now " + aside);
+            }
+        }
 
         SparkConf conf = conf(job);
         checkConf(job, conf);
@@ -221,6 +229,33 @@ public final class SparkTrain {
     }
 
     /** The run's log, and TensorBoard's event file beside it when the job asks for one. */
+    /**
+     * Moves an existing, non-empty telemetry log aside, to a name with its last write's time ({@code
+     * telemetry.20261207-051200.jsonl}, a counter added if that is taken): the new path, or null if there was none.
+     */
+    static Path setAside(Path log) throws JobFailed {
+        try {
+            if (!Files.isRegularFile(log) || Files.size(log) == 0) {
+                return null;
+            }
+            String name = log.getFileName().toString();
+            int dot = name.lastIndexOf('.');
+            String stem = dot > 0 ? name.substring(0, dot) : name;
+            String ext = dot > 0 ? name.substring(dot) : "";
+            String when = java.time.format.DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")
+                    .withZone(java.time.ZoneId.systemDefault())
+                    .format(Files.getLastModifiedTime(log).toInstant());
+            Path target = log.resolveSibling(stem + "." + when + ext);
+            for (int i = 2; Files.exists(target); i++) {
+                target = log.resolveSibling(stem + "." + when + "-" + i + ext);
+            }
+            return Files.move(log, target);
+        } catch (IOException e) {
+            throw new JobFailed(
+                    "telemetry.out: cannot move the previous run's " + log + " aside (" + describe(e) + ")");
+        }
+    }
+
     private static TelemetrySink sinks(Path log, JobSpec job) throws IOException, JobFailed {
         JsonlFileSink file = new JsonlFileSink(log);
         if (job.telemetry().tensorboard() == null) {

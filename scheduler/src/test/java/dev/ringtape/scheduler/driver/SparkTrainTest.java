@@ -325,4 +325,28 @@ class SparkTrainTest {
                 e.getMessage().startsWith("export.path: cannot write " + file.resolve("model.safetensors")),
                 e.getMessage());
     }
+    /**
+     * --fresh moves the last run's log aside under its last write's time, never over another one, and leaves an
+     * empty or missing log alone: a run from step 0 appended to it read as one run that trained twice.
+     */
+    @Test
+    void shouldSetThePreviousRunsTelemetryAsideForAFreshRun() throws Exception {
+        Path log = tmp.resolve("runs/job/telemetry.jsonl");
+        assertEquals(null, SparkTrain.setAside(log), "no log yet");
+        Files.createDirectories(log.getParent());
+        Files.writeString(log, "");
+        assertEquals(null, SparkTrain.setAside(log), "an empty log stays");
+        List<Path> aside = new ArrayList<>();
+        for (int run = 0; run < 2; run++) {
+            Files.writeString(log, "{\"type\":\"run\",\"n\":" + run + "}\n");
+            Files.setLastModifiedTime(log, java.nio.file.attribute.FileTime.fromMillis(1_780_000_000_000L));
+            Path moved = SparkTrain.setAside(log);
+            assertTrue(!Files.exists(log), "the log itself is gone: the new run starts it");
+            assertTrue(
+                    moved.getFileName().toString().matches("telemetry\\.\\d{8}-\\d{6}(-2)?\\.jsonl"), moved.toString());
+            assertEquals("{\"type\":\"run\",\"n\":" + run + "}\n", Files.readString(moved));
+            aside.add(moved);
+        }
+        assertTrue(!aside.get(0).equals(aside.get(1)), "the second of the same second gets a counter: " + aside);
+    }
 }
