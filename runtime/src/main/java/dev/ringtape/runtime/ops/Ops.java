@@ -166,16 +166,14 @@ public final class Ops {
                 "layernorm",
                 y,
                 new Tensor[] {x, weight, bias},
-                (gy, g) -> {
-                    be().layerNormBackward(
-                                    gy,
-                                    xhat,
-                                    rstd,
-                                    sw.get(),
-                                    g.needs(x) ? g.of(x) : null,
-                                    g.needs(weight) ? g.of(weight) : null,
-                                    g.needs(bias) ? g.of(bias) : null);
-                },
+                (gy, g) -> be().layerNormBackward(
+                                gy,
+                                xhat,
+                                rstd,
+                                sw.get(),
+                                g.needs(x) ? g.of(x) : null,
+                                g.needs(weight) ? g.of(weight) : null,
+                                g.needs(bias) ? g.of(bias) : null),
                 xhat,
                 rstd,
                 sw);

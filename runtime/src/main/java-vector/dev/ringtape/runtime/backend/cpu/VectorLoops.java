@@ -349,8 +349,8 @@ final class VectorLoops extends Loops {
             super.expShifted(z, zo, p, po, n, shift);
             return;
         }
-        // a broadcast vector, not sub(float): with two float species in use (FD and F4 on AVX2 machines), the scalar
-        // form stopped C2 from compiling this and other loops to vector code, and they allocated their vectors
+        // a broadcast vector, not sub(float): with two float species in use (F and FD on AVX2 machines), a
+        // scalar-operand call on the second one stopped C2 compiling loops to vector code (they allocated vectors)
         FloatVector sv = FloatVector.broadcast(FD, shift);
         int j = 0;
         int lanes = D.length();

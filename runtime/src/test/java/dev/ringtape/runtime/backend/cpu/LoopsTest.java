@@ -222,9 +222,9 @@ class LoopsTest {
     }
 
     /**
-     * Once compiled, the vector loops allocate nothing: with two species of a kind in use (F and F4 here, FD and F4
-     * on AVX2 machines), one scalar-operand call ({@code sub(float)}) kept C2 from compiling the loops to vector code
-     * and every loop of the step allocated its vectors (2.2 MB a step of a small MLP). The best of up to forty
+     * Once compiled, the vector loops allocate nothing: a second species of a kind (4-lane floats and doubles beside
+     * the others, once), or a scalar-operand call ({@code sub(float)}) on one, kept C2 from compiling loops to vector
+     * code, and every loop of the step allocated its vectors (2.2 MB a step of a small MLP). The best of up to forty
      * rounds, as C2 compiles in the background.
      */
     @Test
