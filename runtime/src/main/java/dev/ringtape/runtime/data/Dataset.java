@@ -15,7 +15,7 @@ import java.util.SplittableRandom;
  */
 public final class Dataset {
     /** Null when the features are held as bytes. */
-    private float[] features;
+    private final float[] features;
     /** The features as unsigned bytes, or null. */
     private final byte[] bytes;
     /** Byte-held features' normalization, {@code (x - shift) * scale}, or null (none yet). */

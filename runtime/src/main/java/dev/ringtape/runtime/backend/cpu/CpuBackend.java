@@ -149,10 +149,6 @@ public final class CpuBackend implements Backend {
             Tensor b,
             float beta,
             Tensor c) {
-        int ta = transA ? openblas.CblasTrans : openblas.CblasNoTrans;
-        int tb = transB ? openblas.CblasTrans : openblas.CblasNoTrans;
-        int lda = transA ? m : k;
-        int ldb = transB ? k : n;
         if (inPlace) {
             gemmInPlace(
                     transA,
@@ -170,6 +166,10 @@ public final class CpuBackend implements Backend {
                     c.offset());
             return;
         }
+        int ta = transA ? openblas.CblasTrans : openblas.CblasNoTrans;
+        int tb = transB ? openblas.CblasTrans : openblas.CblasNoTrans;
+        int lda = transA ? m : k;
+        int ldb = transB ? k : n;
         try (FloatPointer pa = new FloatPointer(Math.max(1L, (long) m * k));
                 FloatPointer pb = new FloatPointer(Math.max(1L, (long) k * n));
                 FloatPointer pc = new FloatPointer((long) m * n)) {
