@@ -1,7 +1,6 @@
 package dev.ringtape.scheduler.worker;
 
 import dev.ringtape.runtime.data.DataException;
-import dev.ringtape.runtime.data.Dataset;
 import dev.ringtape.scheduler.job.JobSpec;
 import java.nio.file.Path;
 import java.util.List;
@@ -12,12 +11,12 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * In local mode the ranks run in the driver's JVM, and the SparkContext takes a second and more to start on one core
- * while the other is idle: the driver starts reading the job's file sources then, on a thread of its own, and the
- * first rank that asks for that job's data takes them (once: a rank normalizes its data in place; other ranks, and a
- * stage run again, read their own). Nothing changes on a cluster, where ranks run in other JVMs.
+ * while the other is idle: the driver starts reading the job's file sources then, on a thread of its own, and
+ * fitting their normalizer; the first rank that asks for that job's data takes them (once: a rank normalizes its data
+ * in place; other ranks, and a stage run again, read their own). Nothing changes on a cluster, where ranks run in other JVMs.
  */
 public final class Prefetch {
-    private static final Map<List<Object>, CompletableFuture<Dataset[]>> READS = new ConcurrentHashMap<>();
+    private static final Map<List<Object>, CompletableFuture<Worker.Read>> READS = new ConcurrentHashMap<>();
 
     private Prefetch() {}
 
@@ -26,12 +25,15 @@ public final class Prefetch {
         return List.of(job.data(), job.seed());
     }
 
-    /** Starts reading the file sources of {@code job} (paths resolved) on a daemon thread; sharded ones are Spark's. */
+    /**
+     * Starts reading the file sources of {@code job} (paths resolved) and fitting their normalizer on a daemon thread;
+     * sharded sources are Spark's.
+     */
     public static void start(JobSpec job, Path jobDir) {
         if (job.data().train().sharded()) {
             return;
         }
-        CompletableFuture<Dataset[]> read = new CompletableFuture<>();
+        CompletableFuture<Worker.Read> read = new CompletableFuture<>();
         READS.put(key(job), read);
         Thread t = new Thread(
                 () -> {
@@ -47,8 +49,8 @@ public final class Prefetch {
     }
 
     /** The data prefetched for {@code job}, waiting for the read to finish, or null when none was (or was taken). */
-    static Dataset[] take(JobSpec job) throws DataException {
-        CompletableFuture<Dataset[]> read = READS.remove(key(job));
+    static Worker.Read take(JobSpec job) throws DataException {
+        CompletableFuture<Worker.Read> read = READS.remove(key(job));
         if (read == null) {
             return null;
         }

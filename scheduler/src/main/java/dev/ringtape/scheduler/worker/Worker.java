@@ -60,38 +60,47 @@ public final class Worker {
 
     /**
      * Reads, splits and normalizes the job's data, seen with the model's input shape; takes what {@link Prefetch}
-     * read for it when the driver in this JVM did.
+     * read and fitted for it when the driver in this JVM did.
      */
     public static Data data(JobSpec job, Path jobDir, int[] inputShape) throws DataException {
-        Dataset[] read = Prefetch.take(job);
+        Read read = Prefetch.take(job);
         if (read == null) {
             read = read(job, jobDir);
         }
-        Dataset train = read[0];
-        Dataset eval = read[1];
-        Normalizer norm = Normalizer.fit(job.data().normalize(), train);
-        norm.apply(train);
-        if (eval != null) {
-            norm.apply(eval);
+        read.normalizer().apply(read.train());
+        if (read.eval() != null) {
+            read.normalizer().apply(read.eval());
         }
         return new Data(
-                shaped(train, inputShape, "data.train"),
-                eval == null ? null : shaped(eval, inputShape, "data.eval"),
-                norm,
+                shaped(read.train(), inputShape, "data.train"),
+                read.eval() == null ? null : shaped(read.eval(), inputShape, "data.eval"),
+                read.normalizer(),
                 false,
-                train.size());
+                read.train().size());
     }
 
-    /** The job's file sources as read: {training, held-out (or null)}, split as the job says, not normalized. */
-    static Dataset[] read(JobSpec job, Path jobDir) throws DataException {
+    /**
+     * The job's file sources as read and split as the job says (the held-out split null when there is none), with
+     * the normalizer fitted on the training split and not yet applied.
+     */
+    record Read(Dataset train, Dataset eval, Normalizer normalizer) {}
+
+    /** Reads the job's file sources and fits their normalizer: {@link Read}. */
+    static Read read(JobSpec job, Path jobDir) throws DataException {
+        Dataset train;
+        Dataset eval;
         if (job.data().evalSplit() > 0) {
-            return DataSources.readSplit(
+            Dataset[] split = DataSources.readSplit(
                     job.data().train(), jobDir, "data.train", job.data().evalSplit(), job.seed());
+            train = split[0];
+            eval = split[1];
+        } else {
+            train = DataSources.read(job.data().train(), jobDir, "data.train");
+            eval = job.data().eval() == null
+                    ? null
+                    : DataSources.read(job.data().eval(), jobDir, "data.eval");
         }
-        Dataset train = DataSources.read(job.data().train(), jobDir, "data.train");
-        Dataset eval =
-                job.data().eval() == null ? null : DataSources.read(job.data().eval(), jobDir, "data.eval");
-        return new Dataset[] {train, eval};
+        return new Read(train, eval, Normalizer.fit(job.data().normalize(), train));
     }
 
     private static Dataset shaped(Dataset d, int[] inputShape, String key) throws DataException {

@@ -6,14 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.ringtape.runtime.data.DataException;
-import dev.ringtape.runtime.data.Dataset;
 import dev.ringtape.scheduler.job.JobFile;
 import dev.ringtape.scheduler.job.JobSpec;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** What the driver reads while Spark starts is what a rank would have read, handed over once. */
+/** What the driver reads and fits while Spark starts is what a rank would have, handed over once. */
 class PrefetchTest {
     private static final Path JOB = Path.of("../deploy/jobs/digits-mlp.yaml");
 
@@ -22,11 +21,13 @@ class PrefetchTest {
         JobSpec job = JobSpec.from(JobFile.load(JOB, List.of()));
         Path dir = Path.of("..").toAbsolutePath();
         Prefetch.start(job, dir);
-        Dataset[] taken = Prefetch.take(job);
-        Dataset[] read = Worker.read(job, dir);
-        assertArrayEquals(read[0].features(), taken[0].features());
-        assertArrayEquals(read[1].labels(), taken[1].labels());
-        assertEquals(read[0].size(), taken[0].size());
+        Worker.Read taken = Prefetch.take(job);
+        Worker.Read read = Worker.read(job, dir);
+        assertArrayEquals(read.train().features(), taken.train().features());
+        assertArrayEquals(read.eval().labels(), taken.eval().labels());
+        assertEquals(read.train().size(), taken.train().size());
+        assertArrayEquals(read.normalizer().shift(), taken.normalizer().shift());
+        assertArrayEquals(read.normalizer().divisor(), taken.normalizer().divisor());
         assertNull(Prefetch.take(job), "taken once: a rank normalizes its data in place");
         assertNull(Prefetch.take(JobSpec.from(JobFile.load(JOB, List.of("seed=7")))), "another split is another read");
     }
