@@ -22,7 +22,8 @@ public final class Normalizer {
 
     /** Fits {@code kind} ({@code standard}, {@code minmax} or {@code none}) on {@code train}. */
     public static Normalizer fit(String kind, Dataset train) {
-        Stats s = new Stats(train.featuresPerSample());
+        // only standard needs the moments: their update divides by the count for every value (most of a fit's time)
+        Stats s = new Stats(train.featuresPerSample(), "standard".equals(kind));
         float[] row = new float[train.featuresPerSample()];
         for (int i = 0; i < train.size(); i++) {
             s.add(train.row(i, row), 0);
@@ -36,6 +37,7 @@ public final class Normalizer {
      */
     public static final class Stats implements Serializable {
         private final int d;
+        private final boolean moments;
         private long n;
         private final double[] mean;
         private final double[] m2;
@@ -43,7 +45,13 @@ public final class Normalizer {
         private final double[] max;
 
         public Stats(int features) {
+            this(features, true);
+        }
+
+        /** Without {@code moments}, only the count, minimum and maximum: enough for {@code minmax} and {@code none}. */
+        Stats(int features, boolean moments) {
             this.d = features;
+            this.moments = moments;
             this.mean = new double[features];
             this.m2 = new double[features];
             this.min = new double[features];
@@ -55,6 +63,14 @@ public final class Normalizer {
         /** Adds the sample {@code x[at, at + features)}. */
         public void add(float[] x, int at) {
             n++;
+            if (!moments) {
+                for (int j = 0; j < d; j++) {
+                    double v = x[at + j];
+                    min[j] = Math.min(min[j], v);
+                    max[j] = Math.max(max[j], v);
+                }
+                return;
+            }
             for (int j = 0; j < d; j++) {
                 double v = x[at + j];
                 double delta = v - mean[j];
@@ -67,8 +83,9 @@ public final class Normalizer {
 
         /** Adds another part's statistics to these (Chan et al.'s pairwise update). */
         public Stats merge(Stats o) {
-            if (o.d != d) {
-                throw new IllegalArgumentException(o.d + " features merged into " + d);
+            if (o.d != d || o.moments != moments) {
+                throw new IllegalArgumentException(o.d + " features" + (o.moments ? "" : " (no moments)")
+                        + " merged into " + d + (moments ? "" : " (no moments)"));
             }
             if (o.n == 0) {
                 return this;
@@ -101,6 +118,9 @@ public final class Normalizer {
             switch (kind) {
                 case "none" -> {}
                 case "standard" -> {
+                    if (!moments) {
+                        throw new IllegalStateException("standard normalization needs statistics with moments");
+                    }
                     for (int j = 0; j < d; j++) {
                         double std = n == 0 ? 0 : Math.sqrt(m2[j] / n);
                         shift[j] = (float) mean[j];

@@ -283,6 +283,24 @@ class DataTest {
     }
 
     @Test
+    void shouldFitMinMaxWithoutMomentsAsWithThem() {
+        Dataset all = Synthetic.teacher(700, 9, 3, 8);
+        int d = all.featuresPerSample();
+        Normalizer.Stats full = new Normalizer.Stats(d);
+        for (int i = 0; i < all.size(); i++) {
+            full.add(all.features(), i * d);
+        }
+        for (String kind : new String[] {"minmax", "none"}) {
+            Normalizer fitted = Normalizer.fit(kind, all);
+            assertArrayEquals(full.normalizer(kind).shift(), fitted.shift(), kind);
+            assertArrayEquals(full.normalizer(kind).divisor(), fitted.divisor(), kind);
+        }
+        Normalizer standard = Normalizer.fit("standard", all);
+        assertArrayEquals(full.normalizer("standard").shift(), standard.shift());
+        assertArrayEquals(full.normalizer("standard").divisor(), standard.divisor());
+    }
+
+    @Test
     void shouldSplitAndGenerateDeterministically() {
         Dataset a = Synthetic.teacher(500, 8, 4, 11);
         Dataset b = Synthetic.teacher(500, 8, 4, 11);
