@@ -26,6 +26,12 @@ public interface Backend {
     Storage allocate(int n);
 
     /**
+     * Called once a run has chosen this backend, before its model and data are ready: a backend may start preparing
+     * its kernels then (the CPU one compiles its per-parameter loops on another thread). Changes no result.
+     */
+    default void warmUp() {}
+
+    /**
      * Row-major {@code C = alpha * op(A) op(B) + beta * C}, {@code op(A)} being {@code m x k} and {@code op(B)} {@code
      * k x n}.
      */

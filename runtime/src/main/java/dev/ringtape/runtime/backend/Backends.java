@@ -104,6 +104,16 @@ public final class Backends {
         throw new Unavailable("unknown backend '" + name + "' (have " + names + ", or auto)");
     }
 
+    /** The name of the backend {@link #select} would choose for {@code name}, opening none; null when none can run. */
+    public static String chosen(String name) {
+        for (BackendProvider b : all()) {
+            if (("auto".equals(name) || b.name().equals(name)) && b.unavailableReason() == null) {
+                return b.name();
+            }
+        }
+        return null;
+    }
+
     /** Every backend on the class path, the highest priority first. */
     public static List<BackendProvider> all() {
         List<BackendProvider> all = new ArrayList<>();

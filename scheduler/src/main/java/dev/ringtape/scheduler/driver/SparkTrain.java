@@ -34,9 +34,15 @@ import org.apache.spark.sql.SparkSession;
  * what it left unset); otherwise the job's {@code spark.master} (default {@code local[workers]}) runs embedded.
  */
 public final class SparkTrain {
-    /** JVM flags every executor needs: Agrona reaches into jdk.internal.misc; the Vector API speeds the loops. */
-    static final String EXECUTOR_FLAGS =
-            "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED --add-modules=jdk.incubator.vector";
+    /**
+     * JVM flags every executor needs: Agrona reaches into jdk.internal.misc; the Vector API speeds the loops, which
+     * are compiled after 1/20 of HotSpot's usual calls so that {@code Loops.warmUp} has them compiled before the first
+     * steps. The launcher's deploy/conf/jvm.options has the same lines.
+     */
+    static final String EXECUTOR_FLAGS = "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED"
+            + " --add-modules=jdk.incubator.vector"
+            + " -XX:CompileCommand=quiet"
+            + " -XX:CompileCommand=CompileThresholdScaling,dev.ringtape.runtime.backend.cpu.*::*,0.05";
 
     private static final Pattern LOCAL = Pattern.compile("local(?:\\[(\\*|\\d+)(?:,\\s*(\\d+))?])?");
 
@@ -107,8 +113,9 @@ public final class SparkTrain {
         SparkLogging.quietDefaults(conf);
         RingtapePlugin.Values.reset();
         if (conf.get("spark.master", "").startsWith("local")) {
-            // the ranks will run in this JVM: read their data while Spark starts
+            // the ranks will run in this JVM: read their data and compile their backend's loops while Spark starts
             dev.ringtape.scheduler.worker.Prefetch.start(shipped, jobDir);
+            warmUp(job);
         }
         SparkContext sc = SparkContext.getOrCreate(conf);
         String group = "ringtape-" + job.name() + "-" + Long.toHexString(new SecureRandom().nextLong());
@@ -405,6 +412,16 @@ public final class SparkTrain {
             return local.getHostAddress();
         } catch (IOException e) {
             return "127.0.0.1";
+        }
+    }
+
+    /**
+     * Starts the warm-up of the CPU backend when the ranks will choose it (a device is theirs to open, not the
+     * driver's).
+     */
+    private static void warmUp(JobSpec job) {
+        if ("cpu".equals(dev.ringtape.runtime.backend.Backends.chosen(job.backend()))) {
+            dev.ringtape.runtime.backend.Backends.select("cpu", null).backend().warmUp();
         }
     }
 

@@ -158,6 +158,7 @@ public final class Worker {
         if (backend.fellBack() && reducer.rank() == 0) {
             progress.println("backend " + backend.why()); // one line: what was passed over and why
         }
+        backend.backend().warmUp();
         Backends.Scope in = Backends.use(backend.backend());
         try {
             return train(job, loader, reducer, store, sink, progress, resume, threads, backend, gpu);

@@ -304,6 +304,11 @@ class SparkTrainTest {
         SparkConf conf = SparkTrain.conf(job);
         assertEquals("local[2]", conf.get("spark.master"));
         assertTrue(conf.get("spark.executor.extraJavaOptions").contains("jdk.internal.misc"));
+        // the executors' flags are the launcher's (deploy/conf/jvm.options): the same JIT settings on every JVM
+        java.util.List<String> launcher = java.nio.file.Files.readAllLines(Path.of("../deploy/conf/jvm.options"));
+        for (String flag : SparkTrain.EXECUTOR_FLAGS.split(" ")) {
+            assertTrue(launcher.contains(flag), flag + " is not in deploy/conf/jvm.options");
+        }
         System.setProperty("spark.master", "spark://127.0.0.1:7077");
         try {
             assertEquals("spark://127.0.0.1:7077", SparkTrain.conf(job).get("spark.master"));

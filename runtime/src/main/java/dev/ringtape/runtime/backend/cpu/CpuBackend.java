@@ -95,6 +95,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void warmUp() {
+        Loops.warmUp();
+    }
+
+    @Override
     public Storage allocate(int n) {
         return new HostStorage(new float[n]);
     }

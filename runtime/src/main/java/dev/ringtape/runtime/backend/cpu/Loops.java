@@ -51,6 +51,70 @@ public class Loops {
         }
     }
 
+    private static final java.util.concurrent.atomic.AtomicBoolean WARMED =
+            new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * Once per JVM, starts calling the loops that walk every parameter every step (the unscale walk, with and without
+     * its statistics, and both optimizers' updates) and the activation statistics of sampled steps on small arrays of
+     * their own, on a daemon thread, so that the JIT has compiled them before the first steps run them over the whole
+     * model: until it has, a loop on the Vector API runs interpreted, tens of milliseconds a step. Touches nothing but
+     * its own arrays.
+     */
+    public static void warmUp() {
+        if (!WARMED.compareAndSet(false, true)) {
+            return;
+        }
+        Thread t = new Thread(() -> get().warm(WARM_MAX_ROUNDS), "ringtape-warm-up");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    /**
+     * {@link #warmUp()}'s calls: a round of them every {@link #WARM_PAUSE_NANOS} until {@link #WARM_FAST_ROUNDS} rounds
+     * in a row ran at compiled speed, or {@code maxRounds} rounds; returns the rounds run. The calls go on while the compilers are
+     * busy with the rest of a starting JVM, as HotSpot drops a queued compilation of a method no longer called; the
+     * pauses leave the core to them.
+     */
+    int warm(int maxRounds) {
+        int n = 256 + 5; // a tail past the last group of eight, as most tensors have
+        float[] p = new float[n];
+        float[] g = new float[n];
+        float[] m = new float[n];
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            p[i] = (i % 17 - 8) * 0.01f;
+            g[i] = (i % 13 - 6) * 0.001f;
+        }
+        float[] maxAbs = new float[1];
+        int[] zeros = new int[1];
+        double[] stats = new double[3];
+        int[] alive = new int[32];
+        AdamStep adam = new AdamStep(0.9f, 0.1f, 0.999f, 0.001f, 0.03f, -1e-3f, 1e-8f, false, 1f, 0f);
+        SgdStep sgd = new SgdStep(0f, 0.9f, 1f, -1e-2f, false, false);
+        int fast = 0;
+        int round = 0;
+        for (; round < maxRounds && fast < WARM_FAST_ROUNDS; round++) {
+            long t0 = System.nanoTime();
+            scale(g, 0, n, 1f, null, null, 0);
+            scale(g, 0, n, 1f, maxAbs, zeros, 0);
+            adam(p, g, 0, m, v, adam, null);
+            adam(p, g, 0, m, v, adam, stats);
+            sgd(p, g, 0, m, round == 0, sgd, null);
+            sgd(p, g, 0, m, false, sgd, stats);
+            addActivationStats(p, 32, 0f, -1f, 1f, stats, alive); // rows of 32 units (the vector loop's case)
+            addActivationStats(p, 32, 0f, -1f, 1f, stats, null);
+            fast = System.nanoTime() - t0 < WARM_FAST_ROUND_NANOS ? fast + 1 : 0;
+            java.util.concurrent.locks.LockSupport.parkNanos(WARM_PAUSE_NANOS);
+        }
+        return round;
+    }
+
+    static final int WARM_MAX_ROUNDS = 1000;
+    static final int WARM_FAST_ROUNDS = 20;
+    static final long WARM_FAST_ROUND_NANOS = 5_000;
+    static final long WARM_PAUSE_NANOS = 2_000_000;
+
     /** What computes the loops, for logs and benchmarks. */
     public String implementation() {
         return "plain Java";

@@ -13,6 +13,19 @@ class LoopsTest {
     private static final Loops SCALAR = Loops.scalar();
 
     @Test
+    void shouldWarmUpBothImplementationsAndStopByItself() throws Exception {
+        for (Loops loops : new Loops[] {VECTOR, SCALAR}) {
+            assertEquals(3, loops.warm(3), loops.implementation() + ": the rounds asked for, while not compiled");
+        }
+        // once compiled, rounds run at compiled speed and the warm-up ends before its limit (a C2 compilation of all
+        // eight loops takes well under the 10,000 rounds' 20 s of pauses)
+        long start = System.nanoTime();
+        int rounds = VECTOR.warm(10_000);
+        assertTrue(rounds < 10_000, "never ran at compiled speed in " + rounds + " rounds");
+        assertTrue(System.nanoTime() - start < 25e9);
+    }
+
+    @Test
     void shouldRunOnTheVectorApiInTheBuildsJvms() {
         // the surefire JVMs get --add-modules jdk.incubator.vector (pom.xml), as the launcher's do
         assertEquals("Vector API, 8 x float", VECTOR.implementation());
