@@ -56,8 +56,8 @@ public class Loops {
 
     /**
      * Once per JVM, starts calling the loops that walk every parameter every step (the unscale walk, with and without
-     * its statistics, and both optimizers' updates) and the activation statistics of sampled steps on small arrays of
-     * their own, on a daemon thread, so that the JIT has compiled them before the first steps run them over the whole
+     * its statistics, and both optimizers' updates), the bias add and gradient of every linear layer, the
+     * cross-entropy's rows and the activation statistics of sampled steps on small arrays of their own, on a daemon thread, so that the JIT has compiled them before the first steps run them over the whole
      * model: until it has, a loop on the Vector API runs interpreted, tens of milliseconds a step. Touches nothing but
      * its own arrays.
      */
@@ -90,6 +90,7 @@ public class Loops {
         int[] zeros = new int[1];
         double[] stats = new double[3];
         int[] alive = new int[32];
+        double[] tmp = new double[10];
         AdamStep adam = new AdamStep(0.9f, 0.1f, 0.999f, 0.001f, 0.03f, -1e-3f, 1e-8f, false, 1f, 0f);
         SgdStep sgd = new SgdStep(0f, 0.9f, 1f, -1e-2f, false, false);
         int fast = 0;
@@ -102,6 +103,10 @@ public class Loops {
             adam(p, g, 0, m, v, adam, stats);
             sgd(p, g, 0, m, round == 0, sgd, null);
             sgd(p, g, 0, m, false, sgd, stats);
+            axpy(1f, g, 0, m, 0, n);
+            float max = rowMax(p, 0, 10);
+            double logSum = Math.log(expSum4(p, 0, 10, max, tmp));
+            expShifted2(p, 0, v, 0, 10, max, logSum);
             addActivationStats(p, 32, 0f, -1f, 1f, stats, alive); // rows of 32 units (the vector loop's case)
             addActivationStats(p, 32, 0f, -1f, 1f, stats, null);
             fast = System.nanoTime() - t0 < WARM_FAST_ROUND_NANOS ? fast + 1 : 0;
