@@ -417,12 +417,20 @@ public final class SparkTrain {
 
     /**
      * Starts the warm-up of the CPU backend when the ranks will choose it (a device is theirs to open, not the
-     * driver's).
+     * driver's), on a thread of its own: looking for backends loads their native libraries.
      */
     private static void warmUp(JobSpec job) {
-        if ("cpu".equals(dev.ringtape.runtime.backend.Backends.chosen(job.backend()))) {
-            dev.ringtape.runtime.backend.Backends.select("cpu", null).backend().warmUp();
-        }
+        Thread t = new Thread(
+                () -> {
+                    if ("cpu".equals(dev.ringtape.runtime.backend.Backends.chosen(job.backend()))) {
+                        dev.ringtape.runtime.backend.Backends.select("cpu", null)
+                                .backend()
+                                .warmUp();
+                    }
+                },
+                "ringtape-backend");
+        t.setDaemon(true);
+        t.start();
     }
 
     /**

@@ -57,7 +57,7 @@ public class Loops {
     /**
      * Once per JVM, starts calling the loops that walk every parameter every step (the unscale walk, with and without
      * its statistics, and both optimizers' updates), the bias add and gradient of every linear layer, the
-     * cross-entropy's rows and the activation statistics of sampled steps on small arrays of their own, on a daemon thread, so that the JIT has compiled them before the first steps run them over the whole
+     * cross-entropy's rows and the statistics of sampled steps on small arrays of their own, on a daemon thread, so that the JIT has compiled them before the first steps run them over the whole
      * model: until it has, a loop on the Vector API runs interpreted, tens of milliseconds a step. Touches nothing but
      * its own arrays.
      */
@@ -104,6 +104,7 @@ public class Loops {
             sgd(p, g, 0, m, round == 0, sgd, null);
             sgd(p, g, 0, m, false, sgd, stats);
             axpy(1f, g, 0, m, 0, n);
+            squares(p, 0, n);
             float max = rowMax(p, 0, 10);
             double logSum = Math.log(expSum4(p, 0, 10, max, tmp));
             expShifted2(p, 0, v, 0, 10, max, logSum);
