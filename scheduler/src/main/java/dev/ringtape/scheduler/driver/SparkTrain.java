@@ -417,20 +417,14 @@ public final class SparkTrain {
 
     /**
      * Starts the warm-up of the CPU backend when the ranks will choose it (a device is theirs to open, not the
-     * driver's), on a thread of its own: looking for backends loads their native libraries.
+     * driver's). Looking for backends loads their native libraries: that happens here, on this thread, before Spark
+     * starts loading its own (two threads in dlopen at once, OpenBLAS starting its threads in one and Netty's epoll
+     * library loading in the other, hung a run).
      */
     private static void warmUp(JobSpec job) {
-        Thread t = new Thread(
-                () -> {
-                    if ("cpu".equals(dev.ringtape.runtime.backend.Backends.chosen(job.backend()))) {
-                        dev.ringtape.runtime.backend.Backends.select("cpu", null)
-                                .backend()
-                                .warmUp();
-                    }
-                },
-                "ringtape-backend");
-        t.setDaemon(true);
-        t.start();
+        if ("cpu".equals(dev.ringtape.runtime.backend.Backends.chosen(job.backend()))) {
+            dev.ringtape.runtime.backend.Backends.select("cpu", null).backend().warmUp();
+        }
     }
 
     /**

@@ -56,7 +56,7 @@ public class Loops {
 
     /**
      * Once per JVM, starts calling the loops that walk every parameter every step (the unscale walk, with and without
-     * its statistics, and both optimizers' updates), the bias add and gradient of every linear layer, the
+     * its statistics, and both optimizers' updates), the bias add and gradient of every linear layer, ReLU, the
      * cross-entropy's rows and the statistics of sampled steps on small arrays of their own, on a daemon thread, so that the JIT has compiled them before the first steps run them over the whole
      * model: until it has, a loop on the Vector API runs interpreted, tens of milliseconds a step. Touches nothing but
      * its own arrays.
@@ -91,6 +91,8 @@ public class Loops {
         double[] stats = new double[3];
         int[] alive = new int[32];
         double[] tmp = new double[10];
+        Activations.Rule relu = Activations.of(dev.ringtape.runtime.backend.Activation.RELU);
+        dev.ringtape.runtime.tensor.Mask mask = new dev.ringtape.runtime.tensor.Mask(n);
         AdamStep adam = new AdamStep(0.9f, 0.1f, 0.999f, 0.001f, 0.03f, -1e-3f, 1e-8f, false, 1f, 0f);
         SgdStep sgd = new SgdStep(0f, 0.9f, 1f, -1e-2f, false, false);
         int fast = 0;
@@ -105,6 +107,8 @@ public class Loops {
             sgd(p, g, 0, m, false, sgd, stats);
             axpy(1f, g, 0, m, 0, n);
             squares(p, 0, n);
+            relu.forward(p, v, mask, 0f);
+            relu.backward(null, mask, g, m, 0f);
             float max = rowMax(p, 0, 10);
             double logSum = Math.log(expSum4(p, 0, 10, max, tmp));
             expShifted2(p, 0, v, 0, 10, max, logSum);
