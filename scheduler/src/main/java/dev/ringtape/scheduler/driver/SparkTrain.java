@@ -376,6 +376,10 @@ public final class SparkTrain {
         // a barrier stage that lacks slots is retried every 15 s, 40 times, by default: fail within ~30 s instead
         conf.setIfMissing("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s");
         conf.setIfMissing("spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "30");
+        // rank 0's result (the trained model, 1 MB for the Fashion-MNIST MLP) comes back in the task's status message
+        // rather than through the block manager, a fetch that took 0.1-0.15 s of a local run's end; Spark caps this
+        // at spark.rpc.message.maxSize (128 MiB by default), past which the block manager carries it as before
+        conf.setIfMissing("spark.task.maxDirectResultSize", "128m");
         // the run's gauges in Spark's metrics system (RingtapePlugin), beside any plugin the user named
         String plugins = conf.get("spark.plugins", "");
         if (!plugins.contains(RingtapePlugin.class.getName())) {

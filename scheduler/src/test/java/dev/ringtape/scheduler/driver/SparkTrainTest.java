@@ -304,6 +304,7 @@ class SparkTrainTest {
         SparkConf conf = SparkTrain.conf(job);
         assertEquals("local[2]", conf.get("spark.master"));
         assertTrue(conf.get("spark.executor.extraJavaOptions").contains("jdk.internal.misc"));
+        assertEquals("128m", conf.get("spark.task.maxDirectResultSize"), "the model comes back directly");
         // the executors' flags are the launcher's (deploy/conf/jvm.options): the same JIT settings on every JVM
         java.util.List<String> launcher = java.nio.file.Files.readAllLines(Path.of("../deploy/conf/jvm.options"));
         for (String flag : SparkTrain.EXECUTOR_FLAGS.split(" ")) {
