@@ -56,10 +56,10 @@ public class Loops {
 
     /**
      * Once per JVM, starts calling the loops that walk every parameter every step (the unscale walk, with and without
-     * its statistics, and both optimizers' updates), the bias add and gradient of every linear layer, ReLU, the
-     * cross-entropy's rows and the statistics of sampled steps on small arrays of their own, on a daemon thread, so that the JIT has compiled them before the first steps run them over the whole
-     * model: until it has, a loop on the Vector API runs interpreted, tens of milliseconds a step. Touches nothing but
-     * its own arrays.
+     * its statistics, and the optimizers' updates), the bias add and gradient of every linear layer, ReLU, the
+     * cross-entropy's rows and the statistics of sampled steps on small arrays of their own, on a daemon thread, so
+     * that the JIT has compiled them before the first steps run them over the whole model: until it has, a loop on
+     * the Vector API runs interpreted, tens of milliseconds a step. Touches nothing but its own arrays.
      */
     public static void warmUp() {
         if (!WARMED.compareAndSet(false, true)) {
@@ -71,10 +71,10 @@ public class Loops {
     }
 
     /**
-     * {@link #warmUp()}'s calls: a round of them every {@link #WARM_PAUSE_NANOS} until {@link #WARM_FAST_ROUNDS} rounds
-     * in a row ran at compiled speed, or {@code maxRounds} rounds; returns the rounds run. The calls go on while the compilers are
-     * busy with the rest of a starting JVM, as HotSpot drops a queued compilation of a method no longer called; the
-     * pauses leave the core to them.
+     * {@link #warmUp()}'s calls: a round of them every {@link #WARM_PAUSE_NANOS} until {@link #WARM_FAST_ROUNDS}
+     * rounds in a row ran at compiled speed, or {@code maxRounds} rounds; returns the rounds run. The calls go on
+     * while the compilers are busy with the rest of a starting JVM, as HotSpot drops a queued compilation of a method
+     * no longer called; the pauses leave the core to them.
      */
     int warm(int maxRounds) {
         int n = 256 + 5; // a tail past the last group of eight, as most tensors have
@@ -82,6 +82,9 @@ public class Loops {
         float[] g = new float[n];
         float[] m = new float[n];
         float[] v = new float[n];
+        float[] buf = new float[n];
+        float[] y = new float[n];
+        float[] gx = new float[n];
         for (int i = 0; i < n; i++) {
             p[i] = (i % 17 - 8) * 0.01f;
             g[i] = (i % 13 - 6) * 0.001f;
@@ -93,7 +96,9 @@ public class Loops {
         double[] tmp = new double[10];
         Activations.Rule relu = Activations.of(dev.ringtape.runtime.backend.Activation.RELU);
         dev.ringtape.runtime.tensor.Mask mask = new dev.ringtape.runtime.tensor.Mask(n);
-        AdamStep adam = new AdamStep(0.9f, 0.1f, 0.999f, 0.001f, 0.03f, -1e-3f, 1e-8f, false, 1f, 0f);
+        // Adam's and AdamW's branches both; the values are the usual hyperparameters' at step 10
+        AdamStep adam = new AdamStep(0.9f, 0.1f, 0.999f, 0.001f, 0.1f, -1.5e-3f, 1e-8f, false, 1f, 0f);
+        AdamStep adamW = new AdamStep(0.9f, 0.1f, 0.999f, 0.001f, 0.1f, -1.5e-3f, 1e-8f, true, 0.99999f, 0.01f);
         SgdStep sgd = new SgdStep(0f, 0.9f, 1f, -1e-2f, false, false);
         int fast = 0;
         int round = 0;
@@ -101,19 +106,20 @@ public class Loops {
             long t0 = System.nanoTime();
             scale(g, 0, n, 1f, null, null, 0);
             scale(g, 0, n, 1f, maxAbs, zeros, 0);
-            adam(p, g, 0, m, v, adam, null);
-            adam(p, g, 0, m, v, adam, stats);
-            sgd(p, g, 0, m, round == 0, sgd, null);
-            sgd(p, g, 0, m, false, sgd, stats);
-            axpy(1f, g, 0, m, 0, n);
+            adam(p, g, 0, m, v, round % 2 == 0 ? adam : adamW, null);
+            adam(p, g, 0, m, v, round % 2 == 0 ? adamW : adam, stats);
+            sgd(p, g, 0, buf, round == 0, sgd, null);
+            sgd(p, g, 0, buf, false, sgd, stats);
+            java.util.Arrays.fill(gx, 0f);
+            axpy(1f, g, 0, gx, 0, n);
             squares(p, 0, n);
-            relu.forward(p, v, mask, 0f);
-            relu.backward(null, mask, g, m, 0f);
+            relu.forward(p, y, mask, 0f);
+            relu.backward(null, mask, g, gx, 0f);
             float max = rowMax(p, 0, 10);
             double logSum = Math.log(expSum4(p, 0, 10, max, tmp));
-            expShifted2(p, 0, v, 0, 10, max, logSum);
-            addActivationStats(p, 32, 0f, -1f, 1f, stats, alive); // rows of 32 units (the vector loop's case)
-            addActivationStats(p, 32, 0f, -1f, 1f, stats, null);
+            expShifted2(p, 0, y, 0, 10, max, logSum);
+            addActivationStats(y, 32, 0f, -1f, 1f, stats, alive); // rows of 32 units (the vector loop's case)
+            addActivationStats(y, 32, 0f, -1f, 1f, stats, null);
             fast = System.nanoTime() - t0 < WARM_FAST_ROUND_NANOS ? fast + 1 : 0;
             java.util.concurrent.locks.LockSupport.parkNanos(WARM_PAUSE_NANOS);
         }
