@@ -10,10 +10,10 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * In local mode the ranks run in the driver's JVM, and the SparkContext takes a second and more to start on one core
- * while the other is idle: the driver starts reading the job's file sources then, on a thread of its own, and
- * fitting their normalizer; the first rank that asks for that job's data takes them (once: a rank normalizes its data
- * in place; other ranks, and a stage run again, read their own). Nothing changes on a cluster, where ranks run in other JVMs.
+ * In local mode the ranks run in the driver's JVM, and the SparkContext takes a second and more to start, mostly on
+ * one thread: the driver starts reading the job's file sources then, on a thread of its own, and fitting their
+ * normalizer; the first rank that asks for that job's data takes them (once: a rank normalizes its data in place;
+ * other ranks, and a stage run again, read their own). Nothing changes on a cluster, where ranks run in other JVMs.
  */
 public final class Prefetch {
     private static final Map<List<Object>, CompletableFuture<Worker.Read>> READS = new ConcurrentHashMap<>();
