@@ -65,18 +65,18 @@ public class Loops {
         if (!WARMED.compareAndSet(false, true)) {
             return;
         }
-        Thread t = new Thread(() -> get().warm(WARM_MAX_ROUNDS), "ringtape-warm-up");
+        Thread t = new Thread(() -> get().warm(WARM_ROUNDS), "ringtape-warm-up");
         t.setDaemon(true);
         t.start();
     }
 
     /**
-     * {@link #warmUp()}'s calls: a round of them every {@link #WARM_PAUSE_NANOS} until {@link #WARM_FAST_ROUNDS}
-     * rounds in a row ran at compiled speed, or {@code maxRounds} rounds; returns the rounds run. The calls go on
-     * while the compilers are busy with the rest of a starting JVM, as HotSpot drops a queued compilation of a method
-     * no longer called; the pauses leave the core to them.
+     * {@link #warmUp()}'s calls: {@code rounds} rounds of them, {@link #WARM_PAUSE_NANOS} apart. The calls go on while
+     * the compilers are busy with the rest of a starting JVM, as HotSpot drops a queued compilation of a method no
+     * longer called; the pauses leave the core to them. With the launcher's compile thresholds, C2 had compiled every
+     * one of these loops by round 400 (AVX-512 and AVX2 alike: the rounds then take 2-10 us, from 2 ms at first).
      */
-    int warm(int maxRounds) {
+    void warm(int rounds) {
         int n = 256 + 5; // a tail past the last group of eight, as most tensors have
         float[] p = new float[n];
         float[] g = new float[n];
@@ -100,10 +100,7 @@ public class Loops {
         AdamStep adam = new AdamStep(0.9f, 0.1f, 0.999f, 0.001f, 0.1f, -1.5e-3f, 1e-8f, false, 1f, 0f);
         AdamStep adamW = new AdamStep(0.9f, 0.1f, 0.999f, 0.001f, 0.1f, -1.5e-3f, 1e-8f, true, 0.99999f, 0.01f);
         SgdStep sgd = new SgdStep(0f, 0.9f, 1f, -1e-2f, false, false);
-        int fast = 0;
-        int round = 0;
-        for (; round < maxRounds && fast < WARM_FAST_ROUNDS; round++) {
-            long t0 = System.nanoTime();
+        for (int round = 0; round < rounds; round++) {
             scale(g, 0, n, 1f, null, null, 0);
             scale(g, 0, n, 1f, maxAbs, zeros, 0);
             adam(p, g, 0, m, v, round % 2 == 0 ? adam : adamW, null);
@@ -120,15 +117,11 @@ public class Loops {
             expShifted2(p, 0, y, 0, 10, max, logSum);
             addActivationStats(y, 32, 0f, -1f, 1f, stats, alive); // rows of 32 units (the vector loop's case)
             addActivationStats(y, 32, 0f, -1f, 1f, stats, null);
-            fast = System.nanoTime() - t0 < WARM_FAST_ROUND_NANOS ? fast + 1 : 0;
             java.util.concurrent.locks.LockSupport.parkNanos(WARM_PAUSE_NANOS);
         }
-        return round;
     }
 
-    static final int WARM_MAX_ROUNDS = 1000;
-    static final int WARM_FAST_ROUNDS = 20;
-    static final long WARM_FAST_ROUND_NANOS = 5_000;
+    static final int WARM_ROUNDS = 600;
     static final long WARM_PAUSE_NANOS = 2_000_000;
 
     /** What computes the loops, for logs and benchmarks. */
