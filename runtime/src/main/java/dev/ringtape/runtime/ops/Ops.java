@@ -507,31 +507,15 @@ public final class Ops {
             throw new IllegalArgumentException("softmax_cross_entropy: logits " + Shapes.str(logits.shape())
                     + " do not match " + classes.length + " targets");
         }
-        int c = logits.dim(1);
-        for (int i = 0; i < classes.length; i++) {
-            if (classes[i] < 0 || classes[i] >= c) {
-                throw new IllegalArgumentException(
-                        "softmax_cross_entropy: target " + i + " is class " + classes[i] + ", outside [0, " + c + ")");
-            }
-        }
+        checkClasses(classes, logits.dim(1));
         Tensor probs = Tensor.overwritten(logits.shape());
         Tensor loss = Tensor.output();
         float[] logZ = new float[classes.length];
         double ce = be().softmaxCrossEntropy(logits, classes, probs, logZ);
         if (meanLogZ != null) {
-            double sum = 0;
-            for (float v : logZ) {
-                sum += v;
-            }
-            meanLogZ[0] = sum / logZ.length;
+            meanLogZ[0] = sum(logZ, false) / logZ.length;
         }
-        double z = 0;
-        if (zLoss > 0) {
-            for (float v : logZ) {
-                z += (double) v * v;
-            }
-            z = zLoss * z / classes.length;
-        }
+        double z = zLoss > 0 ? zLoss * sum(logZ, true) / classes.length : 0;
         loss.set((float) (ce + z));
         Tape.forwardResult("softmax_cross_entropy", loss, true);
         float inv = 1f / classes.length;
@@ -554,6 +538,29 @@ public final class Ops {
                 probs,
                 logZ);
         return loss;
+    }
+
+    /*
+     * The loops over the rows live apart from softmaxCrossEntropy, which runs once a step: inside it, their
+     * back-edges had C2 compile it, its backend calls inlined, four times in the first 300 steps (0.3-0.4 s of a
+     * compiler thread on a two-core machine, bench/RESULTS.md, issue 28).
+     */
+    private static void checkClasses(int[] classes, int c) {
+        for (int i = 0; i < classes.length; i++) {
+            if (classes[i] < 0 || classes[i] >= c) {
+                throw new IllegalArgumentException(
+                        "softmax_cross_entropy: target " + i + " is class " + classes[i] + ", outside [0, " + c + ")");
+            }
+        }
+    }
+
+    /** The sum of {@code v}, or of {@code v^2}, in double. */
+    private static double sum(float[] v, boolean squares) {
+        double s = 0;
+        for (float x : v) {
+            s += squares ? (double) x * x : x;
+        }
+        return s;
     }
 
     /** Mean binary cross-entropy on logits, over every element, in log space. */
