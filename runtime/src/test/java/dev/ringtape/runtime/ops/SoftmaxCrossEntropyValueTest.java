@@ -14,8 +14,8 @@ class SoftmaxCrossEntropyValueTest {
 
     @Test
     void shouldEqualLogSumExpInDoubleWithZLossAndMeanLogZ() {
-        int rows = 37; // a tail past the last group of eight, as most batches have
-        int c = 11;
+        int rows = 37;
+        int c = 11; // each row's loops have a tail past their last group of four or eight
         int[] classes = new int[rows];
         for (int r = 0; r < rows; r++) {
             classes[r] = (r * 7) % c;
