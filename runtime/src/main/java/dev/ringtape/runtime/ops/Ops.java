@@ -542,7 +542,7 @@ public final class Ops {
 
     /*
      * The loops over the rows live apart from softmaxCrossEntropy, which runs once a step: inside it, their
-     * back-edges had C2 compile it, its backend calls inlined, four times in the first 300 steps (0.3-0.4 s of a
+     * back-edges had C2 compile it, its backend calls inlined, four times in the first ~350 steps (0.3-0.4 s of a
      * compiler thread on a two-core machine, bench/RESULTS.md, issue 28).
      */
     private static void checkClasses(int[] classes, int c) {
